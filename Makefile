@@ -1,0 +1,66 @@
+# w2v-async pipelines: corpus -> vocab -> vectors -> eval JSON, each a file target.
+#   make demo            set up, train sgns + cbow on the Wikipedia sample shipped with gensim, evaluate
+#   make test            set up and run the test suite
+#   make bench           w2v-async vs gensim on the benchmark corpus (scripts/bench_vs_gensim.py)
+#   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
+# Any corpus works: make CORPUS=my.txt.gz THREADS=8 eval
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+W2V := $(BIN)/w2v-async
+DATA ?= data
+CORPUS ?= $(DATA)/enwiki.txt
+NAME := $(basename $(notdir $(CORPUS)))
+MIN_COUNT ?= 5
+THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
+
+.PHONY: all demo test bench eval text8 clean
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: demo
+
+$(W2V): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The embedded default corpus: gensim's bundled English Wikipedia sample, no download.
+$(DATA)/enwiki.txt: corpora/gensim_wiki.py | $(W2V)
+	mkdir -p $(DATA)
+	$(BIN)/python corpora/gensim_wiki.py $@
+
+$(DATA)/%.vocab.tsv: $(CORPUS) | $(W2V)
+	$(W2V) vocab $< -o $@ --min-count $(MIN_COUNT)
+
+$(DATA)/$(NAME).%.bin: $(CORPUS) $(DATA)/$(NAME).vocab.tsv | $(W2V)
+	$(W2V) train $< --vocab $(DATA)/$(NAME).vocab.tsv --model $* --threads $(THREADS) $(TRAIN_FLAGS) -o $@
+
+$(DATA)/%.eval.json: $(DATA)/%.bin | $(W2V)
+	$(W2V) eval $< --json > $@.tmp && mv $@.tmp $@
+
+eval: $(DATA)/$(NAME).sgns.eval.json $(DATA)/$(NAME).cbow.eval.json
+
+demo: eval
+	$(W2V) eval $(DATA)/$(NAME).sgns.bin
+	$(W2V) eval $(DATA)/$(NAME).cbow.bin
+	$(W2V) similar $(DATA)/$(NAME).sgns.bin king -n 8
+
+test: $(W2V)
+	$(BIN)/python -m pytest -q
+
+bench: $(W2V)
+	$(BIN)/python scripts/bench_vs_gensim.py --threads $(THREADS)
+
+# text8 (100M characters of Wikipedia, one line): for users with internet access.
+text8: $(DATA)/text8
+$(DATA)/text8:
+	mkdir -p $(DATA)
+	curl -L -o $(DATA)/text8.zip https://mattmahoney.net/dc/text8.zip
+	cd $(DATA) && unzip -o text8.zip && rm text8.zip
+
+clean:
+	rm -rf $(DATA)/*.bin $(DATA)/*.json $(DATA)/*.tsv

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""w2v-async against gensim Word2Vec, same corpus and settings, in one run on one machine.
+
+Each trainer runs in its own process (so peak RSS is its own); vocabulary and training wall
+time are reported separately, then both vector sets are evaluated the same way (gensim's
+questions-words, WordSim353, SimLex-999). Usage:
+
+    python scripts/bench_vs_gensim.py [--corpus FILE] [--models sgns,cbow] [--threads 2]
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REGISTRY = os.path.join(HERE, "..", "..", "shared", "corpora", "registry-en.txt.gz")
+DEMO = os.path.join(HERE, "..", "data", "enwiki.txt")
+
+
+def run_gensim(args) -> None:
+    """Worker process: train gensim Word2Vec and print one JSON line of timings."""
+    import logging
+
+    from gensim.models import Word2Vec
+    from gensim.models.word2vec import LineSentence
+
+    logging.basicConfig(level=logging.WARNING)
+    params = dict(
+        vector_size=args.dim, window=args.window, negative=args.negative, hs=0, sample=args.sample,
+        min_count=args.min_count, workers=args.threads, epochs=args.epochs, seed=args.seed,
+        sg=1 if args.model == "sgns" else 0, alpha=args.alpha, min_alpha=0.0001,
+    )
+    model = Word2Vec(**params)
+    t0 = time.perf_counter()
+    if args.gensim_mode == "corpus_file":
+        model.build_vocab(corpus_file=args.corpus)
+    else:
+        model.build_vocab(corpus_iterable=LineSentence(args.corpus))
+    t1 = time.perf_counter()
+    if args.gensim_mode == "corpus_file":
+        model.train(corpus_file=args.corpus, total_examples=model.corpus_count,
+                    total_words=model.corpus_total_words, epochs=args.epochs)
+    else:
+        model.train(LineSentence(args.corpus), total_examples=model.corpus_count, epochs=args.epochs)
+    t2 = time.perf_counter()
+    model.wv.save_word2vec_format(args.output, binary=True)
+    words = model.corpus_total_words * args.epochs
+    print(json.dumps({"vocab_s": t1 - t0, "train_s": t2 - t1, "vocab_size": len(model.wv),
+                      "words_per_sec": words / (t2 - t1)}))
+
+
+def measure(cmd):
+    """Run cmd; return (parsed last stdout line, wall seconds, peak RSS in MiB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"benchmark step failed: {' '.join(cmd)}")
+    return json.loads(out.strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024
+
+
+def evaluate(path):
+    from w2v_async.evaluate import default_analogy_sets, default_similarity_sets, evaluate
+    from w2v_async.io import load_vectors
+
+    report = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())
+    return {
+        "analogy": report.analogies[0].accuracy,
+        "ws353": report.similarities[0].spearman,
+        "simlex": report.similarities[1].spearman,
+    }
+
+
+def common_args(args, model):
+    return ["--dim", str(args.dim), "--window", str(args.window), "--negative", str(args.negative),
+            "--sample", str(args.sample), "--min-count", str(args.min_count), "--epochs", str(args.epochs),
+            "--threads", str(args.threads), "--seed", str(args.seed), "--alpha", str(alpha_for(args, model))]
+
+
+def alpha_for(args, model):
+    return args.alpha if args.alpha is not None else (0.05 if model == "cbow" else 0.025)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", default=REGISTRY if os.path.exists(REGISTRY) else DEMO)
+    p.add_argument("--models", default="sgns,cbow")
+    p.add_argument("--gensim-modes", default="iterator,corpus_file")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--sample", type=float, default=1e-3)
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--alpha", type=float, default=None, help="default: 0.025 sgns, 0.05 cbow (both systems)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json-out", default=None, help="also write all results to this JSON file")
+    p.add_argument("--worker", choices=["gensim"], help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--gensim-mode", help=argparse.SUPPRESS)
+    p.add_argument("--output", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        args.alpha = alpha_for(args, args.model)
+        return run_gensim(args)
+
+    tmp = tempfile.mkdtemp(prefix="w2v-bench-")
+    try:
+        plain = args.corpus
+        if args.corpus.endswith(".gz"):  # both systems read the same plain text
+            plain = os.path.join(tmp, "corpus.txt")
+            with gzip.open(args.corpus, "rb") as src, open(plain, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        w2v = shutil.which("w2v-async") or os.path.join(os.path.dirname(sys.executable), "w2v-async")
+        rows = []
+        for model in args.models.split(","):
+            out = os.path.join(tmp, f"ours-{model}.bin")
+            summary, wall, rss = measure([w2v, "train", plain, "-o", out, "--model", model, "-q", "--json"]
+                                         + common_args(args, model))
+            rows.append(dict(system="w2v-async", model=model, vocab_s=summary["seconds"]["scan"],
+                             train_s=summary["seconds"]["train"], wall_s=wall, rss_mib=rss,
+                             words_per_sec=summary["words_per_sec"], vocab_size=summary["vocab_size"],
+                             **evaluate(out)))
+            print(json.dumps(rows[-1]), flush=True)
+            for mode in args.gensim_modes.split(","):
+                out = os.path.join(tmp, f"gensim-{model}-{mode}.bin")
+                res, wall, rss = measure([sys.executable, __file__, "--worker", "gensim", "--model", model,
+                                          "--gensim-mode", mode, "--corpus", plain, "--output", out]
+                                         + common_args(args, model))
+                rows.append(dict(system=f"gensim {mode}", model=model, vocab_s=res["vocab_s"],
+                                 train_s=res["train_s"], wall_s=wall, rss_mib=rss,
+                                 words_per_sec=res["words_per_sec"], vocab_size=res["vocab_size"],
+                                 **evaluate(out)))
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    import gensim
+    import numba
+
+    print(f"\ncorpus {args.corpus}; {args.threads} threads, dim {args.dim}, window {args.window}, "
+          f"negative {args.negative}, sample {args.sample}, min-count {args.min_count}, epochs {args.epochs}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"python {platform.python_version()}, numba {numba.__version__}, gensim {gensim.__version__}")
+    print(f"\n| system | model | vocab s | train s | wall s | words/s | peak RSS MiB | analogy | WS353 | SimLex |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['system']} | {r['model']} | {r['vocab_s']:.1f} | {r['train_s']:.1f} | {r['wall_s']:.1f} | "
+              f"{r['words_per_sec']:,.0f} | {r['rss_mib']:.0f} | {100 * r['analogy']:.2f}% | "
+              f"{r['ws353']:.3f} | {r['simlex']:.3f} |")
+    print()
+    for model in args.models.split(","):
+        ours = next(r for r in rows if r["model"] == model and r["system"] == "w2v-async")
+        best = min((r for r in rows if r["model"] == model and r["system"] != "w2v-async"),
+                   key=lambda r: r["train_s"], default=None)
+        if best:
+            print(f"{model}: training speed ratio vs best gensim ({best['system']}): "
+                  f"{best['train_s'] / ours['train_s']:.2f}x; analogy {100 * (ours['analogy'] - best['analogy']):+.2f} "
+                  f"points, WS353 {ours['ws353'] - best['ws353']:+.3f}, SimLex {ours['simlex'] - best['simlex']:+.3f}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"args": vars(args), "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Plain NumPy references for one SGNS and one CBOW negative-sampling step (exact sigmoid)."""
+
+import numpy as np
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def sgns_loss(v, u_pos, u_negs):
+    """-log s(v.u_pos) - sum_n log s(-v.u_n) in float64."""
+    loss = -np.log(sigmoid(v @ u_pos))
+    for u in u_negs:
+        loss -= np.log(sigmoid(-(v @ u)))
+    return loss
+
+
+def negative_sampling_step(w_out, h, center, negatives, lr):
+    """Update w_out rows sequentially (word2vec.c order); return (grad for h, loss)."""
+    grad = np.zeros_like(h)
+    loss = 0.0
+    targets = [(center, 1.0)] + [(n, 0.0) for n in negatives if n != center]
+    for target, label in targets:
+        u = w_out[target].astype(np.float64)
+        f = float(h @ u)
+        g = (label - sigmoid(f)) * lr
+        loss += -np.log(sigmoid(f)) if label else -np.log(sigmoid(-f))
+        grad += g * u
+        w_out[target] = (u + g * h).astype(w_out.dtype)
+    return grad, loss
+
+
+def sgns_step(w_in, w_out, center, context, negatives, lr):
+    """Reference of kernels.sgns_update on float64 copies; returns (w_in, w_out, loss)."""
+    w_in, w_out = w_in.astype(np.float64), w_out.astype(np.float64)
+    h = w_in[context].copy()
+    grad, loss = negative_sampling_step(w_out, h, center, negatives, lr)
+    w_in[context] += grad
+    return w_in, w_out, loss
+
+
+def cbow_step(w_in, w_out, center, contexts, negatives, lr):
+    """Reference of kernels.cbow_update: mean of contexts as h; every context gets the gradient."""
+    w_in, w_out = w_in.astype(np.float64), w_out.astype(np.float64)
+    h = w_in[list(contexts)].mean(axis=0)
+    grad, loss = negative_sampling_step(w_out, h, center, negatives, lr)
+    for c in contexts:
+        w_in[c] += grad
+    return w_in, w_out, loss

@@ -1,0 +1,145 @@
+"""The command line: help, exit codes, one-line errors, JSON, stdin, Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import planted_corpus
+from w2v_async import __version__
+from w2v_async.cli import cli
+
+FAST = ["--dim", "8", "--epochs", "1", "--min-count", "1", "-q"]
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def test_version_and_every_command_has_help_with_an_example():
+    assert invoke("--version").output.strip().endswith(__version__)
+    for name, command in cli.commands.items():
+        result = invoke(name, "-h")
+        assert result.exit_code == 0, name
+        assert "Example:" in result.output and " ".join(command.help.split()[:4]) in result.output
+
+
+def test_train_json_summary_and_outputs(planted, tmp_path):
+    out = tmp_path / "v.txt"
+    result = invoke("train", planted, "-o", out, "--json", "--threads", "2", *FAST)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["vocab_size"] == 40 and summary["words_trained"] == 1500 * 20
+    assert len(summary["epoch_loss"]) == 1 and summary["words_per_sec"] > 0
+    assert summary["outputs"] == {"vectors": str(out), "format": "txt", "config": str(out) + ".json"}
+    assert json.loads((tmp_path / "v.txt.json").read_text())["train"]["dim"] == 8
+    assert out.read_text().splitlines()[0] == "40 8"
+
+
+def test_vocab_then_train_with_vocab_then_eval_and_similar(planted, tmp_path):
+    vocab = tmp_path / "vocab.tsv"
+    assert invoke("vocab", planted, "-o", vocab, "--min-count", "1").exit_code == 0
+    assert len(vocab.read_text().splitlines()) == 40
+    out = tmp_path / "v.bin"
+    result = invoke("train", planted, "--vocab", vocab, "-o", out, *FAST)
+    assert result.exit_code == 0, result.output
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("g0w1\tg0w2\t9\ng0w1\tg1w1\t1\ng2w3\tg2w4\t8\ng2w3\tg3w5\t2\ng1w1\tg1w2\t7\n")
+    result = invoke("eval", out, "--no-defaults", "--similarities", pairs, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["similarities"][0]["dataset"] == "pairs.tsv" and report["analogies"] == []
+    result = invoke("similar", out, "g0w1", "-n", "3", "--json")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 3
+
+
+def test_eval_default_sets_print_a_table(planted, tmp_path):
+    out = tmp_path / "v.bin"
+    assert invoke("train", planted, "-o", out, *FAST).exit_code == 0
+    result = invoke("eval", out)
+    assert result.exit_code == 0, result.output
+    assert "questions-words.txt" in result.output and "simlex999.txt" in result.output
+
+
+def test_stdin_corpus(tmp_path):
+    out = tmp_path / "v.txt"
+    text = "a b c a b\n" * 50
+    result = invoke("train", "-", "-o", out, "--json", *FAST, input=text)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["corpus"]["tokens"] == 250
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+BAD_INPUTS = [
+    # (args, exit code, error text), {tmp} is the test's directory
+    (["train", "{tmp}/missing.txt", "-o", "{tmp}/o.bin"], 2,
+     "Error: corpus '{tmp}/missing.txt' does not exist; check the path, or pass - to read stdin."),
+    (["train", "{tmp}/empty.txt", "-o", "{tmp}/o.bin"], 1,
+     "Error: corpus '{tmp}/empty.txt' has no words; give a non-empty text file."),
+    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin"], 1,
+     "Error: corpus '{tmp}/rare.txt' has 0 words with count >= 5; lower --min-count."),
+    (["train", "{tmp}/nodir", "-o", "{tmp}/o.bin"], 1,
+     "Error: directory '{tmp}/nodir' has no text files; put .txt, .gz or .bz2 files in it."),
+    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--model", "glove2"], 2,
+     "Error: Invalid value for '--model': 'glove2' is not one of 'sgns', 'cbow'."),
+    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--dim", "0"], 2,
+     "Error: --dim must be a positive number, got 0; the default is 100."),
+    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--window", "-1"], 2,
+     "Error: --window must be a positive number, got -1; the default is 5."),
+    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--epochs", "0"], 2,
+     "Error: --epochs must be a positive number, got 0; the default is 5."),
+    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--threads", "0"], 2,
+     "Error: --threads must be a positive number, got 0; the default is all cores."),
+    (["train", "{tmp}/rare.txt", "-o", "{tmp}/no/such/dir/o.bin"], 2,
+     "Error: output directory '{tmp}/no/such/dir' does not exist; create it first "
+     "(mkdir -p {tmp}/no/such/dir)."),
+    (["eval", "{tmp}/rare.txt"], 1,
+     "Error: '{tmp}/rare.txt' is not a word2vec vectors file: its first line must be 'vocab_size dim'; "
+     "pass a file written by `w2v-async train` or word2vec.c."),
+    (["similar", "{tmp}/missing.bin", "king"], 1,
+     "Error: vectors file '{tmp}/missing.bin' does not exist; check the path or train it first."),
+    (["vocab", "{tmp}/rare.txt", "-o", "{tmp}/v.tsv", "--min-count", "0"], 2,
+     "Error: --min-count must be a positive number, got 0; the default is 5."),
+]
+
+
+@pytest.mark.parametrize("args, code, message", BAD_INPUTS)
+def test_bad_input_gives_one_error_line_and_no_output(tmp_path, args, code, message):
+    _write(tmp_path / "empty.txt", "\n\n")
+    _write(tmp_path / "rare.txt", "only a few words here\n")
+    (tmp_path / "nodir").mkdir()
+    before = sorted(os.listdir(tmp_path))
+    result = invoke(*[a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == code, result.output
+    assert result.stderr.strip() == message.format(tmp=tmp_path)
+    assert result.stdout == ""
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written, not even a temporary file
+
+
+def test_ctrl_c_exits_130_and_keeps_the_previous_vectors(tmp_path):
+    corpus = planted_corpus(tmp_path / "big.txt", n_sentences=20_000)
+    out = tmp_path / "v.bin"
+    out.write_bytes(b"previous good vectors")
+    cmd = [sys.executable, "-m", "w2v_async.cli", "train", str(corpus), "-o", str(out),
+           "--epochs", "1000", "--min-count", "1", "--threads", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    line = ""
+    while "w/s" not in line and time.time() < deadline:  # wait for the progress bar: training runs
+        line = proc.stderr.read(64)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "Error: interrupted (Ctrl-C); no output was written."
+    assert out.read_bytes() == b"previous good vectors"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "v.bin"]

@@ -1,0 +1,76 @@
+"""Corpus streaming: compression, directories, long lines, bad UTF-8, shards."""
+
+import bz2
+import gzip
+
+import numpy as np
+import pytest
+
+from w2v_async.corpus import MAX_SENTENCE_TOKENS, CorpusReader, EncodedCorpus
+from w2v_async.errors import ConfigError, InputError
+
+TEXT = "the cat sat\non the mat\n"
+SENTENCES = [["the", "cat", "sat"], ["on", "the", "mat"]]
+
+
+def test_plain_gz_bz2_and_directory_read_the_same(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "a.txt").write_text(TEXT)
+    with gzip.open(tmp_path / "a.txt.gz", "wt") as f:
+        f.write(TEXT)
+    with bz2.open(tmp_path / "a.txt.bz2", "wt") as f:
+        f.write(TEXT)
+    (tmp_path / "d" / "1.txt").write_text("the cat sat\n")
+    with gzip.open(tmp_path / "d" / "2.gz", "wt") as f:
+        f.write("on the mat\n")
+    (tmp_path / "d" / ".hidden").write_text("ignored words\n")
+    for name in ("a.txt", "a.txt.gz", "a.txt.bz2", "d"):
+        assert list(CorpusReader(str(tmp_path / name))) == SENTENCES, name
+
+
+def test_long_line_is_split_not_cut(tmp_path):
+    n = 2 * MAX_SENTENCE_TOKENS + 123
+    (tmp_path / "long.txt").write_text(" ".join(f"w{i}" for i in range(n)) + "\n")
+    reader = CorpusReader(str(tmp_path / "long.txt"))
+    chunks = list(reader)
+    assert [len(c) for c in chunks] == [MAX_SENTENCE_TOKENS, MAX_SENTENCE_TOKENS, 123]
+    assert sum(chunks, [])[-1] == f"w{n - 1}"
+    assert reader.stats.n_split_lines == 1
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path):
+    (tmp_path / "bad.txt").write_bytes(b"good line\nbad \xff\xfe byte\nfine\n")
+    reader = CorpusReader(str(tmp_path / "bad.txt"))
+    assert list(reader) == [["good", "line"], ["bad", "\ufffd\ufffd", "byte"], ["fine"]]
+    assert reader.stats.n_bad_utf8_lines == 1
+    assert "1 line(s) had invalid UTF-8" in reader.warnings()[0]
+
+
+def test_lowercase_option(tmp_path):
+    (tmp_path / "c.txt").write_text("The CAT\n")
+    assert list(CorpusReader(str(tmp_path / "c.txt"), lowercase=True)) == [["the", "cat"]]
+    assert list(CorpusReader(str(tmp_path / "c.txt"))) == [["The", "CAT"]]
+
+
+def test_missing_and_empty_directory_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        CorpusReader(str(tmp_path / "nope.txt"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="has no text files"):
+        CorpusReader(str(tmp_path / "empty"))
+
+
+@pytest.mark.parametrize("n_shards", [1, 2, 3, 7])
+def test_shards_deal_every_sentence_once_and_balance_words(n_shards):
+    rng = np.random.default_rng(n_shards)
+    lengths = rng.integers(1, 500, size=2000)
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    enc = EncodedCorpus(np.zeros(starts[-1], np.int32), starts)
+    shards = enc.shards(n_shards, block_words=1000)
+    assert len(shards) == n_shards
+    assert all((np.diff(s) > 0).all() for s in shards)  # corpus order within a thread
+    np.testing.assert_array_equal(np.sort(np.concatenate(shards)), np.arange(len(lengths)))
+    sizes = [lengths[s].sum() for s in shards]
+    assert max(sizes) - min(sizes) <= 0.1 * lengths.sum() / n_shards + 1500
+    if n_shards > 1:  # threads interleave: each one's sentences span the whole corpus
+        assert all(s[0] < len(lengths) * 0.1 and s[-1] > len(lengths) * 0.9 for s in shards)

@@ -1,0 +1,76 @@
+"""Training end to end on generated corpora: determinism, learnability, loss, Hogwild threads."""
+
+import numpy as np
+import pytest
+
+from w2v_async.config import VocabConfig, Word2VecConfig
+from w2v_async.corpus import CorpusReader
+from w2v_async.trainer import train_word2vec
+from w2v_async.vocab import scan_corpus
+
+SMALL = dict(dim=16, window=3, negative=5, sample=0.0, epochs=3)
+
+
+def _encode(path):
+    return scan_corpus(CorpusReader(path), VocabConfig(min_count=1))
+
+
+def _group_margin(vocab, vectors):
+    """Mean cosine within planted groups minus mean cosine across groups."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    group = np.array([w.split("w")[0] for w in vocab.words])
+    same = group[:, None] == group[None, :]
+    off_diag = ~np.eye(len(group), dtype=bool)
+    return cos[same & off_diag].mean() - cos[~same].mean()
+
+
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_single_thread_runs_with_one_seed_are_bit_identical(planted, model):
+    vocab, enc = _encode(planted)
+    cfg = Word2VecConfig(model=model, threads=1, seed=7, **SMALL)
+    a = train_word2vec(enc, vocab, cfg, progress=False)
+    b = train_word2vec(enc, vocab, cfg, progress=False)
+    assert np.array_equal(a.w_in, b.w_in) and np.array_equal(a.w_out, b.w_out)
+    assert a.epoch_loss == b.epoch_loss
+    c = train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=1, seed=8, **SMALL), progress=False)
+    assert not np.array_equal(a.w_in, c.w_in)
+
+
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_planted_groups_are_learned_and_loss_falls(planted, model):
+    """Fails if the gradient sign is flipped: groups would not separate and loss would rise."""
+    vocab, enc = _encode(planted)
+    before = _group_margin(vocab, np.random.default_rng(0).standard_normal((len(vocab), 16)))
+    res = train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=2, **SMALL), progress=False)
+    assert abs(before) < 0.1
+    assert _group_margin(vocab, res.w_in) > 0.5
+    assert res.epoch_loss[-1] < 0.95 * res.epoch_loss[0]
+    assert np.isfinite(res.w_in).all() and np.isfinite(res.w_out).all()
+
+
+def test_every_word_is_read_once_per_epoch_by_all_threads(planted):
+    vocab, enc = _encode(planted)
+    cfg = Word2VecConfig(threads=3, **SMALL)
+    res = train_word2vec(enc, vocab, cfg, progress=False)
+    assert res.words_trained == enc.n_words * cfg.epochs
+    assert len(res.epoch_loss) == cfg.epochs and all(n > 0 for n in res.epoch_examples)
+
+
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_loss_does_not_depend_on_thread_count(planted, model):
+    vocab, enc = _encode(planted)
+    runs = {t: train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=t, **SMALL), progress=False)
+            for t in (1, 2, 4)}
+    for t in (2, 4):
+        np.testing.assert_allclose(runs[t].epoch_loss, runs[1].epoch_loss, rtol=0.05)
+        np.testing.assert_allclose(runs[t].epoch_examples, runs[1].epoch_examples, rtol=0.02)
+
+
+def test_subsampling_drops_frequent_words(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text(("the " * 50 + "cat dog\n") * 200)
+    vocab, enc = _encode(str(path))
+    full = train_word2vec(enc, vocab, Word2VecConfig(threads=1, sample=0.0, dim=8, epochs=1), progress=False)
+    sub = train_word2vec(enc, vocab, Word2VecConfig(threads=1, sample=1e-3, dim=8, epochs=1), progress=False)
+    assert sub.epoch_examples[0] < 0.5 * full.epoch_examples[0]

@@ -1,0 +1,266 @@
+"""The w2v-async command line (click only: parse, call one library function, print)."""
+
+import json
+import sys
+
+import click
+
+from . import __version__
+from .config import MODELS, VocabConfig, Word2VecConfig, default_threads
+from .errors import ConfigError, W2VError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class UsageFailure(click.ClickException):
+    """A bad setting or path: one ``Error:`` line, exit code 2."""
+
+    exit_code = 2
+
+
+class RuntimeFailure(click.ClickException):
+    """Bad data or a failed run: one ``Error:`` line, exit code 1."""
+
+    exit_code = 1
+
+
+class OneLineErrors(click.Group):
+    """A group whose every failure is a single ``Error: ...`` line on stderr (no usage dump).
+
+    Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Error: interrupted (Ctrl-C); no output was written.", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _fail(e: W2VError):
+    if isinstance(e, ConfigError):
+        raise UsageFailure(str(e)) from e
+    raise RuntimeFailure(str(e)) from e
+
+
+def _log(quiet: bool):
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+
+
+def vocab_options(f):
+    """Options shared by every command that builds a vocabulary."""
+    opts = [
+        click.option("--min-count", default=5, show_default=True, type=int,
+                     help="Drop words seen fewer times."),
+        click.option("--max-vocab-size", default=30_000_000, show_default=True, type=int,
+                     help="Prune rare words while counting when more distinct words are held "
+                          "(word2vec.c; bounds memory)."),
+        click.option("--max-final-vocab", default=None, type=int,
+                     help="Raise --min-count until at most this many words remain (gensim)."),
+        click.option("--lowercase/--no-lowercase", default=False, show_default=True,
+                     help="Lowercase the text before splitting."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase) -> VocabConfig:
+    return VocabConfig(min_count, max_vocab_size, max_final_vocab, lowercase).validate()
+
+
+@click.group(cls=OneLineErrors, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="w2v-async")
+def cli():
+    """Train word embeddings with lock-free (Hogwild) threads, and evaluate them.
+
+    \b
+    Example:
+      w2v-async vocab corpus.txt -o vocab.tsv
+      w2v-async train corpus.txt --vocab vocab.tsv -o vectors.bin
+      w2v-async eval vectors.bin
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("corpus")
+@click.option("-o", "--output", required=True, help="Vocabulary file to write ('word count' lines).")
+@vocab_options
+@click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
+def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
+    """Count the words of CORPUS (file, directory, .gz, .bz2 or - for stdin) into a vocabulary.
+
+    The output uses word2vec.c's -save-vocab format, sorted by count, and is read back by
+    `train --vocab`.
+
+    \b
+    Example:
+      w2v-async vocab corpus.txt.gz -o vocab.tsv --min-count 5
+    """
+    from .corpus import CorpusReader, check_output_path
+    from .vocab import scan_corpus
+
+    try:
+        cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
+        check_output_path(output)
+        reader = CorpusReader(corpus, lowercase=cfg.lowercase)
+        words, _ = scan_corpus(reader, cfg, encode=False)
+        words.save(output)
+    except W2VError as e:
+        _fail(e)
+    log = _log(quiet)
+    for warning in reader.warnings():
+        log("warning: " + warning)
+    summary = {"vocab_size": len(words), "tokens": reader.stats.n_tokens, "output": output}
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        log(f"{len(words)} words (of {reader.stats.n_tokens} tokens) written to {output}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("corpus")
+@click.option("-o", "--output", required=True,
+              help="Vectors file; .bin gives word2vec binary, anything else word2vec text.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "bin", "txt"]), default="auto",
+              show_default=True, help="Output format (auto: from the file name).")
+@click.option("--model", type=click.Choice(MODELS), default="sgns", show_default=True,
+              help="Skip-gram (sgns) or CBOW, both with negative sampling.")
+@click.option("--dim", default=100, show_default=True, type=int, help="Vector dimension.")
+@click.option("--window", default=5, show_default=True, type=int,
+              help="Maximum context distance (reduced at random per word, as word2vec.c).")
+@click.option("--negative", default=5, show_default=True, type=int, help="Negative samples per example.")
+@click.option("--sample", default=1e-3, show_default=True, type=float,
+              help="Subsampling threshold for frequent words (0 disables it).")
+@click.option("--alpha", default=None, type=float,
+              help="Starting learning rate [default: 0.025 sgns, 0.05 cbow].")
+@click.option("--min-alpha", default=0.0001, show_default=True, type=float,
+              help="Learning rate at the end of training (linear decay).")
+@click.option("--epochs", default=5, show_default=True, type=int, help="Passes over the corpus.")
+@click.option("--threads", default=default_threads(), show_default=True, type=int,
+              help="Hogwild worker threads (default: all cores).")
+@click.option("--seed", default=1, show_default=True, type=int,
+              help="Random seed; --threads 1 with the same seed gives identical vectors.")
+@click.option("--vocab", "vocab_path", default=None,
+              help="Read this vocabulary (from `w2v-async vocab`) instead of counting.")
+@vocab_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
+def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, epochs, threads,
+          seed, vocab_path, min_count, max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
+    """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
+
+    The corpus is read once into an int32 id array; every epoch then runs inside nogil numba
+    kernels on lock-free threads. The vectors and OUTPUT.json (the configuration) are written
+    atomically when training ends.
+
+    \b
+    Example:
+      w2v-async train corpus.txt -o vectors.bin --model sgns --dim 100 --epochs 5
+      w2v-async train corpus.txt --vocab vocab.tsv -o vectors.txt --model cbow --json
+    """
+    from .trainer import train_from_corpus
+
+    try:
+        vocab_cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
+        cfg = Word2VecConfig(model, dim, window, negative, sample, alpha, min_alpha, epochs, threads, seed)
+        summary = train_from_corpus(
+            corpus, output, vocab_cfg, cfg.validate(), vocab_path=vocab_path, fmt=fmt,
+            progress=not quiet, log=_log(quiet),
+        )
+    except W2VError as e:
+        _fail(e)
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        loss = ", ".join(f"{x:.4f}" for x in summary["epoch_loss"])
+        click.echo(
+            f"trained {summary['words_trained']} words in {summary['seconds']['train']:.1f} s "
+            f"({summary['words_per_sec']:.0f} words/s); loss per epoch: {loss}; wrote {output}",
+            err=True,
+        )
+
+
+@cli.command(name="eval", context_settings=CONTEXT)
+@click.argument("vectors")
+@click.option("--analogies", multiple=True,
+              help="Extra analogy file in questions-words.txt format (repeatable).")
+@click.option("--similarities", multiple=True,
+              help="Extra word-pair file, 'word1<TAB>word2<TAB>score' lines (repeatable).")
+@click.option("--defaults/--no-defaults", default=True, show_default=True,
+              help="Also run gensim's questions-words, WordSim353 and SimLex-999.")
+@click.option("--restrict-vocab", default=300_000, show_default=True, type=int,
+              help="Only the most frequent words take part (gensim 4 default).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, as_json):
+    """Evaluate word2vec-format VECTORS on analogy and word-similarity sets (through gensim).
+
+    \b
+    Example:
+      w2v-async eval vectors.bin
+      w2v-async eval vectors.txt --json --analogies my-analogies.txt
+    """
+    from .evaluate import default_analogy_sets, default_similarity_sets, evaluate, format_report
+    from .io import load_vectors
+
+    if restrict_vocab <= 0:
+        raise UsageFailure(f"--restrict-vocab must be positive, got {restrict_vocab}; gensim uses 300000.")
+    analogy_sets = (default_analogy_sets() if defaults else []) + list(analogies)
+    similarity_sets = (default_similarity_sets() if defaults else []) + list(similarities)
+    if not analogy_sets and not similarity_sets:
+        raise UsageFailure("nothing to evaluate with --no-defaults; add --analogies or --similarities FILE.")
+    try:
+        kv = load_vectors(vectors)
+        report = evaluate(kv, vectors, analogy_sets, similarity_sets, restrict_vocab)
+    except W2VError as e:
+        _fail(e)
+    click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("vectors")
+@click.argument("word")
+@click.option("-n", "--topn", default=10, show_default=True, type=int, help="How many neighbours.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of [word, cosine] pairs.")
+def similar(vectors, word, topn, as_json):
+    """Print the nearest neighbours of WORD by cosine similarity in VECTORS.
+
+    \b
+    Example:
+      w2v-async similar vectors.bin king -n 5
+    """
+    from .io import load_vectors
+
+    if topn <= 0:
+        raise UsageFailure(f"-n must be positive, got {topn}.")
+    try:
+        kv = load_vectors(vectors)
+    except W2VError as e:
+        _fail(e)
+    if word not in kv.key_to_index:
+        raise RuntimeFailure(f"{word!r} is not in the vocabulary of {vectors}; try another word.")
+    pairs = [(w, float(s)) for w, s in kv.most_similar(word, topn=topn)]
+    if as_json:
+        click.echo(json.dumps(pairs))
+    else:
+        for w, s in pairs:
+            click.echo(f"{w}\t{s:.4f}")
+
+
+def main():
+    cli()
+
+
+if __name__ == "__main__":
+    main()

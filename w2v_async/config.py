@@ -1,0 +1,90 @@
+"""Frozen training configurations with one validate() each; saved as JSON beside outputs."""
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from .errors import ConfigError
+
+MODELS = ("sgns", "cbow")
+
+
+def default_threads() -> int:
+    """Cores this process may run on (all cores, as word2vec.c users expect)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return os.cpu_count() or 1
+
+
+def _positive(value, flag, default):
+    if value is None or value <= 0:
+        raise ConfigError(f"{flag} must be a positive number, got {value}; the default is {default}.")
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    """How a corpus becomes a vocabulary (word2vec.c / gensim semantics)."""
+
+    min_count: int = 5
+    max_vocab_size: Optional[int] = 30_000_000
+    max_final_vocab: Optional[int] = None
+    lowercase: bool = False
+
+    def validate(self) -> "VocabConfig":
+        _positive(self.min_count, "--min-count", VocabConfig.min_count)
+        if self.max_vocab_size is not None:
+            _positive(self.max_vocab_size, "--max-vocab-size", VocabConfig.max_vocab_size)
+        if self.max_final_vocab is not None:
+            _positive(self.max_final_vocab, "--max-final-vocab", "no limit")
+        return self
+
+
+@dataclass(frozen=True)
+class Word2VecConfig:
+    """Skip-gram or CBOW with negative sampling, trained by Hogwild threads.
+
+    ``alpha=None`` means the word2vec.c default for the model: 0.025 (sgns), 0.05 (cbow).
+    """
+
+    model: str = "sgns"
+    dim: int = 100
+    window: int = 5
+    negative: int = 5
+    sample: float = 1e-3
+    alpha: Optional[float] = None
+    min_alpha: float = 0.0001
+    epochs: int = 5
+    threads: int = dataclasses.field(default_factory=default_threads)
+    seed: int = 1
+
+    @property
+    def start_alpha(self) -> float:
+        if self.alpha is not None:
+            return self.alpha
+        return 0.05 if self.model == "cbow" else 0.025
+
+    def validate(self) -> "Word2VecConfig":
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}.")
+        defaults = {"dim": 100, "window": 5, "negative": 5, "epochs": 5, "threads": "all cores"}
+        for name, default in defaults.items():
+            _positive(getattr(self, name), "--" + name, default)
+        if self.sample < 0:
+            raise ConfigError(f"--sample must be >= 0 (0 disables subsampling), got {self.sample}.")
+        if self.start_alpha <= 0:
+            raise ConfigError(f"--alpha must be positive, got {self.start_alpha}; word2vec.c uses 0.025.")
+        if not 0 <= self.min_alpha <= self.start_alpha:
+            raise ConfigError(
+                f"--min-alpha must be between 0 and --alpha ({self.start_alpha}), got {self.min_alpha}."
+            )
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {self.seed}.")
+        return self
+
+
+def to_json(**configs) -> str:
+    """Serialise named config dataclasses into one JSON document."""
+    return json.dumps({k: dataclasses.asdict(v) for k, v in configs.items()}, indent=2, sort_keys=True)

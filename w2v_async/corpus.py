@@ -1,0 +1,219 @@
+"""Streaming corpus input: files, directories, .gz/.bz2 and stdin -> token lists -> int32 id arrays.
+
+A line is a sentence; a line longer than MAX_SENTENCE_TOKENS is split into several sentences,
+never cut. Invalid UTF-8 is decoded with replacement characters and counted.
+"""
+
+import bz2
+import gzip
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator, List
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+
+MAX_SENTENCE_TOKENS = 10_000
+BATCH_TOKENS = 1 << 20  # tokens looked up per vectorised batch while encoding
+STDIN = "-"
+
+
+def resolve_paths(source: str) -> List[str]:
+    """Expand a corpus argument into the list of files to read, in a stable order.
+
+    ``-`` is standard input; a directory contributes every non-hidden regular file below it.
+    """
+    if source == STDIN:
+        return [STDIN]
+    if not os.path.exists(source):
+        raise ConfigError(f"corpus {source!r} does not exist; check the path, or pass - to read stdin.")
+    if os.path.isfile(source):
+        return [source]
+    paths = []
+    for root, dirs, files in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        paths.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+    paths = [p for p in paths if os.path.isfile(p)]
+    if not paths:
+        raise InputError(f"directory {source!r} has no text files; put .txt, .gz or .bz2 files in it.")
+    return paths
+
+
+def _open_binary(path: str):
+    if path == STDIN:
+        return sys.stdin.buffer
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    return open(path, "rb", buffering=1 << 20)
+
+
+@dataclass
+class CorpusStats:
+    """What reading a corpus saw; filled in while streaming."""
+
+    n_lines: int = 0
+    n_tokens: int = 0
+    n_bad_utf8_lines: int = 0
+    n_split_lines: int = 0
+    paths: List[str] = field(default_factory=list)
+
+
+class CorpusReader:
+    """Iterate over a corpus as lists of tokens, one list per sentence (at most 10,000 tokens).
+
+    Parameters
+    ----------
+    source : str
+        A file (plain, .gz, .bz2), a directory of such files, or ``-`` for stdin.
+    lowercase : bool
+        Lowercase every line before splitting.
+    """
+
+    def __init__(self, source: str, lowercase: bool = False):
+        self.source = source
+        self.lowercase = lowercase
+        self.paths = resolve_paths(source)
+        self.stats = CorpusStats(paths=list(self.paths))
+
+    def __iter__(self) -> Iterator[List[str]]:
+        stats = self.stats
+        for path in self.paths:
+            f = _open_binary(path)
+            try:
+                for raw in f:
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        line = raw.decode("utf-8", errors="replace")
+                        stats.n_bad_utf8_lines += 1
+                    if self.lowercase:
+                        line = line.lower()
+                    tokens = line.split()
+                    stats.n_lines += 1
+                    if not tokens:
+                        continue
+                    stats.n_tokens += len(tokens)
+                    if len(tokens) <= MAX_SENTENCE_TOKENS:
+                        yield tokens
+                    else:
+                        stats.n_split_lines += 1
+                        for i in range(0, len(tokens), MAX_SENTENCE_TOKENS):
+                            yield tokens[i : i + MAX_SENTENCE_TOKENS]
+            except (OSError, EOFError, ValueError) as e:
+                raise InputError(f"cannot read {path!r}: {e}; check that the file is complete.") from e
+            finally:
+                if f is not sys.stdin.buffer:
+                    f.close()
+
+    def warnings(self) -> List[str]:
+        out = []
+        if self.stats.n_bad_utf8_lines:
+            out.append(
+                f"{self.stats.n_bad_utf8_lines} line(s) had invalid UTF-8; "
+                "the bad bytes were replaced with U+FFFD."
+            )
+        return out
+
+
+@dataclass
+class EncodedCorpus:
+    """The corpus as contiguous ids, out-of-vocabulary words removed.
+
+    ids : int32[n_words]; sentence s is ids[sent_starts[s]:sent_starts[s + 1]].
+    sent_starts : int64[n_sentences + 1], starts at 0, strictly increasing.
+    """
+
+    ids: np.ndarray
+    sent_starts: np.ndarray
+
+    @property
+    def n_words(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def n_sentences(self) -> int:
+        return int(self.sent_starts.shape[0] - 1)
+
+    def shards(self, n: int, block_words: int = 10_000) -> List[np.ndarray]:
+        """Deal blocks of about block_words consecutive words to n threads in turn.
+
+        Returns, for each thread, the int64 sentence numbers it trains, in corpus order. Dealing
+        blocks round-robin (as gensim's job queue does) keeps every thread in the same region of
+        the corpus, so the learning-rate schedule sees the corpus in order, not in n slices.
+        """
+        block = (self.sent_starts[:-1] // block_words).astype(np.int64)
+        # renumber non-empty blocks consecutively so the deal stays balanced
+        block = np.concatenate([[0], np.cumsum(np.diff(block) > 0)]) if block.size else block
+        return [np.flatnonzero(block % n == t).astype(np.int64) for t in range(n)]
+
+
+class IdStreamBuilder:
+    """Accumulates per-sentence id arrays (provisional ids, -1 = drop) into an EncodedCorpus."""
+
+    def __init__(self):
+        self._chunks: List[np.ndarray] = []
+        self._lengths: List[np.ndarray] = []
+
+    def add(self, ids: np.ndarray, lengths: np.ndarray) -> None:
+        self._chunks.append(ids)
+        self._lengths.append(lengths)
+
+    def build(self, remap: np.ndarray) -> EncodedCorpus:
+        """Map provisional ids through ``remap`` (int32, -1 drops the token) and pack."""
+        if not self._chunks:
+            return EncodedCorpus(np.zeros(0, np.int32), np.zeros(1, np.int64))
+        raw = np.concatenate(self._chunks)
+        lengths = np.concatenate(self._lengths)
+        self._chunks, self._lengths = [], []
+        final = remap[raw] if raw.size else raw
+        keep = final >= 0
+        sent_of_token = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
+        kept_lengths = np.bincount(sent_of_token[keep], minlength=lengths.shape[0])
+        kept_lengths = kept_lengths[kept_lengths > 0]
+        sent_starts = np.zeros(kept_lengths.shape[0] + 1, np.int64)
+        np.cumsum(kept_lengths, out=sent_starts[1:])
+        return EncodedCorpus(np.ascontiguousarray(final[keep], dtype=np.int32), sent_starts)
+
+
+def batched(sentences, batch_tokens: int = BATCH_TOKENS):
+    """Group sentences into (flat token list, int64 lengths) batches of about batch_tokens."""
+    tokens: List[str] = []
+    lengths: List[int] = []
+    for sent in sentences:
+        tokens.extend(sent)
+        lengths.append(len(sent))
+        if len(tokens) >= batch_tokens:
+            yield tokens, np.asarray(lengths, np.int64)
+            tokens, lengths = [], []
+    if tokens:
+        yield tokens, np.asarray(lengths, np.int64)
+
+
+def check_output_path(path: str) -> None:
+    """Fail before any work if ``path`` cannot be written (missing directory, a directory)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ConfigError(
+            f"output directory {os.path.dirname(path) or '.'!r} does not exist; create it first "
+            f"(mkdir -p {os.path.dirname(path)})."
+        )
+    if os.path.isdir(path):
+        raise ConfigError(f"output path {path!r} is a directory; give a file name such as {path}/vectors.bin.")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"output directory {parent!r} is not writable; choose another -o path.")
+
+
+__all__ = [
+    "CorpusReader",
+    "CorpusStats",
+    "EncodedCorpus",
+    "IdStreamBuilder",
+    "MAX_SENTENCE_TOKENS",
+    "batched",
+    "check_output_path",
+    "resolve_paths",
+]

@@ -1,0 +1,188 @@
+"""Evaluation through gensim KeyedVectors: word analogies and word-pair similarity."""
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional, Sequence
+
+from .errors import InputError
+
+DEFAULT_RESTRICT_VOCAB = 300_000
+
+
+def gensim_datapath(name: str) -> str:
+    """Path of an evaluation file that ships in gensim's test data."""
+    from gensim.test.utils import datapath
+
+    return datapath(name)
+
+
+def default_analogy_sets() -> List[str]:
+    return [gensim_datapath("questions-words.txt")]
+
+
+def default_similarity_sets() -> List[str]:
+    return [gensim_datapath("wordsim353.tsv"), gensim_datapath("simlex999.txt")]
+
+
+@dataclass
+class SectionScore:
+    name: str
+    correct: int
+    total: int
+
+    @property
+    def accuracy(self) -> Optional[float]:
+        return self.correct / self.total if self.total else None
+
+
+@dataclass
+class AnalogyResult:
+    """Accuracy over the questions whose four words are in the (restricted) vocabulary."""
+
+    dataset: str
+    accuracy: float
+    correct: int
+    evaluated: int
+    questions: int
+    semantic: Optional[float]
+    syntactic: Optional[float]
+    sections: List[SectionScore] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sections"] = [dict(asdict(s), accuracy=s.accuracy) for s in self.sections]
+        return d
+
+
+@dataclass
+class SimilarityResult:
+    """Correlation of cosine similarity with human scores on the pairs the vocabulary covers."""
+
+    dataset: str
+    pearson: Optional[float]  # None when no pair is in the vocabulary
+    spearman: Optional[float]
+    oov_percent: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EvalReport:
+    vectors: str
+    analogies: List[AnalogyResult]
+    similarities: List[SimilarityResult]
+
+    def to_dict(self) -> dict:
+        return {
+            "vectors": self.vectors,
+            "analogies": [a.to_dict() for a in self.analogies],
+            "similarities": [s.to_dict() for s in self.similarities],
+        }
+
+
+def _ratio(sections: Sequence[SectionScore]) -> Optional[float]:
+    total = sum(s.total for s in sections)
+    return sum(s.correct for s in sections) / total if total else None
+
+
+def _count_questions(path: str) -> int:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return sum(1 for line in f if line.strip() and not line.startswith(":"))
+
+
+def evaluate_analogies(kv, path: str, restrict_vocab: int = DEFAULT_RESTRICT_VOCAB) -> AnalogyResult:
+    """gensim ``evaluate_word_analogies`` with semantic (non-'gram') and syntactic ('gram') splits."""
+    _check_file(path, "--analogies")
+    try:
+        score, raw = kv.evaluate_word_analogies(path, restrict_vocab=restrict_vocab)
+    except (ValueError, IndexError) as e:
+        raise InputError(f"cannot read analogies from {path!r} ({e}); use the questions-words.txt format.") from e
+    sections = [
+        SectionScore(s["section"], len(s["correct"]), len(s["correct"]) + len(s["incorrect"]))
+        for s in raw
+        if s["section"] != "Total accuracy"
+    ]
+    correct = sum(s.correct for s in sections)
+    evaluated = sum(s.total for s in sections)
+    return AnalogyResult(
+        dataset=os.path.basename(path),
+        accuracy=correct / evaluated if evaluated else 0.0,
+        correct=correct,
+        evaluated=evaluated,
+        questions=_count_questions(path),
+        semantic=_ratio([s for s in sections if not s.name.startswith("gram")]),
+        syntactic=_ratio([s for s in sections if s.name.startswith("gram")]),
+        sections=sections,
+    )
+
+
+def _count_pairs(path: str) -> int:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return sum(1 for line in f if not line.startswith("#") and len(line.split("\t")) == 3)
+
+
+def evaluate_similarity(kv, path: str, restrict_vocab: int = DEFAULT_RESTRICT_VOCAB) -> SimilarityResult:
+    """gensim ``evaluate_word_pairs``: Pearson and Spearman correlation, percent of OOV pairs."""
+    _check_file(path, "--similarities")
+    try:
+        pearson, spearman, oov = kv.evaluate_word_pairs(path, restrict_vocab=restrict_vocab)
+    except ValueError as e:
+        if "out-of-vocabulary" in str(e) and _count_pairs(path) > 0:
+            return SimilarityResult(os.path.basename(path), None, None, 100.0)
+        raise InputError(
+            f"cannot score word pairs from {path!r} ({e}); use tab-separated 'word1 word2 score' lines."
+        ) from e
+    except (IndexError, ZeroDivisionError) as e:
+        raise InputError(
+            f"cannot score word pairs from {path!r} ({e}); use tab-separated 'word1 word2 score' lines."
+        ) from e
+    return SimilarityResult(os.path.basename(path), float(pearson[0]), float(spearman.correlation), float(oov))
+
+
+def evaluate(
+    kv,
+    name: str,
+    analogy_sets: Sequence[str],
+    similarity_sets: Sequence[str],
+    restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
+) -> EvalReport:
+    """Run every analogy and similarity set on the vectors ``kv`` (gensim KeyedVectors)."""
+    logging.getLogger("gensim").setLevel(logging.ERROR)
+    return EvalReport(
+        vectors=name,
+        analogies=[evaluate_analogies(kv, p, restrict_vocab) for p in analogy_sets],
+        similarities=[evaluate_similarity(kv, p, restrict_vocab) for p in similarity_sets],
+    )
+
+
+def format_report(report: EvalReport) -> str:
+    """A plain-text table of the report, for people."""
+    lines = [f"vectors: {report.vectors}"]
+    for a in report.analogies:
+        lines.append("")
+        lines.append(
+            f"analogies {a.dataset}: {100 * a.accuracy:.2f}% "
+            f"({a.correct}/{a.evaluated}; {a.evaluated}/{a.questions} questions in vocabulary)"
+        )
+        for label, value in (("semantic", a.semantic), ("syntactic", a.syntactic)):
+            if value is not None:
+                lines.append(f"  {label:<28} {100 * value:6.2f}%")
+        for s in a.sections:
+            acc = "   n/a " if s.accuracy is None else f"{100 * s.accuracy:6.2f}%"
+            lines.append(f"    {s.name:<26} {acc}  ({s.correct}/{s.total})")
+    if report.similarities:
+        lines.append("")
+        lines.append(f"{'similarity':<30} {'spearman':>8} {'pearson':>8} {'oov %':>6}")
+        for s in report.similarities:
+            if s.spearman is None:
+                lines.append(f"{s.dataset:<30} {'n/a':>8} {'n/a':>8} {s.oov_percent:6.1f}")
+            else:
+                lines.append(f"{s.dataset:<30} {s.spearman:8.4f} {s.pearson:8.4f} {s.oov_percent:6.1f}")
+    return "\n".join(lines)
+
+
+def _check_file(path: str, flag: str) -> None:
+    if not os.path.isfile(path):
+        raise InputError(f"evaluation file {path!r} does not exist; check the {flag} path.")

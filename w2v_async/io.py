@@ -1,0 +1,120 @@
+"""Vector and vocabulary files: word2vec text/binary through gensim, written atomically."""
+
+import contextlib
+import logging
+import os
+import tempfile
+from typing import List
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+
+FORMATS = ("auto", "bin", "txt")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
+
+    A failure or Ctrl-C inside the block removes the temporary file and leaves ``path`` as it was.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w"):
+    """Open a temporary file for writing that replaces ``path`` when the block succeeds."""
+    with atomic_path(path) as tmp:
+        encoding = None if "b" in mode else "utf-8"
+        with open(tmp, mode, encoding=encoding) as f:
+            yield f
+
+
+def resolve_format(path: str, fmt: str = "auto") -> str:
+    """'bin' or 'txt'; auto picks binary for a .bin suffix and text otherwise."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}.")
+    if fmt != "auto":
+        return fmt
+    return "bin" if path.endswith(".bin") else "txt"
+
+
+def _keyed_vectors(words: List[str], vectors: np.ndarray):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)
+    kv.add_vectors(words, vectors)
+    return kv
+
+
+def save_vectors(path: str, words: List[str], vectors: np.ndarray, fmt: str = "auto") -> str:
+    """Write vectors in word2vec text or binary format (gensim's writer), atomically.
+
+    vectors : float32[V, d], row i belongs to words[i]. Returns the format written.
+    """
+    fmt = resolve_format(path, fmt)
+    kv = _keyed_vectors(words, np.ascontiguousarray(vectors, dtype=np.float32))
+    logging.getLogger("gensim").setLevel(logging.ERROR)  # words are already in count order
+    with atomic_path(path) as tmp:
+        kv.save_word2vec_format(tmp, binary=(fmt == "bin"))
+    return fmt
+
+
+def _header(path: str):
+    window = 1 << 16
+    with open(path, "rb") as f:
+        head = f.read(window)
+    first, _, rest = head.partition(b"\n")
+    parts = first.split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise InputError(
+            f"{path!r} is not a word2vec vectors file: its first line must be 'vocab_size dim'; "
+            "pass a file written by `w2v-async train` or word2vec.c."
+        )
+    n, dim = int(parts[0]), int(parts[1])
+    if n == 0 or dim == 0:
+        raise InputError(f"{path!r} holds {n} vectors of dimension {dim}; train it again.")
+    try:
+        rest.decode("utf-8")
+        binary = b"\x00" in rest
+    except UnicodeDecodeError as e:
+        cut_at_window = len(head) == window and e.start >= len(rest) - 4  # text cut mid-character
+        binary = not cut_at_window
+    return n, dim, binary
+
+
+def load_vectors(path: str):
+    """Load word2vec text or binary vectors (detected) as a gensim KeyedVectors."""
+    from gensim.models import KeyedVectors
+
+    if not os.path.isfile(path):
+        raise InputError(f"vectors file {path!r} does not exist; check the path or train it first.")
+    _, _, binary = _header(path)
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    try:
+        return KeyedVectors.load_word2vec_format(path, binary=binary)
+    except (ValueError, EOFError, UnicodeDecodeError, IndexError) as e:
+        kind = "binary" if binary else "text"
+        raise InputError(
+            f"{path!r} looks like word2vec {kind} format but cannot be read ({e}); "
+            "the file may be truncated: write it again."
+        ) from e

@@ -1,0 +1,322 @@
+"""Every numba kernel of w2v-async: the SGNS / CBOW updates, their epoch loops, RNG and noise tables.
+
+All kernels are nogil, float32, and take their scratch buffers from the caller.
+"""
+
+import numpy as np
+from numba import njit, types
+
+# word2vec.c: sigmoid tabulated on [-MAX_EXP, MAX_EXP]; outside it the gradient saturates.
+EXP_TABLE_SIZE = 1000
+MAX_EXP = 6.0
+_TABLE_SCALE = EXP_TABLE_SIZE / MAX_EXP / 2.0
+_x = (np.arange(EXP_TABLE_SIZE, dtype=np.float64) / EXP_TABLE_SIZE * 2.0 - 1.0) * MAX_EXP
+SIGMOID_TABLE = (1.0 / (1.0 + np.exp(-_x))).astype(np.float32)
+LOG_SIGMOID_TABLE = (-np.log1p(np.exp(-_x))).astype(np.float32)
+del _x
+
+PROGRESS_EVERY = 10_000  # words between learning-rate updates and stop checks (word2vec.c)
+
+_U8 = np.uint64(8)
+_U12 = np.uint64(12)
+_U25 = np.uint64(25)
+_U27 = np.uint64(27)
+_U32 = np.uint64(32)
+_U24_MASK = np.uint64(0xFFFFFF)
+_XORSHIFT_MULT = np.uint64(0x2545F4914F6CDD1D)
+_INV_2_24 = np.float32(1.0 / (1 << 24))
+
+F4_2D = types.float32[:, ::1]
+F4_1D = types.float32[::1]
+I4_1D = types.int32[::1]
+CORPUS = types.Tuple((types.int32[::1], types.int64[::1], types.int64[::1]))  # ids, sent_starts, sentences
+TABLES = types.Tuple((types.float32[::1], types.float32[::1], types.int32[::1]))  # keep, noise prob, alias
+SCRATCH = types.Tuple((I4_1D, I4_1D, I4_1D, F4_1D, F4_1D))  # sentence, context, negatives, grad, neu1
+EPOCH_SIG = types.Tuple((types.float64, types.int64, types.int64))(
+    F4_2D, F4_2D, CORPUS, TABLES, types.float64[::1], types.uint64[::1], types.int64[::1], types.int64,
+    types.int64, SCRATCH,
+)
+KERNEL_OPTS = dict(nogil=True, fastmath=True, cache=True, error_model="numpy", boundscheck=False)
+
+
+@njit(types.uint64(types.uint64), **KERNEL_OPTS)
+def xorshift_next(x):
+    """xorshift64* (Vigna 2016): the next state; the caller multiplies for output."""
+    x ^= x >> _U12
+    x ^= x << _U25
+    x ^= x >> _U27
+    return x
+
+
+@njit(types.int64(types.uint64, types.uint64), **KERNEL_OPTS)
+def bounded(r, n):
+    """Map the high 32 bits of r onto [0, n) by multiply-shift (no modulo)."""
+    return types.int64(((r >> _U32) * n) >> _U32)
+
+
+@njit(types.float32(types.uint64), **KERNEL_OPTS)
+def unit_float(r):
+    """24 middle bits of r as a float32 in [0, 1)."""
+    return types.float32((r >> _U8) & _U24_MASK) * _INV_2_24
+
+
+@njit(types.Tuple((types.float32[::1], types.int32[::1]))(types.float64[::1]), cache=True)
+def build_alias_table(p):
+    """Vose's alias method for drawing from p (float64[V], sums to 1) in O(1).
+
+    Returns prob : float32[V], alias : int32[V]; draw j uniform, keep j with prob[j] else alias[j].
+    """
+    n = p.shape[0]
+    scaled = p * n
+    prob = np.ones(n, np.float32)
+    alias = np.arange(n).astype(np.int32)
+    small = np.empty(n, np.int64)
+    large = np.empty(n, np.int64)
+    n_small = 0
+    n_large = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[n_small] = i
+            n_small += 1
+        else:
+            large[n_large] = i
+            n_large += 1
+    while n_small > 0 and n_large > 0:
+        n_small -= 1
+        s = small[n_small]
+        n_large -= 1
+        g = large[n_large]
+        prob[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0
+        if scaled[g] < 1.0:
+            small[n_small] = g
+            n_small += 1
+        else:
+            large[n_large] = g
+            n_large += 1
+    return prob, alias
+
+
+@njit(**KERNEL_OPTS)
+def _sigmoid_grad_loss(f, label, lr):
+    """g = (label - sigmoid(f)) * lr (word2vec.c), and the loss -log sigmoid(+-f) of the pair.
+
+    The loss of a positive pair is -log s(f); of a negative, -log s(-f) = f - log s(f).
+    """
+    if f > MAX_EXP:
+        return (label - np.float32(1.0)) * lr, (np.float32(1.0) - label) * f
+    if f < -MAX_EXP:
+        return label * lr, -label * f
+    idx = int((f + MAX_EXP) * _TABLE_SCALE)
+    log_sig = LOG_SIGMOID_TABLE[idx]
+    return (label - SIGMOID_TABLE[idx]) * lr, (np.float32(1.0) - label) * f - log_sig
+
+
+@njit(types.float32(F4_2D, F4_1D, types.int64, I4_1D, types.float32, F4_1D), **KERNEL_OPTS)
+def _negative_sampling(w_out, h, center, negatives, lr, grad_buf):
+    """Shared output step of SGNS and CBOW for hidden vector h (float32[d]).
+
+    Updates w_out rows of center (label 1) and negatives (label 0, skipped when equal to center)
+    in place, accumulates dLoss/dh * -lr into grad_buf, and returns the loss.
+    """
+    dim = h.shape[0]
+    loss = np.float32(0.0)
+    for k in range(dim):
+        grad_buf[k] = np.float32(0.0)
+    for n in range(negatives.shape[0] + 1):
+        if n == 0:
+            target = center
+            label = np.float32(1.0)
+        else:
+            target = negatives[n - 1]
+            if target == center:
+                continue
+            label = np.float32(0.0)
+        u = w_out[target]
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += h[k] * u[k]
+        g, pair_loss = _sigmoid_grad_loss(f, label, lr)
+        loss += pair_loss
+        for k in range(dim):
+            grad_buf[k] += g * u[k]
+        for k in range(dim):
+            u[k] += g * h[k]
+    return loss
+
+
+@njit(types.float32(F4_2D, F4_2D, types.int64, types.int64, I4_1D, types.float32, F4_1D), **KERNEL_OPTS)
+def sgns_update(w_in, w_out, center, context, negatives, lr, grad_buf):
+    """One skip-gram negative-sampling step: w_in[context] predicts center against negatives.
+
+    w_in, w_out : float32[V, d], updated in place; negatives : int32[k]; grad_buf : float32[d] scratch.
+    Returns the loss -log s(v.u_c) - sum_n log s(-v.u_n) before the update.
+    """
+    v = w_in[context]
+    loss = _negative_sampling(w_out, v, center, negatives, lr, grad_buf)
+    for k in range(v.shape[0]):
+        v[k] += grad_buf[k]
+    return loss
+
+
+@njit(types.float32(F4_2D, F4_2D, types.int64, I4_1D, I4_1D, types.float32, F4_1D, F4_1D), **KERNEL_OPTS)
+def cbow_update(w_in, w_out, center, contexts, negatives, lr, grad_buf, neu1):
+    """One CBOW step: the mean of w_in[contexts] predicts center against negatives.
+
+    contexts : int32[c], c >= 1; neu1, grad_buf : float32[d] scratch. As word2vec.c, every context
+    row receives the full (undivided) gradient. Returns the loss before the update.
+    """
+    dim = neu1.shape[0]
+    for k in range(dim):
+        neu1[k] = np.float32(0.0)
+    for j in range(contexts.shape[0]):
+        row = w_in[contexts[j]]
+        for k in range(dim):
+            neu1[k] += row[k]
+    inv = np.float32(1.0) / np.float32(contexts.shape[0])
+    for k in range(dim):
+        neu1[k] *= inv
+    loss = _negative_sampling(w_out, neu1, center, negatives, lr, grad_buf)
+    for j in range(contexts.shape[0]):
+        row = w_in[contexts[j]]
+        for k in range(dim):
+            row[k] += grad_buf[k]
+    return loss
+
+
+@njit(**KERNEL_OPTS)
+def _draw_negatives(r, noise_prob, noise_alias, negatives):
+    """Fill negatives from the alias table; returns the advanced RNG state."""
+    n_noise = np.uint64(noise_prob.shape[0])
+    for i in range(negatives.shape[0]):
+        r = xorshift_next(r)
+        out = r * _XORSHIFT_MULT
+        j = bounded(out, n_noise)
+        if unit_float(out) < noise_prob[j]:
+            negatives[i] = j
+        else:
+            negatives[i] = noise_alias[j]
+    return r
+
+
+@njit(**KERNEL_OPTS)
+def _subsample(r, ids, start, end, keep_prob, sent_buf):
+    """Copy ids[start:end] into sent_buf, keeping word w with probability keep_prob[w]."""
+    n = 0
+    for p in range(start, end):
+        w = ids[p]
+        r = xorshift_next(r)
+        if unit_float(r * _XORSHIFT_MULT) < keep_prob[w]:
+            sent_buf[n] = w
+            n += 1
+    return r, n
+
+
+@njit(**KERNEL_OPTS)
+def _learning_rate(sched, counters):
+    """Linear decay from sched[0] to sched[1] by the words done by all threads / sched[2]."""
+    done = 0
+    for t in range(1, counters.shape[0]):
+        done += counters[t]
+    lr = sched[0] - (sched[0] - sched[1]) * (done / sched[2])
+    return np.float32(max(lr, sched[1]))
+
+
+@njit(EPOCH_SIG, **KERNEL_OPTS)
+def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """One pass of one thread over its shard with word2vec.c skip-gram semantics.
+
+    corpus : (ids int32[N], sent_starts int64[S+1], sentences int64[k]): train sentences
+    ids[sent_starts[s]:sent_starts[s + 1]] for s in sentences, in that order; tables : (keep_prob, noise_prob,
+    noise_alias); sched : float64[3] = (alpha, min_alpha, total words of the whole run);
+    counters : int64[1 + n_threads] shared by all threads = (stop flag, words done per thread);
+    rng_state : uint64[1], advanced. Returns (loss sum, n pairs, n words read).
+    """
+    ids, sent_starts, sentences = corpus
+    keep_prob, noise_prob, noise_alias = tables
+    sent_buf, _, negatives, grad_buf, _ = scratch
+    r = rng_state[0]
+    slot = 1 + thread_idx
+    words_done = counters[slot]
+    first_word = words_done
+    last_report = words_done
+    lr = _learning_rate(sched, counters)
+    loss = 0.0
+    n_pairs = 0
+    win = np.uint64(window)
+    for s in sentences:
+        if words_done - last_report >= PROGRESS_EVERY:
+            counters[slot] = words_done
+            last_report = words_done
+            if counters[0] != 0:
+                break
+            lr = _learning_rate(sched, counters)
+        start = sent_starts[s]
+        end = sent_starts[s + 1]
+        r, n = _subsample(r, ids, start, end, keep_prob, sent_buf)
+        words_done += end - start
+        for i in range(n):
+            center = sent_buf[i]
+            r = xorshift_next(r)
+            reach = window - bounded(r * _XORSHIFT_MULT, win)  # reduced window in [1, window]
+            lo = max(0, i - reach)
+            hi = min(n, i + reach + 1)
+            sentence_loss = np.float32(0.0)
+            for j in range(lo, hi):
+                if j == i:
+                    continue
+                r = _draw_negatives(r, noise_prob, noise_alias, negatives)
+                sentence_loss += sgns_update(w_in, w_out, center, sent_buf[j], negatives, lr, grad_buf)
+                n_pairs += 1
+            loss += sentence_loss
+    counters[slot] = words_done
+    rng_state[0] = r
+    return loss, n_pairs, words_done - first_word
+
+
+@njit(EPOCH_SIG, **KERNEL_OPTS)
+def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """One pass of one thread over its shard with word2vec.c CBOW semantics (mean of contexts).
+
+    Arguments as train_sgns_epoch. Returns (loss sum, n center words trained, n words read).
+    """
+    ids, sent_starts, sentences = corpus
+    keep_prob, noise_prob, noise_alias = tables
+    sent_buf, contexts, negatives, grad_buf, neu1 = scratch
+    r = rng_state[0]
+    slot = 1 + thread_idx
+    words_done = counters[slot]
+    first_word = words_done
+    last_report = words_done
+    lr = _learning_rate(sched, counters)
+    loss = 0.0
+    n_examples = 0
+    win = np.uint64(window)
+    for s in sentences:
+        if words_done - last_report >= PROGRESS_EVERY:
+            counters[slot] = words_done
+            last_report = words_done
+            if counters[0] != 0:
+                break
+            lr = _learning_rate(sched, counters)
+        start = sent_starts[s]
+        end = sent_starts[s + 1]
+        r, n = _subsample(r, ids, start, end, keep_prob, sent_buf)
+        words_done += end - start
+        for i in range(n):
+            r = xorshift_next(r)
+            reach = window - bounded(r * _XORSHIFT_MULT, win)
+            n_ctx = 0
+            for j in range(max(0, i - reach), min(n, i + reach + 1)):
+                if j != i:
+                    contexts[n_ctx] = sent_buf[j]
+                    n_ctx += 1
+            if n_ctx == 0:
+                continue
+            r = _draw_negatives(r, noise_prob, noise_alias, negatives)
+            loss += cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives, lr, grad_buf, neu1)
+            n_examples += 1
+    counters[slot] = words_done
+    rng_state[0] = r
+    return loss, n_examples, words_done - first_word

@@ -1,0 +1,227 @@
+"""Hogwild orchestration: shared matrices, one thread per shard, learning-rate schedule, progress."""
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from .config import VocabConfig, Word2VecConfig, to_json
+from .corpus import CorpusReader, EncodedCorpus, check_output_path
+from .io import atomic_write, resolve_format, save_vectors
+from .vocab import Vocab, scan_corpus
+
+PROGRESS_REFRESH_S = 0.25
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and measured.
+
+    w_in : float32[V, d] (the word vectors); w_out : float32[V, d] (output / context vectors).
+    epoch_loss : mean loss per example for each epoch; epoch_examples : examples per epoch.
+    """
+
+    w_in: np.ndarray
+    w_out: np.ndarray
+    epoch_loss: List[float] = field(default_factory=list)
+    epoch_loss_sum: List[float] = field(default_factory=list)
+    epoch_examples: List[int] = field(default_factory=list)
+    words_trained: int = 0
+    seconds: float = 0.0
+
+    @property
+    def words_per_sec(self) -> float:
+        return self.words_trained / self.seconds if self.seconds > 0 else 0.0
+
+
+def init_matrices(n_words: int, dim: int, seed: int):
+    """word2vec.c initialisation: w_in ~ uniform(-0.5, 0.5) / dim, w_out = 0 (float32, C order)."""
+    rng = np.random.default_rng(seed)
+    w_in = ((rng.random((n_words, dim), dtype=np.float32) - np.float32(0.5)) / np.float32(dim))
+    return np.ascontiguousarray(w_in), np.zeros((n_words, dim), np.float32)
+
+
+def thread_rng_states(seed: int, n_threads: int) -> List[np.ndarray]:
+    """One non-zero uint64 xorshift state per thread, derived from the seed."""
+    seqs = np.random.SeedSequence(seed).spawn(n_threads)
+    states = []
+    for s in seqs:
+        x = s.generate_state(1, np.uint64)
+        x[0] |= np.uint64(1)
+        states.append(x)
+    return states
+
+
+class _Progress:
+    """tqdm on stderr, owned by the main thread; workers only bump counters."""
+
+    def __init__(self, total: int, enabled: bool, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="w", unit_scale=True, desc=desc, dynamic_ncols=True, leave=True)
+
+    def update(self, done: int, **postfix) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train_word2vec(
+    corpus: EncodedCorpus,
+    vocab: Vocab,
+    cfg: Word2VecConfig,
+    progress: bool = True,
+    w_in: Optional[np.ndarray] = None,
+    w_out: Optional[np.ndarray] = None,
+) -> TrainResult:
+    """Train SGNS or CBOW with cfg.threads lock-free threads on shared float32 matrices.
+
+    Each thread owns a shard of sentences (blocks of 10,000 words dealt in turn), its RNG state and scratch buffers, and calls
+    a nogil numba kernel once per epoch; the kernel reads the other threads' word counters to
+    decay the learning rate by global progress. Ctrl-C sets the shared stop flag, waits for the
+    workers (within 10,000 words each) and re-raises KeyboardInterrupt.
+    """
+    from . import kernels
+
+    cfg.validate()
+    kernel = kernels.train_sgns_epoch if cfg.model == "sgns" else kernels.train_cbow_epoch
+    if w_in is None or w_out is None:
+        w_in, w_out = init_matrices(len(vocab), cfg.dim, cfg.seed)
+    noise_prob, noise_alias = kernels.build_alias_table(vocab.noise_distribution())
+    tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
+    total_words = corpus.n_words * cfg.epochs
+    sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
+    n_threads = min(cfg.threads, max(1, corpus.n_sentences))
+    shards = corpus.shards(n_threads)
+    rng_states = thread_rng_states(cfg.seed, n_threads)
+    counters = np.zeros(1 + n_threads, np.int64)  # [stop flag, words done by each thread]
+    loss = np.zeros((n_threads, cfg.epochs), np.float64)
+    examples = np.zeros((n_threads, cfg.epochs), np.int64)
+    errors: List[BaseException] = []
+    max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
+
+    def work(t: int) -> None:
+        scratch = (
+            np.zeros(max_sentence, np.int32),
+            np.zeros(2 * cfg.window, np.int32),
+            np.zeros(cfg.negative, np.int32),
+            np.zeros(cfg.dim, np.float32),
+            np.zeros(cfg.dim, np.float32),
+        )
+        shard = (corpus.ids, corpus.sent_starts, shards[t])
+        try:
+            for epoch in range(cfg.epochs):
+                loss_sum, n_ex, _ = kernel(
+                    w_in, w_out, shard, tables, sched, rng_states[t], counters, t, cfg.window, scratch
+                )
+                loss[t, epoch] = loss_sum
+                examples[t, epoch] = n_ex
+                if counters[0]:
+                    return
+        except BaseException as e:  # surfaced by the main thread
+            errors.append(e)
+            counters[0] = 1
+
+    bar = _Progress(total_words, progress, desc=f"{cfg.model} x{n_threads}")
+    threads = [threading.Thread(target=work, args=(t,), name=f"w2v-{t}", daemon=True) for t in range(n_threads)]
+    start = time.perf_counter()
+    try:
+        for th in threads:
+            th.start()
+        while any(th.is_alive() for th in threads):
+            for th in threads:
+                th.join(PROGRESS_REFRESH_S / n_threads)
+            done = int(counters[1:].sum())
+            lr = max(cfg.min_alpha, cfg.start_alpha - (cfg.start_alpha - cfg.min_alpha) * done / sched[2])
+            epoch = min(done // max(corpus.n_words, 1), cfg.epochs - 1) + 1
+            bar.update(done, epoch=f"{epoch}/{cfg.epochs}", lr=f"{lr:.6f}")
+    except KeyboardInterrupt:
+        counters[0] = 1
+        for th in threads:
+            th.join()
+        raise
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    loss_sum = loss.sum(axis=0)
+    n_examples = examples.sum(axis=0)
+    return TrainResult(
+        w_in=w_in,
+        w_out=w_out,
+        epoch_loss=[float(s / max(n, 1)) for s, n in zip(loss_sum, n_examples)],
+        epoch_loss_sum=[float(s) for s in loss_sum],
+        epoch_examples=[int(n) for n in n_examples],
+        words_trained=int(counters[1:].sum()),
+        seconds=seconds,
+    )
+
+
+def train_from_corpus(
+    source: str,
+    output: str,
+    vocab_cfg: VocabConfig,
+    cfg: Word2VecConfig,
+    vocab_path: Optional[str] = None,
+    fmt: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict:
+    """The whole ``w2v-async train`` job: read, encode, train, write vectors and config atomically.
+
+    Returns a JSON-ready summary (config, vocabulary size, words trained, words/s, loss per epoch,
+    timings, output paths). Nothing is written unless training finishes.
+    """
+    vocab_cfg.validate()
+    cfg.validate()
+    check_output_path(output)
+    fmt = resolve_format(output, fmt)
+    t0 = time.perf_counter()
+    reader = CorpusReader(source, lowercase=vocab_cfg.lowercase)
+    given = Vocab.load(vocab_path, vocab_cfg.min_count, vocab_cfg.max_final_vocab) if vocab_path else None
+    vocab, encoded = scan_corpus(reader, vocab_cfg, vocab=given)
+    for warning in reader.warnings():
+        log("warning: " + warning)
+    scan_s = time.perf_counter() - t0
+    log(
+        f"vocabulary: {len(vocab)} words (min count {vocab_cfg.min_count}); corpus: "
+        f"{reader.stats.n_tokens} tokens, {encoded.n_words} in vocabulary, {encoded.n_sentences} sentences "
+        f"[{scan_s:.1f} s]"
+    )
+    result = train_word2vec(encoded, vocab, cfg, progress=progress)
+    t1 = time.perf_counter()
+    save_vectors(output, vocab.words, result.w_in, fmt)
+    config_path = output + ".json"
+    with atomic_write(config_path) as f:
+        f.write(to_json(vocab=vocab_cfg, train=cfg) + "\n")
+    write_s = time.perf_counter() - t1
+    return {
+        "model": cfg.model,
+        "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
+        "corpus": {
+            "source": source,
+            "tokens": reader.stats.n_tokens,
+            "words_in_vocab": encoded.n_words,
+            "sentences": encoded.n_sentences,
+            "long_lines_split": reader.stats.n_split_lines,
+            "bad_utf8_lines": reader.stats.n_bad_utf8_lines,
+        },
+        "vocab_size": len(vocab),
+        "words_trained": result.words_trained,
+        "words_per_sec": result.words_per_sec,
+        "epoch_loss": result.epoch_loss,
+        "epoch_examples": result.epoch_examples,
+        "seconds": {"scan": scan_s, "train": result.seconds, "write": write_s},
+        "outputs": {"vectors": output, "format": fmt, "config": config_path},
+    }

@@ -1,0 +1,198 @@
+"""Vocabulary: counting with bounded memory, the word2vec.c vocab file, subsampling and noise tables."""
+
+import itertools
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .config import VocabConfig
+from .corpus import CorpusReader, EncodedCorpus, IdStreamBuilder, batched
+from .errors import InputError
+from .io import atomic_write
+
+
+@dataclass
+class Vocab:
+    """Words sorted by descending count (ties: first occurrence first).
+
+    words : list of str, length V; counts : int64[V]; index : word -> id.
+    """
+
+    words: List[str]
+    counts: np.ndarray
+
+    def __post_init__(self):
+        self.counts = np.asarray(self.counts, dtype=np.int64)
+        self.index: Dict[str, int] = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def save(self, path: str) -> None:
+        """Write word2vec.c ``-save-vocab`` format: ``word count`` per line, atomically."""
+        with atomic_write(path, "w") as f:
+            for w, c in zip(self.words, self.counts.tolist()):
+                f.write(f"{w} {c}\n")
+
+    @classmethod
+    def load(cls, path: str, min_count: int = 1, max_final_vocab: Optional[int] = None) -> "Vocab":
+        """Read a ``word count`` file (ours or word2vec.c's) and apply the count limits."""
+        if not os.path.isfile(path):
+            raise InputError(f"vocabulary file {path!r} does not exist; create it with `w2v-async vocab`.")
+        words, counts = [], []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 2 or not parts[1].isdigit():
+                    raise InputError(
+                        f"{path}:{n} is not 'word count' (got {line.strip()[:60]!r}); "
+                        "pass a file written by `w2v-async vocab` or word2vec.c -save-vocab."
+                    )
+                words.append(parts[0])
+                counts.append(int(parts[1]))
+        order = np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
+        vocab = cls([words[i] for i in order], np.asarray(counts, dtype=np.int64)[order])
+        return vocab.trimmed(min_count, max_final_vocab)
+
+    def trimmed(self, min_count: int, max_final_vocab: Optional[int] = None) -> "Vocab":
+        """Keep words with count >= min_count, raised as gensim does to fit max_final_vocab."""
+        keep = _effective_min_count(self.counts, min_count, max_final_vocab)
+        n = int(np.count_nonzero(self.counts >= keep))  # counts are sorted descending
+        return Vocab(self.words[:n], self.counts[:n])
+
+    def keep_probs(self, sample: float) -> np.ndarray:
+        """word2vec.c subsampling: P(keep w) = (sqrt(c / (s T)) + 1) s T / c, capped at 1.
+
+        Returns float32[V]; sample = 0 keeps every word.
+        """
+        if sample <= 0:
+            return np.ones(len(self), np.float32)
+        threshold = sample * self.total
+        c = self.counts.astype(np.float64)
+        p = (np.sqrt(c / threshold) + 1.0) * threshold / c
+        return np.minimum(p, 1.0).astype(np.float32)
+
+    def noise_distribution(self, power: float = 0.75) -> np.ndarray:
+        """Unigram^power negative-sampling distribution, float64[V] summing to 1."""
+        p = self.counts.astype(np.float64) ** power
+        return p / p.sum()
+
+
+def _effective_min_count(counts: np.ndarray, min_count: int, max_final_vocab: Optional[int]) -> int:
+    if max_final_vocab is not None and counts.shape[0] > max_final_vocab:
+        # gensim 4: the smallest min_count that leaves at most max_final_vocab words, no tie split
+        return max(min_count, int(counts[max_final_vocab]) + 1)
+    return min_count
+
+
+class _ProvisionalIds(dict):
+    """word -> provisional id; an unseen word gets the next id."""
+
+    def __init__(self):
+        super().__init__()
+        self.words: List[str] = []
+
+    def __missing__(self, word: str) -> int:
+        pid = len(self.words)
+        self.words.append(word)
+        self[word] = pid
+        return pid
+
+
+class VocabCounter:
+    """Count words in one streaming pass, pruning rare ones to bound memory as word2vec.c does.
+
+    When more than ``max_vocab_size`` distinct words are held, words with count <= min_reduce are
+    dropped and min_reduce grows by one (word2vec.c ``ReduceVocab``). A dropped word that comes back
+    starts counting again, so its final count (and its earlier occurrences) are lost.
+    """
+
+    def __init__(self, max_vocab_size: Optional[int] = None):
+        self.max_vocab_size = max_vocab_size
+        self.ids = _ProvisionalIds()
+        self.counts = np.zeros(1024, np.int64)
+        self.min_reduce = 1
+        self.n_pruned = 0
+
+    def add(self, tokens: List[str]) -> np.ndarray:
+        """Count a batch of tokens; returns their provisional ids (int32)."""
+        pids = np.fromiter(map(self.ids.__getitem__, tokens), np.int32, count=len(tokens))
+        n = len(self.ids.words)
+        if n > self.counts.shape[0]:
+            grown = np.zeros(max(n, 2 * self.counts.shape[0]), np.int64)
+            grown[: self.counts.shape[0]] = self.counts
+            self.counts = grown
+        self.counts[:n] += np.bincount(pids, minlength=n)
+        if self.max_vocab_size is not None:
+            while len(self.ids) > self.max_vocab_size:
+                self._prune()
+        return pids
+
+    def _prune(self) -> None:
+        live = np.fromiter(self.ids.values(), np.int64, count=len(self.ids))
+        drop = live[self.counts[live] <= self.min_reduce]
+        for pid in drop.tolist():
+            del self.ids[self.ids.words[pid]]
+        self.counts[drop] = 0
+        self.n_pruned += drop.shape[0]
+        self.min_reduce += 1
+
+    def finish(self, cfg: VocabConfig) -> Tuple[Vocab, np.ndarray]:
+        """The sorted, trimmed Vocab and remap: int32[n_provisional] provisional id -> id or -1."""
+        live = np.fromiter(self.ids.values(), np.int64, count=len(self.ids))
+        live.sort()  # first-occurrence order, so the stable sort breaks count ties by it
+        counts = self.counts[live]
+        order = np.argsort(-counts, kind="stable")
+        live, counts = live[order], counts[order]
+        keep = _effective_min_count(counts, cfg.min_count, cfg.max_final_vocab)
+        n = int(np.count_nonzero(counts >= keep))
+        words = [self.ids.words[p] for p in live[:n].tolist()]
+        remap = np.full(len(self.ids.words), -1, np.int32)
+        remap[live[:n]] = np.arange(n, dtype=np.int32)
+        return Vocab(words, counts[:n]), remap
+
+
+def scan_corpus(
+    reader: CorpusReader, cfg: VocabConfig, vocab: Optional[Vocab] = None, encode: bool = True
+) -> Tuple[Vocab, Optional[EncodedCorpus]]:
+    """Read the corpus once: count a vocabulary (unless one is given) and encode it to ids.
+
+    Raises InputError when the corpus is empty or no word reaches min_count.
+    """
+    builder = IdStreamBuilder() if encode else None
+    counter = None if vocab is not None else VocabCounter(cfg.max_vocab_size)
+    for tokens, lengths in batched(reader):
+        if counter is not None:
+            pids = counter.add(tokens)
+        else:
+            pids = np.fromiter(
+                map(vocab.index.get, tokens, itertools.repeat(-1)), np.int32, count=len(tokens)
+            )
+        if builder is not None:
+            builder.add(pids, lengths)
+    if reader.stats.n_tokens == 0:
+        raise InputError(f"corpus {reader.source!r} has no words; give a non-empty text file.")
+    if counter is not None:
+        vocab, remap = counter.finish(cfg)
+    else:
+        remap = np.arange(len(vocab), dtype=np.int32)
+        remap = np.append(remap, np.int32(-1))  # id -1 indexes the last slot: stays dropped
+    if len(vocab) == 0:
+        raise InputError(
+            f"corpus {reader.source!r} has 0 words with count >= {cfg.min_count}; lower --min-count."
+        )
+    encoded = builder.build(remap) if builder is not None else None
+    if encoded is not None and encoded.n_words == 0:
+        raise InputError(
+            f"no word of corpus {reader.source!r} is in the vocabulary; "
+            "check that --vocab was built from this corpus."
+        )
+    return vocab, encoded
