@@ -4,7 +4,10 @@ All kernels are nogil, float32, and take their scratch buffers from the caller.
 """
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 # word2vec.c: sigmoid tabulated on [-MAX_EXP, MAX_EXP]; outside it the gradient saturates.
 EXP_TABLE_SIZE = 1000
@@ -31,12 +34,49 @@ F4_1D = types.float32[::1]
 I4_1D = types.int32[::1]
 CORPUS = types.Tuple((types.int32[::1], types.int64[::1], types.int64[::1]))  # ids, sent_starts, sentences
 TABLES = types.Tuple((types.float32[::1], types.float32[::1], types.int32[::1]))  # keep, noise prob, alias
-SCRATCH = types.Tuple((I4_1D, I4_1D, I4_1D, F4_1D, F4_1D))  # sentence, context, negatives, grad, neu1
-EPOCH_SIG = types.Tuple((types.float64, types.int64, types.int64))(
-    F4_2D, F4_2D, CORPUS, TABLES, types.float64[::1], types.uint64[::1], types.int64[::1], types.int64,
-    types.int64, SCRATCH,
-)
+# Per-thread scratch; its type also selects the model inside the shared epoch loop.
+SGNS_SCRATCH = types.Tuple((I4_1D, I4_1D, F4_1D))  # sentence, negatives, grad
+CBOW_SCRATCH = types.Tuple((I4_1D, I4_1D, F4_1D, I4_1D, F4_1D))  # sentence, negatives, grad, contexts, neu1
+
+
+def _epoch_sig(scratch):
+    return types.Tuple((types.float64, types.int64, types.int64))(
+        F4_2D, F4_2D, CORPUS, TABLES, types.float64[::1], types.uint64[::1], types.int64[::1], types.int64,
+        types.int64, scratch,
+    )
+
 KERNEL_OPTS = dict(nogil=True, fastmath=True, cache=True, error_model="numpy", boundscheck=False)
+
+
+@intrinsic
+def prefetch_row(typingctx, matrix, row):
+    """Ask the CPU to bring every cache line of matrix[row] (2-D, C order) into cache.
+
+    A hint only: no effect on results. The rows of the next word's negatives are fetched while
+    the current word trains, hiding the memory latency that dominates SGNS on large vocabularies.
+    """
+    sig = types.void(matrix, row)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        row_idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [row_idx, zero])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        base = builder.bitcast(ptr, i8p)
+        row_bytes = cgutils.unpack_tuple(builder, ary.strides, 2)[0]
+        line = context.get_constant(types.intp, 64)
+        with cgutils.for_range_slice(builder, zero, row_bytes, line) as (offset, _):
+            builder.call(fn, [builder.gep(base, [offset]), i32(0), i32(3), i32(1)])
+        last = builder.sub(row_bytes, context.get_constant(types.intp, 1))
+        builder.call(fn, [builder.gep(base, [last]), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(types.uint64(types.uint64), **KERNEL_OPTS)
@@ -139,10 +179,10 @@ def _negative_sampling(w_out, h, center, negatives, lr, grad_buf):
             f += h[k] * u[k]
         g, pair_loss = _sigmoid_grad_loss(f, label, lr)
         loss += pair_loss
-        for k in range(dim):
-            grad_buf[k] += g * u[k]
-        for k in range(dim):
-            u[k] += g * h[k]
+        for k in range(dim):  # word2vec.c: neu1e += g * syn1neg; syn1neg += g * syn0 (old syn1neg)
+            u_k = u[k]
+            grad_buf[k] += g * u_k
+            u[k] = u_k + g * h[k]
     return loss
 
 
@@ -201,6 +241,27 @@ def _draw_negatives(r, noise_prob, noise_alias, negatives):
 
 
 @njit(**KERNEL_OPTS)
+def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per_context, per_word):
+    """Draw word i's reduced window and its negatives, and prefetch the rows they will touch.
+
+    negatives receives per_context ids for each context word plus per_word ids (skip-gram draws
+    per pair, CBOW per word). Returns (rng state, reach).
+    """
+    _, noise_prob, noise_alias = tables
+    r = xorshift_next(r)
+    reach = window - bounded(r * _XORSHIFT_MULT, np.uint64(window))  # reduced window in [1, window]
+    n_ctx = min(n, i + reach + 1) - max(0, i - reach) - 1
+    m = n_ctx * per_context + (per_word if n_ctx > 0 else 0)
+    r = _draw_negatives(r, noise_prob, noise_alias, negatives[:m])
+    prefetch_row(w_out, sent_buf[i])
+    for q in range(m):
+        prefetch_row(w_out, negatives[q])
+    if i + reach < n:
+        prefetch_row(w_in, sent_buf[i + reach])
+    return r, reach
+
+
+@njit(**KERNEL_OPTS)
 def _subsample(r, ids, start, end, keep_prob, sent_buf):
     """Copy ids[start:end] into sent_buf, keeping word w with probability keep_prob[w]."""
     n = 0
@@ -223,67 +284,64 @@ def _learning_rate(sched, counters):
     return np.float32(max(lr, sched[1]))
 
 
-@njit(EPOCH_SIG, **KERNEL_OPTS)
-def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
-    """One pass of one thread over its shard with word2vec.c skip-gram semantics.
+@njit(**KERNEL_OPTS)
+def _sgns_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """Skip-gram for center word i: every context word in reach predicts it (word2vec.c order)."""
+    grad_buf = scratch[2]
+    center = sent_buf[i]
+    loss = np.float32(0.0)
+    q = 0
+    for j in range(max(0, i - reach), min(n, i + reach + 1)):
+        if j == i:
+            continue
+        loss += sgns_update(w_in, w_out, center, sent_buf[j], negatives[q : q + k], lr, grad_buf)
+        q += k
+    return loss, q // k
 
-    corpus : (ids int32[N], sent_starts int64[S+1], sentences int64[k]): train sentences
-    ids[sent_starts[s]:sent_starts[s + 1]] for s in sentences, in that order; tables : (keep_prob, noise_prob,
-    noise_alias); sched : float64[3] = (alpha, min_alpha, total words of the whole run);
-    counters : int64[1 + n_threads] shared by all threads = (stop flag, words done per thread);
-    rng_state : uint64[1], advanced. Returns (loss sum, n pairs, n words read).
-    """
+
+@njit(**KERNEL_OPTS)
+def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """CBOW for center word i: the mean of the context words in reach predicts it."""
+    grad_buf, contexts, neu1 = scratch[2], scratch[3], scratch[4]
+    n_ctx = 0
+    for j in range(max(0, i - reach), min(n, i + reach + 1)):
+        if j != i:
+            contexts[n_ctx] = sent_buf[j]
+            n_ctx += 1
+    if n_ctx == 0:
+        return np.float32(0.0), 0
+    return cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, grad_buf, neu1), 1
+
+
+def _train_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """Train center word i with the model that the scratch tuple belongs to (resolved at compile time)."""
+
+
+@overload(_train_word, jit_options=KERNEL_OPTS)
+def _train_word_for_scratch(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    return (_sgns_word if scratch == SGNS_SCRATCH else _cbow_word).py_func
+
+
+def _negatives_per_context(scratch):
+    """Skip-gram draws negatives for every (center, context) pair; CBOW once per center word."""
+
+
+@overload(_negatives_per_context, jit_options=KERNEL_OPTS)
+def _negatives_per_context_for_scratch(scratch):
+    per_pair = scratch == SGNS_SCRATCH
+    return lambda scratch: per_pair
+
+
+@njit(**KERNEL_OPTS)
+def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """The epoch loop shared by skip-gram and CBOW (see train_sgns_epoch)."""
     ids, sent_starts, sentences = corpus
-    keep_prob, noise_prob, noise_alias = tables
-    sent_buf, _, negatives, grad_buf, _ = scratch
-    r = rng_state[0]
-    slot = 1 + thread_idx
-    words_done = counters[slot]
-    first_word = words_done
-    last_report = words_done
-    lr = _learning_rate(sched, counters)
-    loss = 0.0
-    n_pairs = 0
-    win = np.uint64(window)
-    for s in sentences:
-        if words_done - last_report >= PROGRESS_EVERY:
-            counters[slot] = words_done
-            last_report = words_done
-            if counters[0] != 0:
-                break
-            lr = _learning_rate(sched, counters)
-        start = sent_starts[s]
-        end = sent_starts[s + 1]
-        r, n = _subsample(r, ids, start, end, keep_prob, sent_buf)
-        words_done += end - start
-        for i in range(n):
-            center = sent_buf[i]
-            r = xorshift_next(r)
-            reach = window - bounded(r * _XORSHIFT_MULT, win)  # reduced window in [1, window]
-            lo = max(0, i - reach)
-            hi = min(n, i + reach + 1)
-            sentence_loss = np.float32(0.0)
-            for j in range(lo, hi):
-                if j == i:
-                    continue
-                r = _draw_negatives(r, noise_prob, noise_alias, negatives)
-                sentence_loss += sgns_update(w_in, w_out, center, sent_buf[j], negatives, lr, grad_buf)
-                n_pairs += 1
-            loss += sentence_loss
-    counters[slot] = words_done
-    rng_state[0] = r
-    return loss, n_pairs, words_done - first_word
-
-
-@njit(EPOCH_SIG, **KERNEL_OPTS)
-def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
-    """One pass of one thread over its shard with word2vec.c CBOW semantics (mean of contexts).
-
-    Arguments as train_sgns_epoch. Returns (loss sum, n center words trained, n words read).
-    """
-    ids, sent_starts, sentences = corpus
-    keep_prob, noise_prob, noise_alias = tables
-    sent_buf, contexts, negatives, grad_buf, neu1 = scratch
+    keep_prob = tables[0]
+    sent_buf, negatives = scratch[0], scratch[1]
+    half = negatives.shape[0] // 2
+    neg_cur, neg_next = negatives[:half], negatives[half:]
+    k = half // (2 * window)
+    per_context, per_word = (k, 0) if _negatives_per_context(scratch) else (0, k)
     r = rng_state[0]
     slot = 1 + thread_idx
     words_done = counters[slot]
@@ -292,7 +350,6 @@ def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
     lr = _learning_rate(sched, counters)
     loss = 0.0
     n_examples = 0
-    win = np.uint64(window)
     for s in sentences:
         if words_done - last_report >= PROGRESS_EVERY:
             counters[slot] = words_done
@@ -304,19 +361,50 @@ def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
         end = sent_starts[s + 1]
         r, n = _subsample(r, ids, start, end, keep_prob, sent_buf)
         words_done += end - start
+        if n == 0:
+            continue
+        # two-stage pipeline: word i + 1's window and negatives are drawn, and its rows
+        # prefetched, before word i trains
+        r, reach = _prepare_word(r, 0, n, window, tables, w_in, w_out, sent_buf, neg_cur, per_context, per_word)
         for i in range(n):
-            r = xorshift_next(r)
-            reach = window - bounded(r * _XORSHIFT_MULT, win)
-            n_ctx = 0
-            for j in range(max(0, i - reach), min(n, i + reach + 1)):
-                if j != i:
-                    contexts[n_ctx] = sent_buf[j]
-                    n_ctx += 1
-            if n_ctx == 0:
-                continue
-            r = _draw_negatives(r, noise_prob, noise_alias, negatives)
-            loss += cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives, lr, grad_buf, neu1)
-            n_examples += 1
+            next_reach = 0
+            if i + 1 < n:
+                r, next_reach = _prepare_word(
+                    r, i + 1, n, window, tables, w_in, w_out, sent_buf, neg_next, per_context, per_word
+                )
+            word_loss, n_word = _train_word(w_in, w_out, sent_buf, i, reach, n, neg_cur, k, lr, scratch)
+            loss += word_loss
+            n_examples += n_word
+            neg_cur, neg_next = neg_next, neg_cur
+            reach = next_reach
     counters[slot] = words_done
     rng_state[0] = r
     return loss, n_examples, words_done - first_word
+
+
+@njit(_epoch_sig(SGNS_SCRATCH), **KERNEL_OPTS)
+def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """One pass of one thread over its sentences with word2vec.c skip-gram semantics.
+
+    w_in, w_out : float32[V, d], shared, updated in place without locks.
+    corpus : (ids int32[N], sent_starts int64[S+1], sentences int64[m]): trains the sentences
+    ids[sent_starts[s]:sent_starts[s + 1]] for s in sentences, in that order.
+    tables : (keep_prob float32[V], noise_prob float32[V], noise_alias int32[V]).
+    sched : float64[3] = (alpha, min_alpha, words of the whole run, all epochs).
+    rng_state : uint64[1], advanced. counters : int64[1 + n_threads] shared by all threads:
+    (stop flag, words done by each thread). scratch : (sentence int32[L], negatives
+    int32[4 window negative] (two words' worth), grad float32[d]).
+    Returns (loss sum, n pairs, n words read).
+    """
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+
+
+@njit(_epoch_sig(CBOW_SCRATCH), **KERNEL_OPTS)
+def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """One pass of one thread over its sentences with word2vec.c CBOW semantics (mean of contexts).
+
+    As train_sgns_epoch, with scratch (sentence int32[L], negatives int32[4 window negative],
+    grad float32[d], contexts int32[2 window], neu1 float32[d]). Returns (loss sum, n center
+    words trained, n words read).
+    """
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)

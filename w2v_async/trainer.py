@@ -113,11 +113,11 @@ def train_word2vec(
     def work(t: int) -> None:
         scratch = (
             np.zeros(max_sentence, np.int32),
-            np.zeros(2 * cfg.window, np.int32),
-            np.zeros(cfg.negative, np.int32),
-            np.zeros(cfg.dim, np.float32),
+            np.zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
             np.zeros(cfg.dim, np.float32),
         )
+        if cfg.model == "cbow":
+            scratch += (np.zeros(2 * cfg.window, np.int32), np.zeros(cfg.dim, np.float32))
         shard = (corpus.ids, corpus.sent_starts, shards[t])
         try:
             for epoch in range(cfg.epochs):
