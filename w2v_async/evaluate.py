@@ -168,10 +168,10 @@ def format_report(report: EvalReport) -> str:
         )
         for label, value in (("semantic", a.semantic), ("syntactic", a.syntactic)):
             if value is not None:
-                lines.append(f"  {label:<28} {100 * value:6.2f}%")
+                lines.append(f"  {label:<30} {100 * value:6.2f}%")
         for s in a.sections:
             acc = "   n/a " if s.accuracy is None else f"{100 * s.accuracy:6.2f}%"
-            lines.append(f"    {s.name:<26} {acc}  ({s.correct}/{s.total})")
+            lines.append(f"    {s.name:<28} {acc}  ({s.correct}/{s.total})")
     if report.similarities:
         lines.append("")
         lines.append(f"{'similarity':<30} {'spearman':>8} {'pearson':>8} {'oov %':>6}")

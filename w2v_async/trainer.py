@@ -37,6 +37,19 @@ class TrainResult:
         return self.words_trained / self.seconds if self.seconds > 0 else 0.0
 
 
+def private_zeros(n: int, dtype) -> np.ndarray:
+    """Zeros on cache lines of their own (64-byte aligned, padded), for per-thread scratch.
+
+    Small arrays of different threads can otherwise share a cache line, and every write in the
+    hot loop would then bounce that line between cores (false sharing).
+    """
+    itemsize = np.dtype(dtype).itemsize
+    pad = 128 // itemsize
+    raw = np.zeros(n + 3 * pad, dtype)
+    start = (-raw.ctypes.data % 64) // itemsize + pad
+    return raw[start : start + n]
+
+
 def init_matrices(n_words: int, dim: int, seed: int):
     """word2vec.c initialisation: w_in ~ uniform(-0.5, 0.5) / dim, w_out = 0 (float32, C order)."""
     rng = np.random.default_rng(seed)
@@ -112,12 +125,12 @@ def train_word2vec(
 
     def work(t: int) -> None:
         scratch = (
-            np.zeros(max_sentence, np.int32),
-            np.zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
-            np.zeros(cfg.dim, np.float32),
+            private_zeros(max_sentence, np.int32),
+            private_zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
+            private_zeros(cfg.dim, np.float32),
         )
         if cfg.model == "cbow":
-            scratch += (np.zeros(2 * cfg.window, np.int32), np.zeros(cfg.dim, np.float32))
+            scratch += (private_zeros(2 * cfg.window, np.int32), private_zeros(cfg.dim, np.float32))
         shard = (corpus.ids, corpus.sent_starts, shards[t])
         try:
             for epoch in range(cfg.epochs):
