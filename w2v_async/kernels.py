@@ -45,6 +45,7 @@ def _epoch_sig(scratch):
         types.int64, scratch,
     )
 
+
 KERNEL_OPTS = dict(nogil=True, fastmath=True, cache=True, error_model="numpy", boundscheck=False)
 
 
