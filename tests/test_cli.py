@@ -143,3 +143,37 @@ def test_ctrl_c_exits_130_and_keeps_the_previous_vectors(tmp_path):
     assert err.strip().splitlines()[-1] == "Error: interrupted (Ctrl-C); no output was written."
     assert out.read_bytes() == b"previous good vectors"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "v.bin"]
+
+
+def test_vocab_options_lowercase_and_max_final_vocab(tmp_path):
+    corpus = _write(tmp_path / "c.txt", "The the THE cat Cat dog\n" * 3)
+    vocab = tmp_path / "v.tsv"
+    result = invoke("vocab", corpus, "-o", vocab, "--min-count", "1", "--lowercase", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["vocab_size"] == 3
+    assert vocab.read_text().splitlines() == ["the 9", "cat 6", "dog 3"]
+    assert invoke("vocab", corpus, "-o", vocab, "--min-count", "1", "--lowercase", "--max-final-vocab", "2").exit_code == 0
+    assert vocab.read_text().splitlines() == ["the 9", "cat 6"]
+
+
+def test_bad_utf8_warns_on_stderr_and_trains(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(b"a b c \xff a b c\n" * 20)
+    result = invoke("train", corpus, "-o", tmp_path / "v.txt", "--dim", "4", "--epochs", "1", "--min-count", "1")
+    assert result.exit_code == 0, result.output
+    assert "warning: 20 line(s) had invalid UTF-8" in result.stderr
+    assert json.loads((tmp_path / "v.txt.json").read_text())["vocab"]["min_count"] == 1
+
+
+def test_explicit_format_overrides_the_file_name(planted, tmp_path):
+    out = tmp_path / "v.bin"
+    assert invoke("train", planted, "-o", out, "--format", "txt", *FAST).exit_code == 0
+    assert out.read_text().splitlines()[0] == "40 8"
+
+
+def test_similar_unknown_word_is_a_runtime_error(planted, tmp_path):
+    out = tmp_path / "v.bin"
+    assert invoke("train", planted, "-o", out, *FAST).exit_code == 0
+    result = invoke("similar", out, "nosuchword")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: 'nosuchword' is not in the vocabulary of {out}; try another word."

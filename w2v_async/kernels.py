@@ -276,7 +276,7 @@ def _subsample(r, ids, start, end, keep_prob, sent_buf):
 
 
 @njit(**KERNEL_OPTS)
-def _learning_rate(sched, counters):
+def learning_rate(sched, counters):
     """Linear decay from sched[0] to sched[1] by the words done by all threads / sched[2]."""
     done = 0
     for t in range(1, counters.shape[0]):
@@ -348,7 +348,7 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
     words_done = counters[slot]
     first_word = words_done
     last_report = words_done
-    lr = _learning_rate(sched, counters)
+    lr = learning_rate(sched, counters)
     loss = 0.0
     n_examples = 0
     for s in sentences:
@@ -357,7 +357,7 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
             last_report = words_done
             if counters[0] != 0:
                 break
-            lr = _learning_rate(sched, counters)
+            lr = learning_rate(sched, counters)
         start = sent_starts[s]
         end = sent_starts[s + 1]
         r, n = _subsample(r, ids, start, end, keep_prob, sent_buf)

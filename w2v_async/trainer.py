@@ -99,9 +99,9 @@ def train_word2vec(
 ) -> TrainResult:
     """Train SGNS or CBOW with cfg.threads lock-free threads on shared float32 matrices.
 
-    Each thread owns a shard of sentences (blocks of 10,000 words dealt in turn), its RNG state and scratch buffers, and calls
-    a nogil numba kernel once per epoch; the kernel reads the other threads' word counters to
-    decay the learning rate by global progress. Ctrl-C sets the shared stop flag, waits for the
+    Each thread owns a shard of sentences (blocks of 10,000 words dealt in turn), its RNG state
+    and scratch buffers, and calls a nogil numba kernel once per epoch; the kernel reads the other
+    threads' word counters to decay the learning rate by global progress. Ctrl-C sets the shared stop flag, waits for the
     workers (within 10,000 words each) and re-raises KeyboardInterrupt.
     """
     from . import kernels
@@ -155,7 +155,7 @@ def train_word2vec(
             for th in threads:
                 th.join(PROGRESS_REFRESH_S / n_threads)
             done = int(counters[1:].sum())
-            lr = max(cfg.min_alpha, cfg.start_alpha - (cfg.start_alpha - cfg.min_alpha) * done / sched[2])
+            lr = kernels.learning_rate(sched, counters)
             epoch = min(done // max(corpus.n_words, 1), cfg.epochs - 1) + 1
             bar.update(done, epoch=f"{epoch}/{cfg.epochs}", lr=f"{lr:.6f}")
     except KeyboardInterrupt:
