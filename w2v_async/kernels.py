@@ -111,17 +111,13 @@ def build_alias_table(p):
     scaled = p * n
     prob = np.ones(n, np.float32)
     alias = np.arange(n).astype(np.int32)
-    small = np.empty(n, np.int64)
+    small = np.empty(n, np.int64)  # stacks of indices with scaled < 1 and >= 1
     large = np.empty(n, np.int64)
-    n_small = 0
-    n_large = 0
-    for i in range(n):
-        if scaled[i] < 1.0:
-            small[n_small] = i
-            n_small += 1
-        else:
-            large[n_large] = i
-            n_large += 1
+    is_small = scaled < 1.0
+    n_small = np.count_nonzero(is_small)
+    n_large = n - n_small
+    small[:n_small] = np.nonzero(is_small)[0]
+    large[:n_large] = np.nonzero(~is_small)[0]
     while n_small > 0 and n_large > 0:
         n_small -= 1
         s = small[n_small]
