@@ -38,13 +38,18 @@ def test_single_thread_runs_with_one_seed_are_bit_identical(planted, model):
 
 
 @pytest.mark.parametrize("model", ["sgns", "cbow"])
-def test_planted_groups_are_learned_and_loss_falls(planted, model):
-    """Fails if the gradient sign is flipped: groups would not separate and loss would rise."""
+@pytest.mark.parametrize("threads, min_margin", [(1, 0.5), (2, 0.25)])
+def test_planted_groups_are_learned_and_loss_falls(planted, model, threads, min_margin):
+    """Fails if the gradient sign is flipped: groups would not separate and loss would rise.
+
+    With 40 words every row is hot, so two lock-free threads collide on nearly every update;
+    the margin they reach is lower (0.43-0.67 over seeds, against 0.65-0.66 for one thread).
+    """
     vocab, enc = _encode(planted)
     before = _group_margin(vocab, np.random.default_rng(0).standard_normal((len(vocab), 16)))
-    res = train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=2, **SMALL), progress=False)
+    res = train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=threads, **SMALL), progress=False)
     assert abs(before) < 0.1
-    assert _group_margin(vocab, res.w_in) > 0.5
+    assert _group_margin(vocab, res.w_in) > min_margin
     assert res.epoch_loss[-1] < 0.95 * res.epoch_loss[0]
     assert np.isfinite(res.w_in).all() and np.isfinite(res.w_out).all()
 
