@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -109,6 +110,12 @@ BAD_INPUTS = [
      "Error: vectors file '{tmp}/missing.bin' does not exist; check the path or train it first."),
     (["vocab", "{tmp}/rare.txt", "-o", "{tmp}/v.tsv", "--min-count", "0"], 2,
      "Error: --min-count must be a positive number, got 0; the default is 5."),
+    (["cooccur", "{tmp}/rare.txt", "-o", "{tmp}/c.npz", "--min-count", "1", "--memory", "0"], 2,
+     "Error: --memory must be positive (GB), got 0.0; the default is 1."),
+    (["cooccur", "{tmp}/rare.txt", "-o", "{tmp}/c.npz", "--min-count", "1", "--window", "0"], 2,
+     "Error: --window must be a positive number, got 0; GloVe uses 10."),
+    (["cooccur", "{tmp}/missing.txt", "-o", "{tmp}/c.npz"], 2,
+     "Error: corpus '{tmp}/missing.txt' does not exist; check the path, or pass - to read stdin."),
 ]
 
 
@@ -177,3 +184,17 @@ def test_similar_unknown_word_is_a_runtime_error(planted, tmp_path):
     result = invoke("similar", out, "nosuchword")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: 'nosuchword' is not in the vocabulary of {out}; try another word."
+
+
+def test_cooccur_command_writes_a_loadable_file(planted, tmp_path):
+    from w2v_async.cooccur import Cooccurrence
+
+    out = tmp_path / "cooc.npz"
+    result = invoke("cooccur", planted, "-o", out, "--min-count", "1", "--window", "3", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    cooc = Cooccurrence.load(str(out))
+    assert summary["nnz"] == cooc.nnz and summary["vocab_size"] == 40 and cooc.window == 3
+    group = np.array([w.split("w")[0] for w in cooc.vocab.words])
+    assert (group[cooc.rows] == group[cooc.cols]).all()  # planted groups never co-occur across groups
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cooc.npz", "planted.txt"]

@@ -88,6 +88,7 @@ def cli():
     Example:
       w2v-async vocab corpus.txt -o vocab.tsv
       w2v-async train corpus.txt --vocab vocab.tsv -o vectors.bin
+      w2v-async cooccur corpus.txt --vocab vocab.tsv -o cooc.npz
       w2v-async eval vectors.bin
     """
 
@@ -190,6 +191,45 @@ def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_
             f"({summary['words_per_sec']:.0f} words/s); loss per epoch: {loss}; wrote {output}",
             err=True,
         )
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("corpus")
+@click.option("-o", "--output", required=True, help="Co-occurrence file to write (.npz).")
+@click.option("--window", default=10, show_default=True, type=int, help="Context distance; pairs weigh 1/distance.")
+@click.option("--asymmetric", is_flag=True, help="Count left contexts only (Stanford's -symmetric 0).")
+@click.option("--memory", default=1.0, show_default=True, type=float,
+              help="GB for the counting buffers; full buffers are sorted and spilled to disk.")
+@click.option("--threads", default=default_threads(), show_default=True, type=int, help="Counting threads.")
+@click.option("--vocab", "vocab_path", default=None,
+              help="Read this vocabulary (from `w2v-async vocab`) instead of counting.")
+@click.option("--tmp-dir", default=None, help="Where sorted runs are spilled [default: beside the output].")
+@vocab_options
+@click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
+def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp_dir, min_count, max_vocab_size,
+            max_final_vocab, lowercase, quiet, as_json):
+    """Count GloVe co-occurrences X_ij of CORPUS within --memory, as Stanford's cooccur.
+
+    Every pair of words at distance d <= --window in a sentence adds 1/d. The result (sorted
+    row, col, value arrays and the vocabulary) feeds `train --model glove --cooccur`.
+
+    \b
+    Example:
+      w2v-async cooccur corpus.txt.gz -o cooc.npz --window 10 --memory 2
+    """
+    from .cooccur import count_cooccurrences_from_corpus
+
+    try:
+        cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
+        summary = count_cooccurrences_from_corpus(
+            corpus, output, cfg, window=window, symmetric=not asymmetric, memory_gb=memory, threads=threads,
+            vocab_path=vocab_path, tmp_dir=tmp_dir, log=_log(quiet),
+        )
+    except W2VError as e:
+        _fail(e)
+    if as_json:
+        click.echo(json.dumps(summary))
 
 
 @cli.command(name="eval", context_settings=CONTEXT)

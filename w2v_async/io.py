@@ -80,10 +80,10 @@ def save_vectors(path: str, words: List[str], vectors: np.ndarray, fmt: str = "a
 
 
 def _header(path: str):
-    window = 1 << 16
+    """(n, dim, binary) of a word2vec file; binary unless the first vector line parses as text."""
     with open(path, "rb") as f:
-        head = f.read(window)
-    first, _, rest = head.partition(b"\n")
+        first = f.readline(1 << 16)
+        line = f.readline(1 << 24)
     parts = first.split()
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise InputError(
@@ -94,11 +94,11 @@ def _header(path: str):
     if n == 0 or dim == 0:
         raise InputError(f"{path!r} holds {n} vectors of dimension {dim}; train it again.")
     try:
-        rest.decode("utf-8")
-        binary = b"\x00" in rest
-    except UnicodeDecodeError as e:
-        cut_at_window = len(head) == window and e.start >= len(rest) - 4  # text cut mid-character
-        binary = not cut_at_window
+        fields = line.decode("utf-8").split()
+        [float(x) for x in fields[1:]]
+        binary = len(fields) != dim + 1
+    except (UnicodeDecodeError, ValueError):
+        binary = True
     return n, dim, binary
 
 

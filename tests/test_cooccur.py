@@ -1,0 +1,76 @@
+"""Co-occurrence counts against a brute-force count, with and without spilling; the cooc file."""
+
+import collections
+
+import numpy as np
+import pytest
+
+from w2v_async.config import VocabConfig
+from w2v_async.cooccur import Cooccurrence, count_cooccurrences
+from w2v_async.corpus import CorpusReader
+from w2v_async.errors import ConfigError, InputError
+from w2v_async.vocab import scan_corpus
+
+
+def brute_force(sentences, window, symmetric):
+    x = collections.defaultdict(float)
+    for sent in sentences:
+        for p, w in enumerate(sent):
+            for d in range(1, min(window, p) + 1):
+                x[(w, sent[p - d])] += 1.0 / d
+                if symmetric:
+                    x[(sent[p - d], w)] += 1.0 / d
+    return x
+
+
+def _corpus(tmp_path, n_sentences=300, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = [" ".join(f"w{int(z)}" for z in rng.zipf(1.5, size=rng.integers(1, 30)) % 60)
+             for _ in range(n_sentences)]
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(lines) + "\n")
+    vocab, enc = scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=2))
+    sentences = [enc.ids[a:b].tolist() for a, b in zip(enc.sent_starts[:-1], enc.sent_starts[1:])]
+    return vocab, enc, sentences
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("memory_gb, threads", [(1.0, 1), (1e-5, 1), (2e-5, 2)])  # tiny memory forces spills
+def test_counts_match_brute_force(tmp_path, symmetric, memory_gb, threads):
+    vocab, enc, sentences = _corpus(tmp_path)
+    window = 4
+    cooc = count_cooccurrences(enc, vocab, window, symmetric, memory_gb, threads, tmp_dir=str(tmp_path))
+    expected = brute_force(sentences, window, symmetric)
+    got = {(r, c): v for r, c, v in zip(cooc.rows.tolist(), cooc.cols.tolist(), cooc.values.tolist())}
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-5)
+    keys = cooc.rows.astype(np.int64) * len(vocab) + cooc.cols
+    assert (np.diff(keys) > 0).all()  # sorted by (row, col), no duplicates
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]  # temporary runs removed
+    if memory_gb < 1e-3:
+        assert cooc.n_runs > 20  # the tiny buffer really spilled many runs
+    else:
+        assert cooc.n_runs == threads
+
+
+def test_file_round_trip(tmp_path):
+    vocab, enc, _ = _corpus(tmp_path)
+    cooc = count_cooccurrences(enc, vocab, 5, True, 1.0, 1)
+    path = str(tmp_path / "cooc.npz")
+    cooc.save(path)
+    back = Cooccurrence.load(path)
+    assert back.vocab.words == vocab.words and back.window == 5 and back.symmetric
+    for name in ("rows", "cols", "values"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(cooc, name))
+
+
+def test_errors(tmp_path):
+    vocab, enc, _ = _corpus(tmp_path)
+    with pytest.raises(ConfigError, match="cannot hold one sentence"):
+        count_cooccurrences(enc, vocab, 10, True, 1e-9, 1)
+    with pytest.raises(ConfigError, match="--window must be a positive number"):
+        count_cooccurrences(enc, vocab, 0)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="is not a w2v-async co-occurrence file"):
+        Cooccurrence.load(str(tmp_path / "bad.npz"))

@@ -1,0 +1,222 @@
+"""GloVe co-occurrence counting with bounded memory: sorted runs spilled to disk, then merged.
+
+Counts X_ij over a window with weight 1/distance (Stanford GloVe's ``cooccur``), on the encoded
+corpus, across threads, inside numba. Output: sorted COO arrays plus the vocabulary, in one file.
+"""
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from .config import VocabConfig
+from .corpus import CorpusReader, EncodedCorpus, check_output_path
+from .errors import ConfigError, InputError
+from .io import atomic_path
+from .vocab import Vocab, scan_corpus
+
+BYTES_PER_ENTRY = 32  # keys + values, the sort order and the reduced copy (8 + 4 + 8 + 8 + 4)
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Cooccurrence:
+    """X as sorted COO: rows int32[nnz], cols int32[nnz] (sorted by (row, col)), values float32[nnz]."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    vocab: Vocab
+    window: int
+    symmetric: bool
+    n_runs: int = 0  # sorted runs spilled while counting (not saved)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.values.shape[0])
+
+    def save(self, path: str) -> None:
+        """One .npz file with the arrays, the vocabulary and the settings; written atomically."""
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f, rows=self.rows, cols=self.cols, values=self.values,
+                    words=np.array(self.vocab.words, dtype=object).astype(str), counts=self.vocab.counts,
+                    meta=np.array([FORMAT_VERSION, self.window, int(self.symmetric)], np.int64),
+                )
+
+    @classmethod
+    def load(cls, path: str) -> "Cooccurrence":
+        if not os.path.isfile(path):
+            raise InputError(f"co-occurrence file {path!r} does not exist; create it with `w2v-async cooccur`.")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                version, window, symmetric = z["meta"].tolist()
+                if version != FORMAT_VERSION:
+                    raise ValueError(f"format version {version}")
+                vocab = Vocab(z["words"].tolist(), z["counts"])
+                return cls(z["rows"], z["cols"], z["values"], vocab, int(window), bool(symmetric))
+        except (OSError, KeyError, ValueError) as e:
+            raise InputError(
+                f"{path!r} is not a w2v-async co-occurrence file ({e}); create it with `w2v-async cooccur`."
+            ) from e
+
+
+def _check_settings(window: int, memory_gb: float, threads: int) -> None:
+    if window <= 0:
+        raise ConfigError(f"--window must be a positive number, got {window}; GloVe uses 10.")
+    if memory_gb <= 0:
+        raise ConfigError(f"--memory must be positive (GB), got {memory_gb}; the default is 1.")
+    if threads <= 0:
+        raise ConfigError(f"--threads must be a positive number, got {threads}; the default is all cores.")
+
+
+class _RunFile:
+    """Sorted runs appended to one keys file and one values file: two open files, however many runs."""
+
+    def __init__(self, directory: str):
+        self.keys_path = os.path.join(directory, "runs.keys")
+        self.values_path = os.path.join(directory, "runs.values")
+        self._keys = open(self.keys_path, "wb")
+        self._values = open(self.values_path, "wb")
+        self.offsets = [0]
+        self._lock = threading.Lock()
+
+    def append(self, keys: np.ndarray, values: np.ndarray) -> None:
+        with self._lock:
+            keys.tofile(self._keys)
+            values.tofile(self._values)
+            self.offsets.append(self.offsets[-1] + keys.shape[0])
+
+    def close(self) -> None:
+        self._keys.close()
+        self._values.close()
+
+
+def count_cooccurrences(
+    corpus: EncodedCorpus,
+    vocab: Vocab,
+    window: int = 10,
+    symmetric: bool = True,
+    memory_gb: float = 4.0,
+    threads: int = 1,
+    tmp_dir: Optional[str] = None,
+) -> Cooccurrence:
+    """Count weighted co-occurrences with at most about ``memory_gb`` of counting buffers.
+
+    Each thread fills a buffer of (key, 1/d) pairs from its shard of sentences, sorts and reduces
+    it by key in numba, and appends it as a sorted run to a temporary file; the runs are then
+    merged in one k-way pass. Temporary files are removed whatever happens.
+    """
+    from . import kernels
+
+    _check_settings(window, memory_gb, threads)
+    n_words = len(vocab)
+    longest = int(np.diff(corpus.sent_starts).max(initial=1))
+    factor = 2 if symmetric else 1
+    capacity = int(memory_gb * 2**30 / BYTES_PER_ENTRY / threads)
+    capacity -= capacity % factor
+    if capacity < factor * window * longest:
+        need = factor * window * longest * BYTES_PER_ENTRY * threads / 2**30
+        raise ConfigError(f"--memory {memory_gb} GB cannot hold one sentence's pairs; use at least {need:.3g}.")
+    shards = corpus.shards(threads)
+    errors: List[BaseException] = []
+    with tempfile.TemporaryDirectory(prefix=".w2v-cooccur-", dir=tmp_dir) as directory:
+        runs = _RunFile(directory)
+
+        def work(t: int) -> None:
+            try:
+                keys = np.empty(capacity, np.int64)
+                values = np.empty(capacity, np.float32)
+                out_keys = np.empty(capacity, np.int64)
+                out_values = np.empty(capacity, np.float32)
+                shard = (corpus.ids, corpus.sent_starts, shards[t])
+                first = 0
+                while first < shards[t].shape[0] and not errors:
+                    first, n = kernels.fill_cooccurrences(
+                        shard, first, window, n_words, keys[: capacity // factor], values[: capacity // factor]
+                    )
+                    if symmetric:
+                        kernels.add_transpose(keys, values, n, n_words)
+                    m = kernels.sort_reduce(keys[: factor * n], values[: factor * n], out_keys, out_values)
+                    runs.append(out_keys[:m], out_values[:m])
+            except BaseException as e:  # surfaced by the caller's thread
+                errors.append(e)
+
+        workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+        for w in workers:
+            w.start()
+        try:
+            for w in workers:
+                while w.is_alive():
+                    w.join(0.25)
+        except KeyboardInterrupt:
+            errors.append(KeyboardInterrupt())
+            for w in workers:
+                w.join()
+            raise
+        finally:
+            runs.close()
+        if errors:
+            raise errors[0]
+        total = runs.offsets[-1]
+        if total == 0:
+            raise InputError(
+                "no word pairs to count: every sentence has a single in-vocabulary word; "
+                "lower --min-count or give a larger corpus."
+            )
+        keys = np.memmap(runs.keys_path, np.int64, mode="c", shape=(total,))
+        values = np.memmap(runs.values_path, np.float32, mode="c", shape=(total,))
+        rows = np.empty(total, np.int32)
+        cols = np.empty(total, np.int32)
+        out = np.empty(total, np.float32)
+        nnz = kernels.merge_runs(keys, values, np.asarray(runs.offsets, np.int64), n_words, rows, cols, out)
+        del keys, values
+    return Cooccurrence(rows[:nnz], cols[:nnz], out[:nnz], vocab, window, symmetric, len(runs.offsets) - 1)
+
+
+def count_cooccurrences_from_corpus(
+    source: str,
+    output: str,
+    vocab_cfg: VocabConfig,
+    window: int = 10,
+    symmetric: bool = True,
+    memory_gb: float = 1.0,
+    threads: int = 1,
+    vocab_path: Optional[str] = None,
+    tmp_dir: Optional[str] = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict:
+    """The ``w2v-async cooccur`` job: read and encode the corpus, count, save; returns a summary."""
+    vocab_cfg.validate()
+    _check_settings(window, memory_gb, threads)
+    check_output_path(output)
+    t0 = time.perf_counter()
+    reader = CorpusReader(source, lowercase=vocab_cfg.lowercase)
+    given = Vocab.load(vocab_path, vocab_cfg.min_count, vocab_cfg.max_final_vocab) if vocab_path else None
+    vocab, encoded = scan_corpus(reader, vocab_cfg, vocab=given)
+    for warning in reader.warnings():
+        log("warning: " + warning)
+    t1 = time.perf_counter()
+    log(f"vocabulary: {len(vocab)} words; corpus: {encoded.n_words} words in vocabulary [{t1 - t0:.1f} s]")
+    directory = tmp_dir if tmp_dir is not None else os.path.dirname(os.path.abspath(output))
+    cooc = count_cooccurrences(encoded, vocab, window, symmetric, memory_gb, threads, directory)
+    t2 = time.perf_counter()
+    cooc.save(output)
+    t3 = time.perf_counter()
+    log(f"{cooc.nnz} non-zero co-occurrences from {cooc.n_runs} sorted run(s) [{t2 - t1:.1f} s]; wrote {output}")
+    return {
+        "vocab_size": len(vocab),
+        "words": encoded.n_words,
+        "nnz": cooc.nnz,
+        "runs": cooc.n_runs,
+        "window": window,
+        "symmetric": symmetric,
+        "memory_gb": memory_gb,
+        "seconds": {"scan": t1 - t0, "count": t2 - t1, "write": t3 - t2},
+        "output": output,
+    }
