@@ -14,10 +14,10 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from .config import VocabConfig
-from .corpus import CorpusReader, EncodedCorpus, check_output_path
+from .corpus import EncodedCorpus, check_output_path
 from .errors import ConfigError, InputError
 from .io import atomic_path
-from .vocab import Vocab, scan_corpus
+from .vocab import Vocab, read_corpus
 
 BYTES_PER_ENTRY = 32  # keys + values, the sort order and the reduced copy (8 + 4 + 8 + 8 + 4)
 FORMAT_VERSION = 1
@@ -102,7 +102,7 @@ def count_cooccurrences(
     vocab: Vocab,
     window: int = 10,
     symmetric: bool = True,
-    memory_gb: float = 4.0,
+    memory_gb: float = 1.0,
     threads: int = 1,
     tmp_dir: Optional[str] = None,
 ) -> Cooccurrence:
@@ -196,13 +196,8 @@ def count_cooccurrences_from_corpus(
     _check_settings(window, memory_gb, threads)
     check_output_path(output)
     t0 = time.perf_counter()
-    reader = CorpusReader(source, lowercase=vocab_cfg.lowercase)
-    given = Vocab.load(vocab_path, vocab_cfg.min_count, vocab_cfg.max_final_vocab) if vocab_path else None
-    vocab, encoded = scan_corpus(reader, vocab_cfg, vocab=given)
-    for warning in reader.warnings():
-        log("warning: " + warning)
+    _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
     t1 = time.perf_counter()
-    log(f"vocabulary: {len(vocab)} words; corpus: {encoded.n_words} words in vocabulary [{t1 - t0:.1f} s]")
     directory = tmp_dir if tmp_dir is not None else os.path.dirname(os.path.abspath(output))
     cooc = count_cooccurrences(encoded, vocab, window, symmetric, memory_gb, threads, directory)
     t2 = time.perf_counter()

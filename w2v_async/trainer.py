@@ -9,9 +9,9 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from .config import VocabConfig, Word2VecConfig, to_json
-from .corpus import CorpusReader, EncodedCorpus, check_output_path
+from .corpus import EncodedCorpus, check_output_path
 from .io import atomic_write, resolve_format, save_vectors
-from .vocab import Vocab, scan_corpus
+from .vocab import Vocab, read_corpus
 
 PROGRESS_REFRESH_S = 0.25
 
@@ -201,17 +201,8 @@ def train_from_corpus(
     check_output_path(output)
     fmt = resolve_format(output, fmt)
     t0 = time.perf_counter()
-    reader = CorpusReader(source, lowercase=vocab_cfg.lowercase)
-    given = Vocab.load(vocab_path, vocab_cfg.min_count, vocab_cfg.max_final_vocab) if vocab_path else None
-    vocab, encoded = scan_corpus(reader, vocab_cfg, vocab=given)
-    for warning in reader.warnings():
-        log("warning: " + warning)
+    reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
     scan_s = time.perf_counter() - t0
-    log(
-        f"vocabulary: {len(vocab)} words (min count {vocab_cfg.min_count}); corpus: "
-        f"{reader.stats.n_tokens} tokens, {encoded.n_words} in vocabulary, {encoded.n_sentences} sentences "
-        f"[{scan_s:.1f} s]"
-    )
     result = train_word2vec(encoded, vocab, cfg, progress=progress)
     t1 = time.perf_counter()
     save_vectors(output, vocab.words, result.w_in, fmt)

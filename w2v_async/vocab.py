@@ -2,8 +2,9 @@
 
 import itertools
 import os
+import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -196,3 +197,26 @@ def scan_corpus(
             "check that --vocab was built from this corpus."
         )
     return vocab, encoded
+
+
+def read_corpus(
+    source: str,
+    cfg: VocabConfig,
+    vocab_path: Optional[str] = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> Tuple[CorpusReader, Vocab, EncodedCorpus]:
+    """Read and encode ``source`` once, with the vocabulary counted or read from vocab_path.
+
+    Logs the corpus warnings and a one-line summary; returns the reader (for its stats).
+    """
+    t0 = time.perf_counter()
+    reader = CorpusReader(source, lowercase=cfg.lowercase)
+    given = Vocab.load(vocab_path, cfg.min_count, cfg.max_final_vocab) if vocab_path else None
+    vocab, encoded = scan_corpus(reader, cfg, vocab=given)
+    for warning in reader.warnings():
+        log("warning: " + warning)
+    log(
+        f"vocabulary: {len(vocab)} words (min count {cfg.min_count}); corpus: {reader.stats.n_tokens} tokens, "
+        f"{encoded.n_words} in vocabulary, {encoded.n_sentences} sentences [{time.perf_counter() - t0:.1f} s]"
+    )
+    return reader, vocab, encoded
