@@ -47,3 +47,29 @@ def cbow_step(w_in, w_out, center, contexts, negatives, lr):
     for c in contexts:
         w_in[c] += grad
     return w_in, w_out, loss
+
+
+def glove_loss(wi, wj, bi, bj, x, x_max, alpha):
+    """f(x) (w_i . w~_j + b_i + b~_j - log x)^2 / 2 in float64."""
+    weight = min(1.0, (x / x_max) ** alpha)
+    return 0.5 * weight * (wi @ wj + bi + bj - np.log(x)) ** 2
+
+
+def glove_step(params, gradsq, i, j, x, x_max, alpha, eta):
+    """Reference of kernels.glove_update on float64 copies: one AdaGrad step (glove.c)."""
+    w, c, bw, bc = [np.array(p, np.float64) for p in params]
+    gw, gc, gbw, gbc = [np.array(g, np.float64) for g in gradsq]
+    diff = w[i] @ c[j] + bw[i] + bc[j] - np.log(x)
+    fdiff = min(1.0, (x / x_max) ** alpha) * diff
+    loss = 0.5 * fdiff * diff
+    fdiff *= eta
+    t_i, t_j = fdiff * c[j], fdiff * w[i]
+    w[i] -= t_i / np.sqrt(gw[i])
+    c[j] -= t_j / np.sqrt(gc[j])
+    gw[i] += t_i**2
+    gc[j] += t_j**2
+    bw[i] -= fdiff / np.sqrt(gbw[i])
+    bc[j] -= fdiff / np.sqrt(gbc[j])
+    gbw[i] += fdiff**2
+    gbc[j] += fdiff**2
+    return (w, c, bw, bc), (gw, gc, gbw, gbc), loss

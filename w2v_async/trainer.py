@@ -4,7 +4,7 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -89,6 +89,61 @@ class _Progress:
             self.bar.close()
 
 
+def run_hogwild(
+    n_threads: int,
+    epochs: int,
+    run_epoch: Callable[[int, int, np.ndarray], Tuple[float, int]],
+    total: int,
+    progress: bool,
+    desc: str,
+    postfix: Callable[[np.ndarray], dict],
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Run ``run_epoch(t, epoch, counters)`` for every epoch on n_threads lock-free threads.
+
+    counters (int64[1 + n_threads]) is shared with the kernels: counters[0] is the stop flag,
+    counters[1 + t] the units (words, entries) thread t has done; only this thread reads them for
+    the progress bar. Threads do not wait for each other between epochs. Ctrl-C sets the stop
+    flag, waits for the workers and re-raises KeyboardInterrupt; a worker's exception is re-raised.
+    Returns (loss[t, epoch], examples[t, epoch], counters, seconds).
+    """
+    counters = np.zeros(1 + n_threads, np.int64)
+    loss = np.zeros((n_threads, epochs), np.float64)
+    examples = np.zeros((n_threads, epochs), np.int64)
+    errors: List[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for epoch in range(epochs):
+                loss[t, epoch], examples[t, epoch] = run_epoch(t, epoch, counters)
+                if counters[0]:
+                    return
+        except BaseException as e:  # surfaced by the main thread
+            errors.append(e)
+            counters[0] = 1
+
+    bar = _Progress(total, progress, desc=desc)
+    threads = [threading.Thread(target=work, args=(t,), name=f"w2v-{t}", daemon=True) for t in range(n_threads)]
+    start = time.perf_counter()
+    try:
+        for th in threads:
+            th.start()
+        while any(th.is_alive() for th in threads):
+            for th in threads:
+                th.join(PROGRESS_REFRESH_S / n_threads)
+            bar.update(int(counters[1:].sum()), **postfix(counters))
+    except KeyboardInterrupt:
+        counters[0] = 1
+        for th in threads:
+            th.join()
+        raise
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return loss, examples, counters, seconds
+
+
 def train_word2vec(
     corpus: EncodedCorpus,
     vocab: Vocab,
@@ -101,8 +156,7 @@ def train_word2vec(
 
     Each thread owns a shard of sentences (blocks of 10,000 words dealt in turn), its RNG state
     and scratch buffers, and calls a nogil numba kernel once per epoch; the kernel reads the other
-    threads' word counters to decay the learning rate by global progress. Ctrl-C sets the shared stop flag, waits for the
-    workers (within 10,000 words each) and re-raises KeyboardInterrupt.
+    threads' word counters to decay the learning rate by global progress.
     """
     from . import kernels
 
@@ -117,57 +171,32 @@ def train_word2vec(
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
     shards = corpus.shards(n_threads)
     rng_states = thread_rng_states(cfg.seed, n_threads)
-    counters = np.zeros(1 + n_threads, np.int64)  # [stop flag, words done by each thread]
-    loss = np.zeros((n_threads, cfg.epochs), np.float64)
-    examples = np.zeros((n_threads, cfg.epochs), np.int64)
-    errors: List[BaseException] = []
     max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
-
-    def work(t: int) -> None:
-        scratch = (
+    scratch = []
+    for _ in range(n_threads):
+        buffers = (
             private_zeros(max_sentence, np.int32),
             private_zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
             private_zeros(cfg.dim, np.float32),
         )
         if cfg.model == "cbow":
-            scratch += (private_zeros(2 * cfg.window, np.int32), private_zeros(cfg.dim, np.float32))
-        shard = (corpus.ids, corpus.sent_starts, shards[t])
-        try:
-            for epoch in range(cfg.epochs):
-                loss_sum, n_ex, _ = kernel(
-                    w_in, w_out, shard, tables, sched, rng_states[t], counters, t, cfg.window, scratch
-                )
-                loss[t, epoch] = loss_sum
-                examples[t, epoch] = n_ex
-                if counters[0]:
-                    return
-        except BaseException as e:  # surfaced by the main thread
-            errors.append(e)
-            counters[0] = 1
+            buffers += (private_zeros(2 * cfg.window, np.int32), private_zeros(cfg.dim, np.float32))
+        scratch.append(buffers)
 
-    bar = _Progress(total_words, progress, desc=f"{cfg.model} x{n_threads}")
-    threads = [threading.Thread(target=work, args=(t,), name=f"w2v-{t}", daemon=True) for t in range(n_threads)]
-    start = time.perf_counter()
-    try:
-        for th in threads:
-            th.start()
-        while any(th.is_alive() for th in threads):
-            for th in threads:
-                th.join(PROGRESS_REFRESH_S / n_threads)
-            done = int(counters[1:].sum())
-            lr = kernels.learning_rate(sched, counters)
-            epoch = min(done // max(corpus.n_words, 1), cfg.epochs - 1) + 1
-            bar.update(done, epoch=f"{epoch}/{cfg.epochs}", lr=f"{lr:.6f}")
-    except KeyboardInterrupt:
-        counters[0] = 1
-        for th in threads:
-            th.join()
-        raise
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    if errors:
-        raise errors[0]
+    def run_epoch(t, epoch, counters):
+        shard = (corpus.ids, corpus.sent_starts, shards[t])
+        loss_sum, n_examples, _ = kernel(
+            w_in, w_out, shard, tables, sched, rng_states[t], counters, t, cfg.window, scratch[t]
+        )
+        return loss_sum, n_examples
+
+    def postfix(counters):
+        epoch = min(int(counters[1:].sum()) // max(corpus.n_words, 1), cfg.epochs - 1) + 1
+        return {"epoch": f"{epoch}/{cfg.epochs}", "lr": f"{kernels.learning_rate(sched, counters):.6f}"}
+
+    loss, examples, counters, seconds = run_hogwild(
+        n_threads, cfg.epochs, run_epoch, total_words, progress, f"{cfg.model} x{n_threads}", postfix
+    )
     loss_sum = loss.sum(axis=0)
     n_examples = examples.sum(axis=0)
     return TrainResult(
