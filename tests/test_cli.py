@@ -91,7 +91,7 @@ BAD_INPUTS = [
     (["train", "{tmp}/nodir", "-o", "{tmp}/o.bin"], 1,
      "Error: directory '{tmp}/nodir' has no text files; put .txt, .gz or .bz2 files in it."),
     (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--model", "glove2"], 2,
-     "Error: Invalid value for '--model': 'glove2' is not one of 'sgns', 'cbow'."),
+     "Error: Invalid value for '--model': 'glove2' is not one of 'sgns', 'cbow', 'glove'."),
     (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--dim", "0"], 2,
      "Error: --dim must be a positive number, got 0; the default is 100."),
     (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--window", "-1"], 2,
@@ -114,6 +114,15 @@ BAD_INPUTS = [
      "Error: --memory must be positive (GB), got 0.0; the default is 1."),
     (["cooccur", "{tmp}/rare.txt", "-o", "{tmp}/c.npz", "--min-count", "1", "--window", "0"], 2,
      "Error: --window must be a positive number, got 0; GloVe uses 10."),
+    (["train", "--model", "glove", "-o", "{tmp}/g.txt"], 2,
+     "Error: give a CORPUS or --cooccur FILE (not both) to train GloVe."),
+    (["train", "{tmp}/rare.txt", "--model", "glove", "-o", "{tmp}/g.txt", "--x-max", "0"], 2,
+     "Error: --x-max must be positive, got 0.0; GloVe uses 100 (10 on small corpora)."),
+    (["train", "--model", "glove", "--cooccur", "{tmp}/rare.txt", "-o", "{tmp}/g.txt"], 1,
+     "Error: '{tmp}/rare.txt' is not a w2v-async co-occurrence file (not an .npz archive); "
+     "create it with `w2v-async cooccur`."),
+    (["train", "{tmp}/empty.txt", "--model", "glove", "-o", "{tmp}/g.txt"], 1,
+     "Error: corpus '{tmp}/empty.txt' has no words; give a non-empty text file."),
     (["cooccur", "{tmp}/missing.txt", "-o", "{tmp}/c.npz"], 2,
      "Error: corpus '{tmp}/missing.txt' does not exist; check the path, or pass - to read stdin."),
 ]
@@ -198,3 +207,26 @@ def test_cooccur_command_writes_a_loadable_file(planted, tmp_path):
     group = np.array([w.split("w")[0] for w in cooc.vocab.words])
     assert (group[cooc.rows] == group[cooc.cols]).all()  # planted groups never co-occur across groups
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cooc.npz", "planted.txt"]
+
+
+def test_glove_from_corpus_and_from_cooccur_file(planted, tmp_path):
+    out = tmp_path / "g.txt"
+    flags = ["--dim", "8", "--epochs", "3", "--min-count", "1", "--x-max", "10", "-q", "--threads", "1"]
+    result = invoke("train", planted, "--model", "glove", "-o", out, "--format", "glove", "--json", *flags)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert len(summary["epoch_cost"]) == 3 and summary["nnz"] > 0
+    first = out.read_text().splitlines()[0].split()
+    assert len(first) == 9  # GloVe text format: no header line
+    assert invoke("eval", out, "--no-defaults", "--analogies", planted).exit_code != 2  # eval reads GloVe text
+    cooc, vocab = tmp_path / "c.npz", tmp_path / "v.tsv"
+    assert invoke("vocab", planted, "-o", vocab, "--min-count", "1").exit_code == 0
+    assert invoke("cooccur", planted, "-o", cooc, "--vocab", vocab, "--min-count", "1", "-q").exit_code == 0
+    out2 = tmp_path / "g.bin"
+    result = invoke("train", "--model", "glove", "--cooccur", cooc, "--vocab", vocab, "-o", out2, *flags)
+    assert result.exit_code == 0, result.output
+    other = tmp_path / "other.tsv"
+    other.write_text("a 5\nb 4\n")
+    result = invoke("train", "--model", "glove", "--cooccur", cooc, "--vocab", other, "-o", out2, *flags)
+    assert result.exit_code == 1
+    assert "was counted with another vocabulary (40 words)" in result.stderr

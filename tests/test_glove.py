@@ -66,3 +66,38 @@ def test_epoch_kernel_reduces_cost_on_a_consistent_problem():
              for _ in range(300)]
     assert costs[-1] < 0.05 * costs[0]
     assert counters[1] == 300 * V * V
+
+
+def _planted_cooc(tmp_path):
+    from conftest import planted_corpus
+    from w2v_async.config import VocabConfig
+    from w2v_async.cooccur import count_cooccurrences
+    from w2v_async.corpus import CorpusReader
+    from w2v_async.vocab import scan_corpus
+
+    vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1))
+    return count_cooccurrences(enc, vocab, window=5)
+
+
+def _margin(words, vectors):
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    group = np.array([w.split("w")[0] for w in words])
+    same = (group[:, None] == group[None, :]) & ~np.eye(len(group), dtype=bool)
+    return cos[same].mean() - cos[group[:, None] != group[None, :]].mean()
+
+
+def test_glove_single_thread_is_bit_identical_and_learns_planted_groups(tmp_path):
+    from w2v_async.config import GloveConfig
+    from w2v_async.trainer import train_glove
+
+    cooc = _planted_cooc(tmp_path)
+    cfg = GloveConfig(dim=16, epochs=25, x_max=10.0, threads=1, seed=3)
+    a = train_glove(cooc, cfg, progress=False)
+    b = train_glove(cooc, cfg, progress=False)
+    assert np.array_equal(a.vectors(), b.vectors()) and a.epoch_cost == b.epoch_cost
+    assert a.epoch_cost[-1] < 0.5 * a.epoch_cost[0]
+    assert _margin(cooc.vocab.words, a.vectors()) > 0.5
+    two = train_glove(cooc, GloveConfig(dim=16, epochs=25, x_max=10.0, threads=2, seed=3), progress=False)
+    assert two.epoch_cost[-1] == pytest.approx(a.epoch_cost[-1], rel=0.3)
+    assert _margin(cooc.vocab.words, two.vectors()) > 0.3

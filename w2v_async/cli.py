@@ -53,6 +53,11 @@ def _fail(e: W2VError):
     raise RuntimeFailure(str(e)) from e
 
 
+def _or(value, default):
+    """An option's value, or the model's default when it was not given (0 stays 0, and fails)."""
+    return default if value is None else value
+
+
 def _log(quiet: bool):
     return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
 
@@ -131,16 +136,16 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("corpus")
+@click.argument("corpus", required=False)
 @click.option("-o", "--output", required=True,
               help="Vectors file; .bin gives word2vec binary, anything else word2vec text.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "bin", "txt"]), default="auto",
-              show_default=True, help="Output format (auto: from the file name).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "bin", "txt", "glove"]), default="auto",
+              show_default=True, help="Output format (auto: from the file name; glove: text, no header).")
 @click.option("--model", type=click.Choice(MODELS), default="sgns", show_default=True,
-              help="Skip-gram (sgns) or CBOW, both with negative sampling.")
+              help="Skip-gram (sgns) or CBOW with negative sampling, or GloVe.")
 @click.option("--dim", default=100, show_default=True, type=int, help="Vector dimension.")
-@click.option("--window", default=5, show_default=True, type=int,
-              help="Maximum context distance (reduced at random per word, as word2vec.c).")
+@click.option("--window", default=None, type=int,
+              help="Maximum context distance [default: 5; 10 for glove]. word2vec reduces it at random per word.")
 @click.option("--negative", default=5, show_default=True, type=int, help="Negative samples per example.")
 @click.option("--sample", default=1e-3, show_default=True, type=float,
               help="Subsampling threshold for frequent words (0 disables it).")
@@ -148,47 +153,72 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
               help="Starting learning rate [default: 0.025 sgns, 0.05 cbow].")
 @click.option("--min-alpha", default=0.0001, show_default=True, type=float,
               help="Learning rate at the end of training (linear decay).")
-@click.option("--epochs", default=5, show_default=True, type=int, help="Passes over the corpus.")
+@click.option("--epochs", default=None, type=int, help="Passes over the corpus [default: 5; 15 for glove].")
 @click.option("--threads", default=default_threads(), show_default=True, type=int,
               help="Hogwild worker threads (default: all cores).")
 @click.option("--seed", default=1, show_default=True, type=int,
               help="Random seed; --threads 1 with the same seed gives identical vectors.")
 @click.option("--vocab", "vocab_path", default=None,
               help="Read this vocabulary (from `w2v-async vocab`) instead of counting.")
+@click.option("--cooccur", "cooccur_path", default=None,
+              help="glove: train on this file from `w2v-async cooccur` instead of a CORPUS.")
+@click.option("--x-max", default=100.0, show_default=True, type=float, help="glove: weighting cutoff x_max.")
+@click.option("--glove-alpha", default=0.75, show_default=True, type=float, help="glove: weighting exponent.")
+@click.option("--eta", default=0.05, show_default=True, type=float, help="glove: AdaGrad learning rate.")
+@click.option("--vectors", "which_vectors", type=click.Choice(["word+context", "word"]), default="word+context",
+              show_default=True, help="glove: write W + W~ or W alone.")
+@click.option("--asymmetric", is_flag=True, help="glove: count left contexts only.")
+@click.option("--memory", default=1.0, show_default=True, type=float, help="glove: GB for co-occurrence counting.")
 @vocab_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, epochs, threads,
-          seed, vocab_path, min_count, max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
+          seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, which_vectors, asymmetric, memory,
+          min_count, max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
     The corpus is read once into an int32 id array; every epoch then runs inside nogil numba
     kernels on lock-free threads. The vectors and OUTPUT.json (the configuration) are written
-    atomically when training ends.
+    atomically when training ends. GloVe counts co-occurrences first (or reads --cooccur).
 
     \b
     Example:
       w2v-async train corpus.txt -o vectors.bin --model sgns --dim 100 --epochs 5
       w2v-async train corpus.txt --vocab vocab.tsv -o vectors.txt --model cbow --json
+      w2v-async train --model glove --cooccur cooc.npz -o glove.txt --format glove
     """
-    from .trainer import train_from_corpus
+    from .config import GloveConfig
+    from .trainer import train_from_corpus, train_glove_from_corpus
 
     try:
         vocab_cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
-        cfg = Word2VecConfig(model, dim, window, negative, sample, alpha, min_alpha, epochs, threads, seed)
-        summary = train_from_corpus(
-            corpus, output, vocab_cfg, cfg.validate(), vocab_path=vocab_path, fmt=fmt,
-            progress=not quiet, log=_log(quiet),
-        )
+        if model == "glove":
+            cfg = GloveConfig(dim, _or(window, 10), not asymmetric, memory, x_max, glove_alpha, eta, _or(epochs, 15),
+                              threads, seed, which_vectors)
+            summary = train_glove_from_corpus(
+                corpus, output, vocab_cfg, cfg.validate(), cooccur_path=cooccur_path, vocab_path=vocab_path,
+                fmt=fmt, progress=not quiet, log=_log(quiet),
+            )
+        else:
+            if corpus is None or cooccur_path is not None:
+                raise UsageFailure(f"--model {model} trains on a CORPUS; --cooccur is for --model glove.")
+            if fmt == "glove":
+                raise UsageFailure("--format glove is for --model glove; use bin or txt.")
+            cfg = Word2VecConfig(model, dim, _or(window, 5), negative, sample, alpha, min_alpha, _or(epochs, 5),
+                                 threads, seed)
+            summary = train_from_corpus(
+                corpus, output, vocab_cfg, cfg.validate(), vocab_path=vocab_path, fmt=fmt,
+                progress=not quiet, log=_log(quiet),
+            )
     except W2VError as e:
         _fail(e)
     if as_json:
         click.echo(json.dumps(summary))
     elif not quiet:
-        loss = ", ".join(f"{x:.4f}" for x in summary["epoch_loss"])
+        loss = summary.get("epoch_loss") or summary["epoch_cost"]
         click.echo(
-            f"trained {summary['words_trained']} words in {summary['seconds']['train']:.1f} s "
-            f"({summary['words_per_sec']:.0f} words/s); loss per epoch: {loss}; wrote {output}",
+            f"trained in {summary['seconds']['train']:.1f} s; loss per epoch: "
+            f"{', '.join(f'{x:.4f}' for x in loss)}; wrote {output}",
             err=True,
         )
 

@@ -8,7 +8,8 @@ from typing import Optional
 
 from .errors import ConfigError
 
-MODELS = ("sgns", "cbow")
+MODELS = ("sgns", "cbow", "glove")
+GLOVE_VECTORS = ("word+context", "word")
 
 
 def default_threads() -> int:
@@ -67,7 +68,7 @@ class Word2VecConfig:
         return 0.05 if self.model == "cbow" else 0.025
 
     def validate(self) -> "Word2VecConfig":
-        if self.model not in MODELS:
+        if self.model not in ("sgns", "cbow"):
             raise ConfigError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}.")
         defaults = {"dim": 100, "window": 5, "negative": 5, "epochs": 5, "threads": "all cores"}
         for name, default in defaults.items():
@@ -80,6 +81,41 @@ class Word2VecConfig:
             raise ConfigError(
                 f"--min-alpha must be between 0 and --alpha ({self.start_alpha}), got {self.min_alpha}."
             )
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {self.seed}.")
+        return self
+
+
+@dataclass(frozen=True)
+class GloveConfig:
+    """GloVe trained by Hogwild AdaGrad threads on shuffled co-occurrence entries (glove.c defaults)."""
+
+    dim: int = 100
+    window: int = 10
+    symmetric: bool = True
+    memory_gb: float = 1.0
+    x_max: float = 100.0
+    alpha: float = 0.75
+    eta: float = 0.05
+    epochs: int = 15
+    threads: int = dataclasses.field(default_factory=default_threads)
+    seed: int = 1
+    vectors: str = "word+context"
+
+    def validate(self) -> "GloveConfig":
+        defaults = {"dim": 100, "window": 10, "epochs": 15, "threads": "all cores"}
+        for name, default in defaults.items():
+            _positive(getattr(self, name), "--" + name, default)
+        if self.x_max <= 0:
+            raise ConfigError(f"--x-max must be positive, got {self.x_max}; GloVe uses 100 (10 on small corpora).")
+        if self.alpha <= 0:
+            raise ConfigError(f"--glove-alpha must be positive, got {self.alpha}; GloVe uses 0.75.")
+        if self.eta <= 0:
+            raise ConfigError(f"--eta must be positive, got {self.eta}; GloVe uses 0.05.")
+        if self.memory_gb <= 0:
+            raise ConfigError(f"--memory must be positive (GB), got {self.memory_gb}; the default is 1.")
+        if self.vectors not in GLOVE_VECTORS:
+            raise ConfigError(f"--vectors must be one of {', '.join(GLOVE_VECTORS)}, got {self.vectors!r}.")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}.")
         return self

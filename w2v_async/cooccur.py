@@ -8,6 +8,7 @@ import os
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
@@ -53,6 +54,11 @@ class Cooccurrence:
     def load(cls, path: str) -> "Cooccurrence":
         if not os.path.isfile(path):
             raise InputError(f"co-occurrence file {path!r} does not exist; create it with `w2v-async cooccur`.")
+        if not zipfile.is_zipfile(path):
+            raise InputError(
+                f"{path!r} is not a w2v-async co-occurrence file (not an .npz archive); "
+                "create it with `w2v-async cooccur`."
+            )
         try:
             with np.load(path, allow_pickle=False) as z:
                 version, window, symmetric = z["meta"].tolist()

@@ -4,13 +4,13 @@ import contextlib
 import logging
 import os
 import tempfile
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
 from .errors import ConfigError, InputError
 
-FORMATS = ("auto", "bin", "txt")
+FORMATS = ("auto", "bin", "txt", "glove")
 
 
 def _umask() -> int:
@@ -50,7 +50,7 @@ def atomic_write(path: str, mode: str = "w"):
 
 
 def resolve_format(path: str, fmt: str = "auto") -> str:
-    """'bin' or 'txt'; auto picks binary for a .bin suffix and text otherwise."""
+    """'bin', 'txt' or 'glove'; auto picks binary for a .bin suffix and word2vec text otherwise."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}.")
     if fmt != "auto":
@@ -67,7 +67,8 @@ def _keyed_vectors(words: List[str], vectors: np.ndarray):
 
 
 def save_vectors(path: str, words: List[str], vectors: np.ndarray, fmt: str = "auto") -> str:
-    """Write vectors in word2vec text or binary format (gensim's writer), atomically.
+    """Write vectors in word2vec text or binary format, or GloVe's text format (no header line),
+    with gensim's writer, atomically.
 
     vectors : float32[V, d], row i belongs to words[i]. Returns the format written.
     """
@@ -75,7 +76,7 @@ def save_vectors(path: str, words: List[str], vectors: np.ndarray, fmt: str = "a
     kv = _keyed_vectors(words, np.ascontiguousarray(vectors, dtype=np.float32))
     logging.getLogger("gensim").setLevel(logging.ERROR)  # words are already in count order
     with atomic_path(path) as tmp:
-        kv.save_word2vec_format(tmp, binary=(fmt == "bin"))
+        kv.save_word2vec_format(tmp, binary=(fmt == "bin"), write_header=(fmt != "glove"))
     return fmt
 
 
@@ -85,6 +86,8 @@ def _header(path: str):
         first = f.readline(1 << 16)
         line = f.readline(1 << 24)
     parts = first.split()
+    if len(parts) > 2 and _is_vector_line(first):
+        return None, len(parts) - 1, False  # GloVe's text format: no header line
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise InputError(
             f"{path!r} is not a word2vec vectors file: its first line must be 'vocab_size dim'; "
@@ -93,13 +96,17 @@ def _header(path: str):
     n, dim = int(parts[0]), int(parts[1])
     if n == 0 or dim == 0:
         raise InputError(f"{path!r} holds {n} vectors of dimension {dim}; train it again.")
+    return n, dim, not _is_vector_line(line, dim)
+
+
+def _is_vector_line(line: bytes, dim: Optional[int] = None) -> bool:
+    """Whether line is 'word x1 ... xd' text (with d == dim when given)."""
     try:
         fields = line.decode("utf-8").split()
         [float(x) for x in fields[1:]]
-        binary = len(fields) != dim + 1
     except (UnicodeDecodeError, ValueError):
-        binary = True
-    return n, dim, binary
+        return False
+    return len(fields) > 1 and (dim is None or len(fields) == dim + 1)
 
 
 def load_vectors(path: str):
@@ -108,10 +115,10 @@ def load_vectors(path: str):
 
     if not os.path.isfile(path):
         raise InputError(f"vectors file {path!r} does not exist; check the path or train it first.")
-    _, _, binary = _header(path)
+    n, _, binary = _header(path)
     logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
-        return KeyedVectors.load_word2vec_format(path, binary=binary)
+        return KeyedVectors.load_word2vec_format(path, binary=binary, no_header=n is None)
     except (ValueError, EOFError, UnicodeDecodeError, IndexError) as e:
         kind = "binary" if binary else "text"
         raise InputError(

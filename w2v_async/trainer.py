@@ -1,6 +1,7 @@
 """Hogwild orchestration: shared matrices, one thread per shard, learning-rate schedule, progress."""
 
 import dataclasses
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -8,8 +9,9 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from .config import VocabConfig, Word2VecConfig, to_json
+from .config import GloveConfig, VocabConfig, Word2VecConfig, to_json
 from .corpus import EncodedCorpus, check_output_path
+from .errors import ConfigError, InputError
 from .io import atomic_write, resolve_format, save_vectors
 from .vocab import Vocab, read_corpus
 
@@ -256,5 +258,133 @@ def train_from_corpus(
         "epoch_loss": result.epoch_loss,
         "epoch_examples": result.epoch_examples,
         "seconds": {"scan": scan_s, "train": result.seconds, "write": write_s},
+        "outputs": {"vectors": output, "format": fmt, "config": config_path},
+    }
+
+
+@dataclass
+class GloveResult:
+    """w_word, w_ctx : float32[V, d]; b_word, b_ctx : float32[V]; epoch_cost: mean J per entry."""
+
+    w_word: np.ndarray
+    w_ctx: np.ndarray
+    b_word: np.ndarray
+    b_ctx: np.ndarray
+    epoch_cost: List[float] = field(default_factory=list)
+    entries_trained: int = 0
+    seconds: float = 0.0
+
+    def vectors(self, which: str = "word+context") -> np.ndarray:
+        """The output vectors: W + W~ (GloVe's default) or W alone."""
+        return self.w_word + self.w_ctx if which == "word+context" else self.w_word
+
+
+def train_glove(cooc, cfg: GloveConfig, progress: bool = True) -> GloveResult:
+    """Train GloVe on a Cooccurrence with cfg.threads lock-free AdaGrad threads.
+
+    The entries are shuffled once (as Stanford's ``shuffle``); each thread trains a contiguous
+    slice of them every epoch, as glove.c does. Parameters start uniform(-0.5, 0.5) / dim, the
+    squared-gradient sums at 1.
+    """
+    from . import kernels
+
+    cfg.validate()
+    if cooc.nnz == 0:
+        raise InputError("the co-occurrence matrix is empty; count it from a larger corpus or lower --min-count.")
+    if np.any(cooc.values <= 0):
+        raise InputError("the co-occurrence file has non-positive counts; count it again with `w2v-async cooccur`.")
+    n_words = len(cooc.vocab)
+    if cooc.rows.max() >= n_words or cooc.cols.max() >= n_words:
+        raise InputError("the co-occurrence file indexes words outside its vocabulary; count it again.")
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(cooc.nnz)
+    coo = (cooc.rows[order], cooc.cols[order], cooc.values[order])
+    del order
+    scale = np.float32(1.0 / cfg.dim)
+    params = tuple(
+        np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
+        for shape in ((n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,))
+    )
+    gradsq = tuple(np.ones_like(p) for p in params)
+    hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta], np.float64)
+    n_threads = min(cfg.threads, cooc.nnz)
+    cuts = np.linspace(0, cooc.nnz, n_threads + 1).astype(np.int64)
+    slices = [tuple(a[cuts[t] : cuts[t + 1]] for a in coo) for t in range(n_threads)]
+
+    def run_epoch(t, epoch, counters):
+        return kernels.train_glove_epoch(params, gradsq, slices[t], hyper, counters, t)
+
+    def postfix(counters):
+        epoch = min(int(counters[1:].sum()) // cooc.nnz, cfg.epochs - 1) + 1
+        return {"epoch": f"{epoch}/{cfg.epochs}"}
+
+    cost, entries, counters, seconds = run_hogwild(
+        n_threads, cfg.epochs, run_epoch, cooc.nnz * cfg.epochs, progress, f"glove x{n_threads}", postfix
+    )
+    per_epoch = entries.sum(axis=0)
+    return GloveResult(
+        *params,
+        epoch_cost=[float(c / max(n, 1)) for c, n in zip(cost.sum(axis=0), per_epoch)],
+        entries_trained=int(counters[1:].sum()),
+        seconds=seconds,
+    )
+
+
+def train_glove_from_corpus(
+    source: Optional[str],
+    output: str,
+    vocab_cfg: VocabConfig,
+    cfg: GloveConfig,
+    cooccur_path: Optional[str] = None,
+    vocab_path: Optional[str] = None,
+    fmt: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict:
+    """The ``w2v-async train --model glove`` job: count co-occurrences (or load them), train, write.
+
+    Exactly one of source and cooccur_path is given. Nothing is written unless training finishes.
+    """
+    from .cooccur import Cooccurrence, count_cooccurrences
+
+    vocab_cfg.validate()
+    cfg.validate()
+    if (source is None) == (cooccur_path is None):
+        raise ConfigError("give a CORPUS or --cooccur FILE (not both) to train GloVe.")
+    check_output_path(output)
+    fmt = resolve_format(output, fmt)
+    t0 = time.perf_counter()
+    if cooccur_path is not None:
+        cooc = Cooccurrence.load(cooccur_path)
+        if vocab_path is not None:
+            expected = Vocab.load(vocab_path, vocab_cfg.min_count, vocab_cfg.max_final_vocab)
+            if expected.words != cooc.vocab.words:
+                raise InputError(
+                    f"{cooccur_path} was counted with another vocabulary ({len(cooc.vocab)} words) than "
+                    f"{vocab_path} ({len(expected)} words); count it again with --vocab {vocab_path}."
+                )
+        log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
+    else:
+        _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
+        directory = os.path.dirname(os.path.abspath(output))
+        cooc = count_cooccurrences(encoded, vocab, cfg.window, cfg.symmetric, cfg.memory_gb, cfg.threads, directory)
+        del encoded
+        log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
+    prepare_s = time.perf_counter() - t0
+    result = train_glove(cooc, cfg, progress=progress)
+    t1 = time.perf_counter()
+    save_vectors(output, cooc.vocab.words, result.vectors(cfg.vectors), fmt)
+    config_path = output + ".json"
+    with atomic_write(config_path) as f:
+        f.write(to_json(vocab=vocab_cfg, train=cfg) + "\n")
+    return {
+        "model": "glove",
+        "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
+        "vocab_size": len(cooc.vocab),
+        "nnz": cooc.nnz,
+        "entries_trained": result.entries_trained,
+        "entries_per_sec": result.entries_trained / result.seconds if result.seconds > 0 else 0.0,
+        "epoch_cost": result.epoch_cost,
+        "seconds": {"cooccur": prepare_s, "train": result.seconds, "write": time.perf_counter() - t1},
         "outputs": {"vectors": output, "format": fmt, "config": config_path},
     }
