@@ -1,7 +1,10 @@
-# w2v-async pipelines: corpus -> vocab -> vectors -> eval JSON, each a file target.
-#   make demo            set up, train sgns + cbow on the Wikipedia sample shipped with gensim, evaluate
+# w2v-async pipelines, each step a file target:
+#   word2vec: corpus -> vocab -> vectors (sgns, cbow) -> eval JSON
+#   GloVe:    corpus -> vocab -> co-occurrences -> vectors -> eval JSON
+#   make demo            set up, train sgns, cbow and glove on the Wikipedia sample shipped with gensim, evaluate
 #   make test            set up and run the test suite
 #   make bench           w2v-async vs gensim on the benchmark corpus (scripts/bench_vs_gensim.py)
+#   make bench-glove     the GloVe pipeline's stages, memory and quality (scripts/bench_glove.py)
 #   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
 # Any corpus works: make CORPUS=my.txt.gz THREADS=8 eval
 
@@ -15,8 +18,10 @@ NAME := $(basename $(notdir $(CORPUS)))
 MIN_COUNT ?= 5
 THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
+COOC_FLAGS ?= --window 10 --memory 1
+GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 
-.PHONY: all demo test bench eval text8 clean
+.PHONY: all demo test bench bench-glove eval text8 clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -39,14 +44,21 @@ $(DATA)/%.vocab.tsv: $(CORPUS) | $(W2V)
 $(DATA)/$(NAME).%.bin: $(CORPUS) $(DATA)/$(NAME).vocab.tsv | $(W2V)
 	$(W2V) train $< --vocab $(DATA)/$(NAME).vocab.tsv --model $* --threads $(THREADS) $(TRAIN_FLAGS) -o $@
 
+$(DATA)/$(NAME).cooc.npz: $(CORPUS) $(DATA)/$(NAME).vocab.tsv | $(W2V)
+	$(W2V) cooccur $< --vocab $(DATA)/$(NAME).vocab.tsv --threads $(THREADS) $(COOC_FLAGS) -o $@
+
+$(DATA)/$(NAME).glove.bin: $(DATA)/$(NAME).cooc.npz $(DATA)/$(NAME).vocab.tsv | $(W2V)
+	$(W2V) train --model glove --cooccur $< --vocab $(DATA)/$(NAME).vocab.tsv --threads $(THREADS) $(GLOVE_FLAGS) -o $@
+
 $(DATA)/%.eval.json: $(DATA)/%.bin | $(W2V)
 	$(W2V) eval $< --json > $@.tmp && mv $@.tmp $@
 
-eval: $(DATA)/$(NAME).sgns.eval.json $(DATA)/$(NAME).cbow.eval.json
+eval: $(DATA)/$(NAME).sgns.eval.json $(DATA)/$(NAME).cbow.eval.json $(DATA)/$(NAME).glove.eval.json
 
 demo: eval
 	$(W2V) eval $(DATA)/$(NAME).sgns.bin
 	$(W2V) eval $(DATA)/$(NAME).cbow.bin
+	$(W2V) eval $(DATA)/$(NAME).glove.bin
 	$(W2V) similar $(DATA)/$(NAME).sgns.bin king -n 8
 
 test: $(W2V)
@@ -54,6 +66,9 @@ test: $(W2V)
 
 bench: $(W2V)
 	$(BIN)/python scripts/bench_vs_gensim.py --threads $(THREADS)
+
+bench-glove: $(W2V)
+	$(BIN)/python scripts/bench_glove.py --threads $(THREADS)
 
 # text8 (100M characters of Wikipedia, one line): for users with internet access.
 text8: $(DATA)/text8
@@ -63,4 +78,4 @@ $(DATA)/text8:
 	cd $(DATA) && unzip -o text8.zip && rm text8.zip
 
 clean:
-	rm -rf $(DATA)/*.bin $(DATA)/*.json $(DATA)/*.tsv
+	rm -rf $(DATA)/*.bin $(DATA)/*.json $(DATA)/*.tsv $(DATA)/*.npz
