@@ -67,10 +67,14 @@ def main():
         cooc_s, cooc_rss, summary = stage(
             [w2v, "cooccur", corpus, "-o", cooc, "--min-count", "1", "--window", str(args.window),
              "--memory", str(args.memory), "--threads", str(args.threads), "-q", "--json"])
-        output_mib = summary["nnz"] * 12 / 2**20
+        output_mib = os.path.getsize(cooc) / 2**20  # the arrays and the vocabulary, as written
+        after_read = summary["peak_rss_mib"]["after_reading"]
         print(json.dumps(dict(stage="cooccur", seconds=cooc_s, peak_rss_mib=cooc_rss, vocab=summary["vocab_size"],
-                              nnz=summary["nnz"], runs=summary["runs"], memory_cap_mib=args.memory * 1024,
-                              output_mib=output_mib)), flush=True)
+                              nnz=summary["nnz"], runs=summary["runs"], rss_after_reading_mib=after_read,
+                              counting_rss_mib=cooc_rss - after_read, memory_cap_mib=args.memory * 1024,
+                              output_mib=output_mib,
+                              within_cap_plus_output=cooc_rss - after_read <= args.memory * 1024 + output_mib)),
+              flush=True)
         train_s, train_rss, tsum = stage(
             [w2v, "train", "--model", "glove", "--cooccur", cooc, "-o", os.path.join(tmp, "g.bin"),
              "--dim", str(args.dim), "--epochs", str(args.epochs), "--threads", str(args.threads), "-q", "--json"])

@@ -5,6 +5,7 @@ corpus, across threads, inside numba. Output: sorted COO arrays plus the vocabul
 """
 
 import os
+import resource
 import tempfile
 import threading
 import time
@@ -81,6 +82,34 @@ def _check_settings(window: int, memory_gb: float, threads: int) -> None:
         raise ConfigError(f"--threads must be a positive number, got {threads}; the default is all cores.")
 
 
+def _key_at(f, index: int) -> int:
+    """The int64 key at position index of the keys file."""
+    return int(np.frombuffer(os.pread(f.fileno(), 8, 8 * index), np.int64)[0])
+
+
+def _lower_bound(f, start: int, end: int, key: int) -> int:
+    """First position in [start, end) of a sorted run on disk whose key is >= key (binary search)."""
+    while start < end:
+        mid = (start + end) // 2
+        if _key_at(f, mid) < key:
+            start = mid + 1
+        else:
+            end = mid
+    return start
+
+
+def _read_into(f, offset: int, out: np.ndarray) -> None:
+    """Fill out with the bytes at offset of f (a plain read: no copy, no mapping)."""
+    f.seek(offset)
+    view = memoryview(out).cast("B")
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            raise InputError(f"a temporary run file ended early at byte {offset + got}; is the disk full?")
+        got += n
+
+
 class _RunFile:
     """Sorted runs appended to one keys file and one values file: two open files, however many runs."""
 
@@ -101,6 +130,46 @@ class _RunFile:
     def close(self) -> None:
         self._keys.close()
         self._values.close()
+
+    def merge(self, n_words: int, budget: int):
+        """Merge all runs into sorted (rows, cols, values, nnz), reading at most ~budget entries at once.
+
+        The key space is cut into ranges of about budget entries; for each range, every run's slice
+        is read with plain reads (never mapped: the page cache of a mapping counts as our memory) and
+        merged in numba. Returns arrays of the total run length, of which the first nnz are filled
+        (the rest is never touched, so never resident).
+        """
+        from . import kernels
+
+        offsets = np.asarray(self.offsets, np.int64)
+        total = int(offsets[-1])
+        n_ranges = -(-total // budget)
+        with open(self.keys_path, "rb") as fk, open(self.values_path, "rb") as fv:
+            # keys sampled evenly over all runs: their quantiles cut ranges of about equal entry counts
+            positions = np.linspace(0, total - 1, 64 * n_ranges + 1).astype(np.int64)
+            sample = np.sort([_key_at(fk, int(i)) for i in positions])
+            cuts = sample[(np.arange(1, n_ranges) * sample.shape[0]) // n_ranges]
+            bounds = np.concatenate([[np.iinfo(np.int64).min], np.unique(cuts), [np.iinfo(np.int64).max]])
+            rows = np.empty(total, np.int32)
+            cols = np.empty(total, np.int32)
+            values = np.empty(total, np.float32)
+            nnz = 0
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                slices = [
+                    (_lower_bound(fk, a, b, lo), _lower_bound(fk, a, b, hi)) for a, b in zip(offsets[:-1], offsets[1:])
+                ]
+                local = np.zeros(len(slices) + 1, np.int64)
+                np.cumsum([j - i for i, j in slices], out=local[1:])
+                range_keys = np.empty(local[-1], np.int64)
+                range_values = np.empty(local[-1], np.float32)
+                for (i, j), start in zip(slices, local[:-1]):
+                    _read_into(fk, 8 * i, range_keys[start : start + j - i])
+                    _read_into(fv, 4 * i, range_values[start : start + j - i])
+                nnz += kernels.merge_runs(
+                    range_keys, range_values, local, n_words, rows[nnz:], cols[nnz:], values[nnz:]
+                )
+                del range_keys, range_values
+        return rows, cols, values, nnz
 
 
 def count_cooccurrences(
@@ -175,13 +244,10 @@ def count_cooccurrences(
                 "no word pairs to count: every sentence has a single in-vocabulary word; "
                 "lower --min-count or give a larger corpus."
             )
-        keys = np.memmap(runs.keys_path, np.int64, mode="c", shape=(total,))
-        values = np.memmap(runs.values_path, np.float32, mode="c", shape=(total,))
-        rows = np.empty(total, np.int32)
-        cols = np.empty(total, np.int32)
-        out = np.empty(total, np.float32)
-        nnz = kernels.merge_runs(keys, values, np.asarray(runs.offsets, np.int64), n_words, rows, cols, out)
-        del keys, values
+        # entries of keys + values read at once; a fifth of the cap is left for the heap, the
+        # allocator and Python objects
+        budget = max(1, int(0.8 * memory_gb * 2**30 / 12))
+        rows, cols, out, nnz = runs.merge(n_words, budget)
     return Cooccurrence(rows[:nnz], cols[:nnz], out[:nnz], vocab, window, symmetric, len(runs.offsets) - 1)
 
 
@@ -204,6 +270,7 @@ def count_cooccurrences_from_corpus(
     t0 = time.perf_counter()
     _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
     t1 = time.perf_counter()
+    rss_read_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process + vocabulary + corpus
     directory = tmp_dir if tmp_dir is not None else os.path.dirname(os.path.abspath(output))
     cooc = count_cooccurrences(encoded, vocab, window, symmetric, memory_gb, threads, directory)
     t2 = time.perf_counter()
@@ -219,5 +286,6 @@ def count_cooccurrences_from_corpus(
         "symmetric": symmetric,
         "memory_gb": memory_gb,
         "seconds": {"scan": t1 - t0, "count": t2 - t1, "write": t3 - t2},
+        "peak_rss_mib": {"after_reading": rss_read_mib, "total": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "output": output,
     }
