@@ -11,26 +11,16 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
+
+from benchlib import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "..", "..", "shared", "corpora", "registry-en.txt.gz")
 DEMO = os.path.join(HERE, "..", "data", "enwiki.txt")
 
 
-def stage(cmd):
-    """Run one w2v-async command; return (wall seconds, peak RSS MiB, parsed JSON stdout or None)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"stage failed: {' '.join(cmd)}")
-    lines = out.strip().splitlines()
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024, json.loads(lines[-1]) if lines else None
 
 
 def main():
@@ -55,8 +45,8 @@ def main():
     try:
         vocab, cooc = os.path.join(tmp, "vocab.tsv"), os.path.join(tmp, "cooc.npz")
         common = ["--min-count", str(args.min_count)]
-        vocab_s, vocab_rss, _ = stage([w2v, "vocab", args.corpus, "-o", vocab, "-q", "--json"] + common)
-        cooc_s, cooc_rss, cooc_summary = stage(
+        vocab_s, vocab_rss, _ = measure([w2v, "vocab", args.corpus, "-o", vocab, "-q", "--json"] + common)
+        cooc_s, cooc_rss, cooc_summary = measure(
             [w2v, "cooccur", args.corpus, "--vocab", vocab, "-o", cooc, "--window", str(args.window),
              "--memory", str(args.memory), "--threads", str(args.threads), "-q", "--json"] + common)
         print(f"vocab {vocab_s:.1f} s ({vocab_rss:.0f} MiB); cooccur {cooc_s:.1f} s ({cooc_rss:.0f} MiB, "
@@ -64,7 +54,7 @@ def main():
         for x_max in args.x_max:
             for which in ("word+context", "word"):
                 out = os.path.join(tmp, f"glove-{x_max}-{which}.bin")
-                train_s, train_rss, summary = stage(
+                train_s, train_rss, summary = measure(
                     [w2v, "train", "--model", "glove", "--cooccur", cooc, "-o", out, "--x-max", str(x_max),
                      "--epochs", str(args.epochs), "--dim", str(args.dim), "--threads", str(args.threads),
                      "--vectors", which, "-q", "--json"])

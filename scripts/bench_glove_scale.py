@@ -13,10 +13,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import measure
 
 import numpy as np
 
@@ -34,14 +35,6 @@ def write_zipf_corpus(path, n_tokens, n_ids, exponent, seed=0, line_words=20):
             f.write("\n".join(" ".join(row) for row in lines) + "\n")
 
 
-def stage(cmd):
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"stage failed: {' '.join(cmd)}")
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024, json.loads(out.strip().splitlines()[-1])
 
 
 def main():
@@ -64,7 +57,7 @@ def main():
         write_zipf_corpus(corpus, args.tokens, args.ids, args.exponent)
         print(f"generated {args.tokens:,} tokens over {args.ids:,} ids in {time.perf_counter() - t0:.1f} s",
               flush=True)
-        cooc_s, cooc_rss, summary = stage(
+        cooc_s, cooc_rss, summary = measure(
             [w2v, "cooccur", corpus, "-o", cooc, "--min-count", "1", "--window", str(args.window),
              "--memory", str(args.memory), "--threads", str(args.threads), "-q", "--json"])
         output_mib = os.path.getsize(cooc) / 2**20  # the arrays and the vocabulary, as written
@@ -75,7 +68,7 @@ def main():
                               output_mib=output_mib,
                               within_cap_plus_output=cooc_rss - after_read <= args.memory * 1024 + output_mib)),
               flush=True)
-        train_s, train_rss, tsum = stage(
+        train_s, train_rss, tsum = measure(
             [w2v, "train", "--model", "glove", "--cooccur", cooc, "-o", os.path.join(tmp, "g.bin"),
              "--dim", str(args.dim), "--epochs", str(args.epochs), "--threads", str(args.threads), "-q", "--json"])
         print(json.dumps(dict(stage="train", seconds=train_s, peak_rss_mib=train_rss,

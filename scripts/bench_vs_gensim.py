@@ -18,10 +18,11 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "..", "..", "shared", "corpora", "registry-en.txt.gz")
@@ -60,16 +61,6 @@ def run_gensim(args) -> None:
                       "words_per_sec": words / (t2 - t1)}))
 
 
-def measure(cmd):
-    """Run cmd; return (parsed last stdout line, wall seconds, peak RSS in MiB)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"benchmark step failed: {' '.join(cmd)}")
-    return json.loads(out.strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024
 
 
 def evaluate(path):
@@ -131,7 +122,7 @@ def main():
         for seed in [int(x) for x in args.seeds.split(",")]:
             for model in args.models.split(","):
                 out = os.path.join(tmp, f"ours-{model}.bin")
-                summary, wall, rss = measure([w2v, "train", plain, "-o", out, "--model", model, "-q", "--json"]
+                wall, rss, summary = measure([w2v, "train", plain, "-o", out, "--model", model, "-q", "--json"]
                                              + common_args(args, model, seed))
                 rows.append(dict(system="w2v-async", model=model, seed=seed, vocab_s=summary["seconds"]["scan"],
                                  train_s=summary["seconds"]["train"], wall_s=wall, rss_mib=rss,
@@ -140,7 +131,7 @@ def main():
                 print(json.dumps(rows[-1]), flush=True)
                 for mode in args.gensim_modes.split(","):
                     out = os.path.join(tmp, f"gensim-{model}-{mode}.bin")
-                    res, wall, rss = measure([sys.executable, __file__, "--worker", "gensim", "--model", model,
+                    wall, rss, res = measure([sys.executable, __file__, "--worker", "gensim", "--model", model,
                                               "--gensim-mode", mode, "--corpus", plain, "--output", out]
                                              + common_args(args, model, seed))
                     rows.append(dict(system=f"gensim {mode}", model=model, seed=seed, vocab_s=res["vocab_s"],
@@ -158,7 +149,7 @@ def main():
           f"negative {args.negative}, sample {args.sample}, min-count {args.min_count}, epochs {args.epochs}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"python {platform.python_version()}, numba {numba.__version__}, gensim {gensim.__version__}")
-    print(f"\n| system | model | seed | vocab s | train s | wall s | words/s | peak RSS MiB | analogy | WS353 | SimLex |")
+    print("\n| system | model | seed | vocab s | train s | wall s | words/s | peak RSS MiB | analogy | WS353 | SimLex |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['system']} | {r['model']} | {r['seed']} | {r['vocab_s']:.1f} | {r['train_s']:.1f} | "
