@@ -73,12 +73,12 @@ def thread_rng_states(seed: int, n_threads: int) -> List[np.ndarray]:
 class _Progress:
     """tqdm on stderr, owned by the main thread; workers only bump counters."""
 
-    def __init__(self, total: int, enabled: bool, desc: str):
+    def __init__(self, total: int, enabled: bool, desc: str, unit: str):
         self.bar = None
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="w", unit_scale=True, desc=desc, dynamic_ncols=True, leave=True)
+            self.bar = tqdm(total=total, unit=unit, unit_scale=True, desc=desc, dynamic_ncols=True, leave=True)
 
     def update(self, done: int, **postfix) -> None:
         if self.bar is not None:
@@ -99,6 +99,7 @@ def run_hogwild(
     progress: bool,
     desc: str,
     postfix: Callable[[np.ndarray], dict],
+    unit: str = "w",
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Run ``run_epoch(t, epoch, counters)`` for every epoch on n_threads lock-free threads.
 
@@ -123,7 +124,7 @@ def run_hogwild(
             errors.append(e)
             counters[0] = 1
 
-    bar = _Progress(total, progress, desc=desc)
+    bar = _Progress(total, progress, desc, unit)
     threads = [threading.Thread(target=work, args=(t,), name=f"w2v-{t}", daemon=True) for t in range(n_threads)]
     start = time.perf_counter()
     try:
@@ -319,7 +320,8 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True) -> GloveResult:
         return {"epoch": f"{epoch}/{cfg.epochs}"}
 
     cost, entries, counters, seconds = run_hogwild(
-        n_threads, cfg.epochs, run_epoch, cooc.nnz * cfg.epochs, progress, f"glove x{n_threads}", postfix
+        n_threads, cfg.epochs, run_epoch, cooc.nnz * cfg.epochs, progress, f"glove x{n_threads}", postfix,
+        unit=" entries",
     )
     per_epoch = entries.sum(axis=0)
     return GloveResult(
