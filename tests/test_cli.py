@@ -230,3 +230,20 @@ def test_glove_from_corpus_and_from_cooccur_file(planted, tmp_path):
     result = invoke("train", "--model", "glove", "--cooccur", cooc, "--vocab", other, "-o", out2, *flags)
     assert result.exit_code == 1
     assert "was counted with another vocabulary (40 words)" in result.stderr
+
+
+def test_ctrl_c_during_cooccur_removes_temporary_runs(tmp_path):
+    corpus = planted_corpus(tmp_path / "big.txt", n_sentences=100_000)
+    out = tmp_path / "cooc.npz"
+    cmd = [sys.executable, "-m", "w2v_async.cli", "cooccur", str(corpus), "-o", str(out), "--min-count", "1",
+           "--memory", "0.001", "--threads", "1", "--window", "10"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    while not line.startswith("vocabulary:"):  # counting starts right after this line
+        line = proc.stderr.readline()
+        assert line, "cooccur ended before counting"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]  # no output, no run files
