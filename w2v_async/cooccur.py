@@ -21,7 +21,7 @@ from .errors import ConfigError, InputError
 from .io import atomic_path
 from .vocab import Vocab, read_corpus
 
-BYTES_PER_ENTRY = 32  # keys + values, the sort order and the reduced copy (8 + 4 + 8 + 8 + 4)
+BYTES_PER_ENTRY = 24  # keys + values and the radix sort's second copy (8 + 4 + 8 + 4)
 FORMAT_VERSION = 1
 
 
@@ -191,6 +191,7 @@ def count_cooccurrences(
 
     _check_settings(window, memory_gb, threads)
     n_words = len(vocab)
+    max_key = n_words * n_words - 1
     longest = int(np.diff(corpus.sent_starts).max(initial=1))
     factor = 2 if symmetric else 1
     capacity = int(memory_gb * 2**30 / BYTES_PER_ENTRY / threads)
@@ -207,8 +208,8 @@ def count_cooccurrences(
             try:
                 keys = np.empty(capacity, np.int64)
                 values = np.empty(capacity, np.float32)
-                out_keys = np.empty(capacity, np.int64)
-                out_values = np.empty(capacity, np.float32)
+                tmp_keys = np.empty(capacity, np.int64)
+                tmp_values = np.empty(capacity, np.float32)
                 shard = (corpus.ids, corpus.sent_starts, shards[t])
                 first = 0
                 while first < shards[t].shape[0] and not errors:
@@ -217,8 +218,12 @@ def count_cooccurrences(
                     )
                     if symmetric:
                         kernels.add_transpose(keys, values, n, n_words)
-                    m = kernels.sort_reduce(keys[: factor * n], values[: factor * n], out_keys, out_values)
-                    runs.append(out_keys[:m], out_values[:m])
+                    size = factor * n
+                    m, in_tmp = kernels.sort_reduce(
+                        keys[:size], values[:size], tmp_keys[:size], tmp_values[:size], max_key
+                    )
+                    sorted_keys, sorted_values = (tmp_keys, tmp_values) if in_tmp else (keys, values)
+                    runs.append(sorted_keys[:m], sorted_values[:m])
             except BaseException as e:  # surfaced by the caller's thread
                 errors.append(e)
 

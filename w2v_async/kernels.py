@@ -449,22 +449,48 @@ def add_transpose(keys, values, n, n_words):
         values[n + i] = values[i]
 
 
-@njit(types.int64(types.int64[::1], types.float32[::1], types.int64[::1], types.float32[::1]), **KERNEL_OPTS)
-def sort_reduce(keys, values, out_keys, out_values):
-    """Sort keys (with their values) and sum the values of equal keys into out_*; returns the count."""
-    order = np.argsort(keys)
-    m = -1
-    last = -1
-    for i in order:
-        k = keys[i]
-        if k != last:
-            m += 1
-            out_keys[m] = k
-            out_values[m] = values[i]
-            last = k
+RADIX_BITS = 16
+
+
+@njit(types.Tuple((types.int64, types.boolean))(types.int64[::1], types.float32[::1], types.int64[::1],
+                                                types.float32[::1], types.int64), **KERNEL_OPTS)
+def sort_reduce(keys, values, tmp_keys, tmp_values, max_key):
+    """Sort (keys, values) by key and sum the values of equal keys; keys are in [0, max_key].
+
+    LSD radix sort on 16-bit digits, ping-ponging between the arrays and tmp_*, then an in-place
+    reduction. Returns (m, in_tmp): the first m entries of tmp_* (in_tmp) or of keys/values hold
+    the sorted unique keys and their sums.
+    """
+    n = keys.shape[0]
+    src_k, src_v, dst_k, dst_v = keys, values, tmp_keys, tmp_values
+    in_tmp = False
+    counts = np.empty((1 << RADIX_BITS) + 1, np.int64)
+    mask = (1 << RADIX_BITS) - 1
+    shift = 0
+    while shift == 0 or (max_key >> shift) > 0:
+        counts[:] = 0
+        for i in range(n):
+            counts[((src_k[i] >> shift) & mask) + 1] += 1
+        for d in range(1, counts.shape[0]):
+            counts[d] += counts[d - 1]
+        for i in range(n):
+            d = (src_k[i] >> shift) & mask
+            pos = counts[d]
+            dst_k[pos] = src_k[i]
+            dst_v[pos] = src_v[i]
+            counts[d] = pos + 1
+        src_k, src_v, dst_k, dst_v = dst_k, dst_v, src_k, src_v
+        in_tmp = not in_tmp
+        shift += RADIX_BITS
+    m = 0
+    for i in range(n):
+        if m > 0 and src_k[i] == src_k[m - 1]:
+            src_v[m - 1] += src_v[i]
         else:
-            out_values[m] += values[i]
-    return m + 1
+            src_k[m] = src_k[i]
+            src_v[m] = src_v[i]
+            m += 1
+    return m, in_tmp
 
 
 @njit(**KERNEL_OPTS)
