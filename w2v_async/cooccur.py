@@ -183,9 +183,9 @@ def count_cooccurrences(
 ) -> Cooccurrence:
     """Count weighted co-occurrences with at most about ``memory_gb`` of counting buffers.
 
-    Each thread fills a buffer of (key, 1/d) pairs from its shard of sentences, sorts and reduces
-    it by key in numba, and appends it as a sorted run to a temporary file; the runs are then
-    merged in one k-way pass. Temporary files are removed whatever happens.
+    Each thread fills a buffer of (key, 1/d) pairs from its shard of sentences, radix-sorts and
+    reduces it by key in numba, and appends it as a sorted run to a temporary file; the runs are
+    then k-way merged, one key range at a time. Temporary files are removed whatever happens.
     """
     from . import kernels
 
