@@ -1,4 +1,4 @@
-"""Plain NumPy references for one SGNS and one CBOW negative-sampling step (exact sigmoid)."""
+"""Plain NumPy references for one SGNS, HogBatch-SGNS, CBOW and GloVe step (exact sigmoid)."""
 
 import numpy as np
 
@@ -36,6 +36,27 @@ def sgns_step(w_in, w_out, center, context, negatives, lr):
     h = w_in[context].copy()
     grad, loss = negative_sampling_step(w_out, h, center, negatives, lr)
     w_in[context] += grad
+    return w_in, w_out, loss
+
+
+def sgns_window_step(w_in, w_out, center, contexts, negatives, lr):
+    """Reference of kernels.sgns_window_update: one minibatch gradient step at the old parameters.
+
+    Loss = sum over contexts c of -log s(v_c.u_center) - sum_n log s(-v_c.u_n), with negatives
+    equal to center dropped; every gradient is taken before any row changes.
+    """
+    w_in, w_out = w_in.astype(np.float64), w_out.astype(np.float64)
+    targets = [(center, 1.0)] + [(n, 0.0) for n in negatives if n != center]
+    v = w_in[list(contexts)]  # (c, d) copies: the old input rows
+    u = w_out[[t for t, _ in targets]]  # (o, d): the old output rows
+    labels = np.array([label for _, label in targets])
+    scores = v @ u.T
+    g = (labels[None, :] - sigmoid(scores)) * lr  # (c, o)
+    loss = -np.log(sigmoid(np.where(labels[None, :] == 1.0, scores, -scores))).sum()
+    for o, (t, _) in enumerate(targets):
+        w_out[t] += g[:, o] @ v
+    for c, ctx in enumerate(contexts):
+        w_in[ctx] += g[c] @ u
     return w_in, w_out, loss
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from w2v_async import kernels
-from naive import cbow_step, sgns_loss, sgns_step
+from naive import cbow_step, sgns_loss, sgns_step, sgns_window_step
 
 V, D = 6, 4
 SIGMOID_TABLE_ERROR = 0.0032  # max |sigmoid - table| on [-6, 6] with 1000 cells (slope <= 1/4)
@@ -47,6 +47,67 @@ def test_cbow_update_matches_numpy_reference():
     np.testing.assert_allclose(w_in, ref_in, atol=tol)
     np.testing.assert_allclose(w_out, ref_out, atol=tol)
     assert loss == pytest.approx(ref_loss, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "contexts, negatives",
+    [([1, 2, 5], [2, 3, 4]), ([1, 1, 5], [3, 3, 4]), ([4], [0, 2, 0]), ([0, 3, 2, 5], [])],
+)  # contexts and negatives repeated, negatives equal to the center, no negatives
+def test_sgns_window_update_matches_numpy_minibatch_reference(contexts, negatives):
+    w_in, w_out = _matrices(3)
+    center, lr = 0, 0.5
+    ref_in, ref_out, ref_loss = sgns_window_step(w_in, w_out, center, contexts, negatives, lr)
+    n_in, n_out = len(contexts), len(negatives) + 1
+    loss = kernels.sgns_window_update(
+        w_in, w_out, center, np.array(contexts, np.int32), np.array(negatives, np.int32), np.float32(lr),
+        np.zeros((n_in, D), np.float32), np.zeros((n_in, n_out), np.float32),
+    )
+    tol = lr * SIGMOID_TABLE_ERROR * 4 * 0.5 * D * n_in  # a row sums up to n_in table-rounded gradients
+    np.testing.assert_allclose(w_in, ref_in, atol=tol)
+    np.testing.assert_allclose(w_out, ref_out, atol=tol)
+    assert loss == pytest.approx(ref_loss, abs=0.02 * n_in * n_out)
+    touched_in = set(contexts)
+    touched_out = {center} | set(negatives)
+    assert [i for i in range(V) if not np.array_equal(w_in[i], _matrices(3)[0][i])] == sorted(touched_in)
+    assert [i for i in range(V) if not np.array_equal(w_out[i], _matrices(3)[1][i])] == sorted(touched_out)
+
+
+def test_sgns_window_update_differs_from_sequential_pair_updates():
+    """The minibatch step reads old rows: after one context moves w_out[center], the next context
+    must still see the old w_out[center]. Sequential word2vec.c updates give a different result."""
+    w_in, w_out = _matrices(4)
+    contexts, negatives, lr = [1, 2], [3], 0.5
+    batch_in, batch_out = w_in.copy(), w_out.copy()
+    kernels.sgns_window_update(batch_in, batch_out, 0, np.array(contexts, np.int32), np.array(negatives, np.int32),
+                               np.float32(lr), np.zeros((2, D), np.float32), np.zeros((2, 2), np.float32))
+    seq_in, seq_out = w_in.astype(np.float64), w_out.astype(np.float64)
+    for c in contexts:
+        seq_in, seq_out, _ = sgns_step(seq_in, seq_out, 0, c, negatives, lr)
+    assert np.abs(batch_out - seq_out).max() > 1e-3
+
+
+def test_merge_hot_rows_adds_each_threads_change_once():
+    """Two threads' private copies of shared rows 0-1 (at rows 4-5 and 6-7): after both merge, the
+    shared rows hold the start plus both changes, and each copy restarts from the shared row."""
+    rng = np.random.default_rng(5)
+    m = np.zeros((8, D), np.float32)
+    m[:2] = rng.standard_normal((2, D))
+    bases = [np.zeros((2, D), np.float32), np.zeros((2, D), np.float32)]
+    for offset, base in zip((4, 6), bases):  # first merge: copies and bases start from the shared rows
+        kernels.merge_hot_rows(m, offset, base)
+    start = m[:2].copy()
+    np.testing.assert_array_equal(m[4:6], start)
+    np.testing.assert_array_equal(m[6:8], start)
+    change_a, change_b = rng.standard_normal((2, 2, D)).astype(np.float32)
+    m[4:6] += change_a
+    m[6:8] += change_b
+    kernels.merge_hot_rows(m, 4, bases[0])
+    kernels.merge_hot_rows(m, 6, bases[1])
+    np.testing.assert_allclose(m[:2], start + change_a + change_b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(m[6:8], m[:2])
+    kernels.merge_hot_rows(m, 4, bases[0])  # nothing new: the shared rows stay
+    np.testing.assert_allclose(m[:2], start + change_a + change_b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(m[4:6], m[:2])
 
 
 def _numeric_grad(fn, x, eps=1e-5):
@@ -106,7 +167,7 @@ def test_negative_draws_follow_unigram_power_distribution():
     p = counts**0.75 / (counts**0.75).sum()
     prob, alias = kernels.build_alias_table(p)
     draws = np.zeros(200_000, np.int32)
-    kernels._draw_negatives(np.uint64(12345), prob, alias, draws)
+    kernels._draw_negatives(np.uint64(12345), prob, alias, draws, 0, 0)
     freq = np.bincount(draws, minlength=len(p)) / draws.shape[0]
     assert (np.abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / draws.shape[0]) + 1e-4).all(), (freq, p)
 

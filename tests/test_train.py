@@ -25,21 +25,34 @@ def _group_margin(vocab, vectors):
     return cos[same & off_diag].mean() - cos[~same].mean()
 
 
-@pytest.mark.parametrize("model", ["sgns", "cbow"])
-def test_single_thread_runs_with_one_seed_are_bit_identical(planted, model):
+MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
+
+
+@pytest.mark.parametrize("model, batching", MODES)
+def test_single_thread_runs_with_one_seed_are_bit_identical(planted, model, batching):
     vocab, enc = _encode(planted)
-    cfg = Word2VecConfig(model=model, threads=1, seed=7, **SMALL)
+    cfg = Word2VecConfig(model=model, threads=1, seed=7, batching=batching, **SMALL)
     a = train_word2vec(enc, vocab, cfg, progress=False)
     b = train_word2vec(enc, vocab, cfg, progress=False)
     assert np.array_equal(a.w_in, b.w_in) and np.array_equal(a.w_out, b.w_out)
     assert a.epoch_loss == b.epoch_loss
-    c = train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=1, seed=8, **SMALL), progress=False)
+    c = train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=1, seed=8, batching=batching, **SMALL),
+                       progress=False)
     assert not np.array_equal(a.w_in, c.w_in)
 
 
-@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_window_and_pair_batching_are_different_updates(planted):
+    vocab, enc = _encode(planted)
+    runs = [train_word2vec(enc, vocab, Word2VecConfig(threads=1, batching=b, **SMALL), progress=False)
+            for b in ("window", "pair")]
+    assert not np.array_equal(runs[0].w_in, runs[1].w_in)
+    # the same kind of pairs (the RNG streams differ: pair mode draws more negatives)
+    np.testing.assert_allclose(runs[0].epoch_examples, runs[1].epoch_examples, rtol=0.02)
+
+
+@pytest.mark.parametrize("model, batching", MODES)
 @pytest.mark.parametrize("threads, min_margin", [(1, 0.5), (2, 0.25)])
-def test_planted_groups_are_learned_and_loss_falls(planted, model, threads, min_margin):
+def test_planted_groups_are_learned_and_loss_falls(planted, model, batching, threads, min_margin):
     """Fails if the gradient sign is flipped: groups would not separate and loss would rise.
 
     With 40 words every row is hot, so two lock-free threads collide on nearly every update;
@@ -47,8 +60,10 @@ def test_planted_groups_are_learned_and_loss_falls(planted, model, threads, min_
     """
     vocab, enc = _encode(planted)
     before = _group_margin(vocab, np.random.default_rng(0).standard_normal((len(vocab), 16)))
-    res = train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=threads, **SMALL), progress=False)
+    cfg = Word2VecConfig(model=model, threads=threads, batching=batching, **SMALL)
+    res = train_word2vec(enc, vocab, cfg, progress=False)
     assert abs(before) < 0.1
+    assert res.w_in.shape == res.w_out.shape == (len(vocab), 16)  # private hot rows are not returned
     assert _group_margin(vocab, res.w_in) > min_margin
     assert res.epoch_loss[-1] < 0.95 * res.epoch_loss[0]
     assert np.isfinite(res.w_in).all() and np.isfinite(res.w_out).all()
@@ -62,10 +77,11 @@ def test_every_word_is_read_once_per_epoch_by_all_threads(planted):
     assert len(res.epoch_loss) == cfg.epochs and all(n > 0 for n in res.epoch_examples)
 
 
-@pytest.mark.parametrize("model", ["sgns", "cbow"])
-def test_loss_does_not_depend_on_thread_count(planted, model):
+@pytest.mark.parametrize("model, batching", MODES)
+def test_loss_does_not_depend_on_thread_count(planted, model, batching):
     vocab, enc = _encode(planted)
-    runs = {t: train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=t, **SMALL), progress=False)
+    runs = {t: train_word2vec(enc, vocab, Word2VecConfig(model=model, threads=t, batching=batching, **SMALL),
+                              progress=False)
             for t in (1, 2, 4)}
     for t in (2, 4):
         np.testing.assert_allclose(runs[t].epoch_loss, runs[1].epoch_loss, rtol=0.05)

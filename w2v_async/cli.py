@@ -6,7 +6,7 @@ import sys
 import click
 
 from . import __version__
-from .config import MODELS, VocabConfig, Word2VecConfig, default_threads
+from .config import BATCHING, MODELS, VocabConfig, Word2VecConfig, default_threads
 from .errors import ConfigError, W2VError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -153,6 +153,9 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
               help="Starting learning rate [default: 0.025 sgns, 0.05 cbow].")
 @click.option("--min-alpha", default=0.0001, show_default=True, type=float,
               help="Learning rate at the end of training (linear decay).")
+@click.option("--batching", type=click.Choice(BATCHING), default=None,
+              help="sgns: window (one minibatch and one negative set per window, HogBatch) or pair "
+                   "(word2vec.c's per-pair updates) [default: window].")
 @click.option("--epochs", default=None, type=int, help="Passes over the corpus [default: 5; 15 for glove].")
 @click.option("--threads", default=default_threads(), show_default=True, type=int,
               help="Hogwild worker threads (default: all cores).")
@@ -172,7 +175,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @vocab_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
-def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, epochs, threads,
+def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, which_vectors, asymmetric, memory,
           min_count, max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
@@ -205,7 +208,7 @@ def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_
             if fmt == "glove":
                 raise UsageFailure("--format glove is for --model glove; use bin or txt.")
             cfg = Word2VecConfig(model, dim, _or(window, 5), negative, sample, alpha, min_alpha, _or(epochs, 5),
-                                 threads, seed)
+                                 threads, seed, batching)
             summary = train_from_corpus(
                 corpus, output, vocab_cfg, cfg.validate(), vocab_path=vocab_path, fmt=fmt,
                 progress=not quiet, log=_log(quiet),

@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 MODELS = ("sgns", "cbow", "glove")
 GLOVE_VECTORS = ("word+context", "word")
+BATCHING = ("window", "pair")
 
 
 def default_threads() -> int:
@@ -48,6 +49,10 @@ class Word2VecConfig:
     """Skip-gram or CBOW with negative sampling, trained by Hogwild threads.
 
     ``alpha=None`` means the word2vec.c default for the model: 0.025 (sgns), 0.05 (cbow).
+    ``batching``: "window" trains a skip-gram window as one minibatch against one set of
+    negatives (HogBatch, Ji et al. 2016), "pair" each (context, center) pair against its own
+    negatives (word2vec.c). CBOW always trains one window per update, as word2vec.c.
+    ``None`` means "window", the faster at the same accuracy.
     """
 
     model: str = "sgns"
@@ -60,6 +65,12 @@ class Word2VecConfig:
     epochs: int = 5
     threads: int = dataclasses.field(default_factory=default_threads)
     seed: int = 1
+    batching: Optional[str] = None
+
+    @property
+    def update(self) -> str:
+        """The update rule: "window" or "pair" (skip-gram); CBOW's word2vec.c update is "window"."""
+        return self.batching or "window"
 
     @property
     def start_alpha(self) -> float:
@@ -83,6 +94,12 @@ class Word2VecConfig:
             )
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}.")
+        if self.batching is not None and self.batching not in BATCHING:
+            raise ConfigError(f"--batching must be one of {', '.join(BATCHING)}, got {self.batching!r}.")
+        if self.model == "cbow" and self.batching == "pair":
+            raise ConfigError(
+                "--batching pair is for --model sgns; CBOW updates a whole window at once (as word2vec.c)."
+            )
         return self
 
 

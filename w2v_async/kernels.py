@@ -37,6 +37,9 @@ TABLES = types.Tuple((types.float32[::1], types.float32[::1], types.int32[::1]))
 # Per-thread scratch; its type also selects the model inside the shared epoch loop.
 SGNS_SCRATCH = types.Tuple((I4_1D, I4_1D, F4_1D))  # sentence, negatives, grad
 CBOW_SCRATCH = types.Tuple((I4_1D, I4_1D, F4_1D, I4_1D, F4_1D))  # sentence, negatives, grad, contexts, neu1
+# skip-gram with one negative set per window (HogBatch): sentence, negatives, contexts, deltas, grads,
+# hot-row remapping (H, offset) and the hot rows of w_in and w_out as of the last merge
+SGNS_WINDOW_SCRATCH = types.Tuple((I4_1D, I4_1D, I4_1D, F4_2D, F4_2D, types.int64[::1], F4_2D, F4_2D))
 
 
 def _epoch_sig(scratch):
@@ -222,23 +225,139 @@ def cbow_update(w_in, w_out, center, contexts, negatives, lr, grad_buf, neu1):
     return loss
 
 
+@njit(inline="always", **KERNEL_OPTS)
+def _dots3(v, u0, u1, u2):
+    """v . u0, v . u1, v . u2 in one pass over the columns (v is read once, not three times)."""
+    f0 = np.float32(0.0)
+    f1 = np.float32(0.0)
+    f2 = np.float32(0.0)
+    for k in range(v.shape[0]):
+        x = v[k]
+        f0 += x * u0[k]
+        f1 += x * u1[k]
+        f2 += x * u2[k]
+    return f0, f1, f2
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _dot(v, u):
+    f = np.float32(0.0)
+    for k in range(v.shape[0]):
+        f += v[k] * u[k]
+    return f
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _add3(y, g0, x0, g1, x1, g2, x2):
+    """y += g0 x0 + g1 x1 + g2 x2 in one pass (y is loaded and stored once, not three times)."""
+    for k in range(y.shape[0]):
+        y[k] += g0 * x0[k] + g1 * x1[k] + g2 * x2[k]
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _add1(y, g, x):
+    for k in range(y.shape[0]):
+        y[k] += g * x[k]
+
+
+@njit(types.float32(F4_2D, F4_2D, types.int64, I4_1D, I4_1D, types.float32, F4_2D, F4_2D), **KERNEL_OPTS)
+def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, grads):
+    """One HogBatch skip-gram step (Ji et al. 2016): a whole window against one set of negatives.
+
+    Every context row v_c = w_in[contexts[c]] predicts center (label 1) and each negative
+    (label 0; negatives equal to center are dropped), all at the parameters as they were before
+    the step: a minibatch gradient step on
+        sum_c [-log s(v_c . u_center) - sum_n log s(-v_c . u_n)].
+    With G[c, o] = (label_o - s(v_c . u_o)) lr: v_c += sum_o G[c, o] u_o and
+    u_o += sum_c G[c, o] v_c. Each output row is read and written once per window instead of once
+    per (context, center) pair, and the products run three rows per pass.
+    negatives is compacted in place; deltas : float32[>= c, d] and grads : float32[>= c, k + 1]
+    are scratch. Returns the summed loss of the pairs before the update.
+    """
+    n_in = contexts.shape[0]
+    n_out = 1  # targets: center, then the negatives that differ from it
+    for q in range(negatives.shape[0]):
+        if negatives[q] != center:
+            negatives[n_out - 1] = negatives[q]
+            n_out += 1
+    loss = np.float32(0.0)
+    for c in range(n_in):  # scores, then G
+        v = w_in[contexts[c]]
+        o = 0
+        while o + 3 <= n_out:
+            f0, f1, f2 = _dots3(v, w_out[center if o == 0 else negatives[o - 1]],
+                                w_out[negatives[o]], w_out[negatives[o + 1]])
+            grads[c, o] = f0
+            grads[c, o + 1] = f1
+            grads[c, o + 2] = f2
+            o += 3
+        while o < n_out:
+            grads[c, o] = _dot(v, w_out[center if o == 0 else negatives[o - 1]])
+            o += 1
+        for o in range(n_out):
+            g, pair_loss = _sigmoid_grad_loss(grads[c, o], np.float32(1.0) if o == 0 else np.float32(0.0), lr)
+            grads[c, o] = g
+            loss += pair_loss
+    for c in range(n_in):  # input deltas from the old output rows
+        delta = deltas[c]
+        delta[:] = np.float32(0.0)
+        o = 0
+        while o + 3 <= n_out:
+            _add3(delta, grads[c, o], w_out[center if o == 0 else negatives[o - 1]],
+                  grads[c, o + 1], w_out[negatives[o]],
+                  grads[c, o + 2], w_out[negatives[o + 1]])
+            o += 3
+        while o < n_out:
+            _add1(delta, grads[c, o], w_out[center if o == 0 else negatives[o - 1]])
+            o += 1
+    for o in range(n_out):  # output rows from the old input rows
+        u = w_out[center if o == 0 else negatives[o - 1]]
+        c = 0
+        while c + 3 <= n_in:
+            _add3(u, grads[c, o], w_in[contexts[c]], grads[c + 1, o], w_in[contexts[c + 1]],
+                  grads[c + 2, o], w_in[contexts[c + 2]])
+            c += 3
+        while c < n_in:
+            _add1(u, grads[c, o], w_in[contexts[c]])
+            c += 1
+    for c in range(n_in):
+        _add1(w_in[contexts[c]], np.float32(1.0), deltas[c])
+    return loss
+
+
+@njit(types.void(F4_2D, types.int64, F4_2D), **KERNEL_OPTS)
+def merge_hot_rows(matrix, offset, base):
+    """Add a thread's changes to its private copies of the hot rows into the shared rows, and restart.
+
+    matrix[offset + w] is the thread's copy of row w < H = base.shape[0]; base is what the copy
+    held after the last merge, so each change is added once:
+    matrix[w] += matrix[offset + w] - base[w]; base[w] = matrix[offset + w] = matrix[w].
+    """
+    for w in range(base.shape[0]):
+        shared = matrix[w]
+        mine = matrix[offset + w]
+        b = base[w]
+        for k in range(shared.shape[0]):
+            shared[k] += mine[k] - b[k]
+            b[k] = shared[k]
+            mine[k] = b[k]
+
+
 @njit(**KERNEL_OPTS)
-def _draw_negatives(r, noise_prob, noise_alias, negatives):
-    """Fill negatives from the alias table; returns the advanced RNG state."""
+def _draw_negatives(r, noise_prob, noise_alias, negatives, n_hot, offset):
+    """Fill negatives from the alias table (ids w < n_hot become w + offset); returns the RNG state."""
     n_noise = np.uint64(noise_prob.shape[0])
     for i in range(negatives.shape[0]):
         r = xorshift_next(r)
         out = r * _XORSHIFT_MULT
         j = bounded(out, n_noise)
-        if unit_float(out) < noise_prob[j]:
-            negatives[i] = j
-        else:
-            negatives[i] = noise_alias[j]
+        w = j if unit_float(out) < noise_prob[j] else noise_alias[j]
+        negatives[i] = w + offset if w < n_hot else w
     return r
 
 
 @njit(**KERNEL_OPTS)
-def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per_context, per_word):
+def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per_context, per_word, hot):
     """Draw word i's reduced window and its negatives, and prefetch the rows they will touch.
 
     negatives receives per_context ids for each context word plus per_word ids (skip-gram draws
@@ -249,7 +368,7 @@ def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per
     reach = window - bounded(r * _XORSHIFT_MULT, np.uint64(window))  # reduced window in [1, window]
     n_ctx = min(n, i + reach + 1) - max(0, i - reach) - 1
     m = n_ctx * per_context + (per_word if n_ctx > 0 else 0)
-    r = _draw_negatives(r, noise_prob, noise_alias, negatives[:m])
+    r = _draw_negatives(r, noise_prob, noise_alias, negatives[:m], hot[0], hot[1])
     prefetch_row(w_out, sent_buf[i])
     for q in range(m):
         prefetch_row(w_out, negatives[q])
@@ -259,14 +378,17 @@ def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per
 
 
 @njit(**KERNEL_OPTS)
-def _subsample(r, ids, start, end, keep_prob, sent_buf):
-    """Copy ids[start:end] into sent_buf, keeping word w with probability keep_prob[w]."""
+def _subsample(r, ids, start, end, keep_prob, sent_buf, n_hot, offset):
+    """Copy ids[start:end] into sent_buf, keeping word w with probability keep_prob[w].
+
+    Ids w < n_hot are written as w + offset: the thread's private copies of the hot rows.
+    """
     n = 0
     for p in range(start, end):
         w = ids[p]
         r = xorshift_next(r)
         if unit_float(r * _XORSHIFT_MULT) < keep_prob[w]:
-            sent_buf[n] = w
+            sent_buf[n] = w + offset if w < n_hot else w
             n += 1
     return r, n
 
@@ -310,23 +432,66 @@ def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     return cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, grad_buf, neu1), 1
 
 
+@njit(**KERNEL_OPTS)
+def _sgns_window_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """Skip-gram for center word i as one HogBatch step: its whole window shares k negatives."""
+    contexts, deltas, grads = scratch[2], scratch[3], scratch[4]
+    n_ctx = 0
+    for j in range(max(0, i - reach), min(n, i + reach + 1)):
+        if j != i:
+            contexts[n_ctx] = sent_buf[j]
+            n_ctx += 1
+    if n_ctx == 0:
+        return np.float32(0.0), 0
+    return sgns_window_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, deltas, grads), n_ctx
+
+
 def _train_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     """Train center word i with the model that the scratch tuple belongs to (resolved at compile time)."""
 
 
 @overload(_train_word, jit_options=KERNEL_OPTS)
 def _train_word_for_scratch(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
-    return (_sgns_word if scratch == SGNS_SCRATCH else _cbow_word).py_func
+    if scratch == SGNS_SCRATCH:
+        return _sgns_word.py_func
+    return (_sgns_window_word if scratch == SGNS_WINDOW_SCRATCH else _cbow_word).py_func
 
 
 def _negatives_per_context(scratch):
-    """Skip-gram draws negatives for every (center, context) pair; CBOW once per center word."""
+    """word2vec.c skip-gram draws negatives for every (center, context) pair; CBOW and HogBatch
+    skip-gram once per center word."""
 
 
 @overload(_negatives_per_context, jit_options=KERNEL_OPTS)
 def _negatives_per_context_for_scratch(scratch):
     per_pair = scratch == SGNS_SCRATCH
     return lambda scratch: per_pair
+
+
+def _hot_rows(scratch):
+    """(H, offset): ids w < H train in the thread's rows offset + w (HogBatch scratch), else (0, 0)."""
+
+
+@overload(_hot_rows, jit_options=KERNEL_OPTS)
+def _hot_rows_for_scratch(scratch):
+    if scratch == SGNS_WINDOW_SCRATCH:
+        return lambda scratch: (scratch[5][0], scratch[5][1])
+    return lambda scratch: (np.int64(0), np.int64(0))
+
+
+def _sync_hot_rows(w_in, w_out, scratch):
+    """Merge this thread's private hot rows into the shared matrices (HogBatch scratch only)."""
+
+
+@overload(_sync_hot_rows, jit_options=KERNEL_OPTS)
+def _sync_hot_rows_for_scratch(w_in, w_out, scratch):
+    if scratch == SGNS_WINDOW_SCRATCH:
+        def sync(w_in, w_out, scratch):
+            offset = scratch[5][1]
+            merge_hot_rows(w_in, offset, scratch[6])
+            merge_hot_rows(w_out, offset, scratch[7])
+        return sync
+    return lambda w_in, w_out, scratch: None
 
 
 @njit(**KERNEL_OPTS)
@@ -347,33 +512,37 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
     lr = learning_rate(sched, counters)
     loss = 0.0
     n_examples = 0
+    hot = _hot_rows(scratch)
+    _sync_hot_rows(w_in, w_out, scratch)
     for s in sentences:
         if words_done - last_report >= PROGRESS_EVERY:
             counters[slot] = words_done
             last_report = words_done
+            _sync_hot_rows(w_in, w_out, scratch)
             if counters[0] != 0:
                 break
             lr = learning_rate(sched, counters)
         start = sent_starts[s]
         end = sent_starts[s + 1]
-        r, n = _subsample(r, ids, start, end, keep_prob, sent_buf)
+        r, n = _subsample(r, ids, start, end, keep_prob, sent_buf, hot[0], hot[1])
         words_done += end - start
         if n == 0:
             continue
         # two-stage pipeline: word i + 1's window and negatives are drawn, and its rows
         # prefetched, before word i trains
-        r, reach = _prepare_word(r, 0, n, window, tables, w_in, w_out, sent_buf, neg_cur, per_context, per_word)
+        r, reach = _prepare_word(r, 0, n, window, tables, w_in, w_out, sent_buf, neg_cur, per_context, per_word, hot)
         for i in range(n):
             next_reach = 0
             if i + 1 < n:
                 r, next_reach = _prepare_word(
-                    r, i + 1, n, window, tables, w_in, w_out, sent_buf, neg_next, per_context, per_word
+                    r, i + 1, n, window, tables, w_in, w_out, sent_buf, neg_next, per_context, per_word, hot
                 )
             word_loss, n_word = _train_word(w_in, w_out, sent_buf, i, reach, n, neg_cur, k, lr, scratch)
             loss += word_loss
             n_examples += n_word
             neg_cur, neg_next = neg_next, neg_cur
             reach = next_reach
+    _sync_hot_rows(w_in, w_out, scratch)
     counters[slot] = words_done
     rng_state[0] = r
     return loss, n_examples, words_done - first_word
@@ -403,6 +572,21 @@ def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
     As train_sgns_epoch, with scratch (sentence int32[L], negatives int32[4 window negative],
     grad float32[d], contexts int32[2 window], neu1 float32[d]). Returns (loss sum, n center
     words trained, n words read).
+    """
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+
+
+@njit(_epoch_sig(SGNS_WINDOW_SCRATCH), **KERNEL_OPTS)
+def train_sgns_window_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """One pass of one thread over its sentences with HogBatch skip-gram (sgns_window_update).
+
+    As train_sgns_epoch, with scratch (sentence int32[L], negatives int32[4 window negative],
+    contexts int32[2 window], deltas float32[2 window, d], grads float32[2 window, negative + 1],
+    hot int64[2] = (H, offset), base_in, base_out float32[H, d]). The thread trains the H most
+    frequent words (ids w < H) in its own rows offset + w of w_in and w_out, and merges them into
+    rows w at the start, every PROGRESS_EVERY words and at the end (merge_hot_rows): the rows
+    that every thread writes all the time stop bouncing between cores. Returns (loss sum,
+    n pairs, n words read).
     """
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
 
