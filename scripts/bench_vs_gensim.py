@@ -6,9 +6,13 @@ time are reported separately, then both vector sets are evaluated the same way (
 questions-words, WordSim353, SimLex-999). Usage:
 
     python scripts/bench_vs_gensim.py [--corpus FILE] [--models sgns,cbow] [--threads 2] [--seeds 1,2,3]
+                                      [--batchings window,pair] [--scaling 1,2 [--scaling-epochs 1]]
 
-With several seeds every system trains once per seed and the summary compares means: WS353 has
-353 pairs, and one run's Spearman moves by about +-0.01 with the seed alone.
+Skip-gram runs once per --batchings mode (window: HogBatch, our default; pair: word2vec.c's
+updates). With several seeds every system trains once per seed and the summary compares means:
+WS353 has 353 pairs, and one run's Spearman moves by about +-0.01 with the seed alone.
+--scaling adds a thread-scaling table (skip-gram, our default mode and gensim corpus_file, the
+gensim mode meant for many threads): words/s, speedup over one thread, parallel efficiency.
 """
 
 import argparse
@@ -75,10 +79,10 @@ def evaluate(path):
     }
 
 
-def common_args(args, model, seed):
+def common_args(args, model, seed, threads, epochs):
     return ["--dim", str(args.dim), "--window", str(args.window), "--negative", str(args.negative),
-            "--sample", str(args.sample), "--min-count", str(args.min_count), "--epochs", str(args.epochs),
-            "--threads", str(args.threads), "--seed", str(seed), "--alpha", str(alpha_for(args, model))]
+            "--sample", str(args.sample), "--min-count", str(args.min_count), "--epochs", str(epochs),
+            "--threads", str(threads), "--seed", str(seed), "--alpha", str(alpha_for(args, model))]
 
 
 def alpha_for(args, model):
@@ -90,6 +94,9 @@ def main():
     p.add_argument("--corpus", default=REGISTRY if os.path.exists(REGISTRY) else DEMO)
     p.add_argument("--models", default="sgns,cbow")
     p.add_argument("--gensim-modes", default="iterator,corpus_file")
+    p.add_argument("--batchings", default="window,pair", help="our skip-gram modes to run")
+    p.add_argument("--scaling", default="", help="comma-separated thread counts for the scaling table")
+    p.add_argument("--scaling-epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
@@ -118,27 +125,40 @@ def main():
             with gzip.open(args.corpus, "rb") as src, open(plain, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         w2v = shutil.which("w2v-async") or os.path.join(os.path.dirname(sys.executable), "w2v-async")
+        def ours(model, batching, seed, threads, epochs, quality=True):
+            out = os.path.join(tmp, f"ours-{model}.bin")
+            flags = ["--batching", batching] if batching else []
+            wall, rss, summary = measure([w2v, "train", plain, "-o", out, "--model", model, "-q", "--json"] + flags
+                                         + common_args(args, model, seed, threads, epochs))
+            row = dict(system="w2v-async" + (f" {batching}" if batching else ""), model=model, seed=seed,
+                       threads=threads, vocab_s=summary["seconds"]["scan"], train_s=summary["seconds"]["train"],
+                       wall_s=wall, rss_mib=rss, words_per_sec=summary["words_per_sec"],
+                       vocab_size=summary["vocab_size"], **(evaluate(out) if quality else {}))
+            print(json.dumps(row), flush=True)
+            return row
+
+        def gensim(model, mode, seed, threads, epochs, quality=True):
+            out = os.path.join(tmp, f"gensim-{model}-{mode}.bin")
+            wall, rss, res = measure([sys.executable, __file__, "--worker", "gensim", "--model", model,
+                                      "--gensim-mode", mode, "--corpus", plain, "--output", out]
+                                     + common_args(args, model, seed, threads, epochs))
+            row = dict(system=f"gensim {mode}", model=model, seed=seed, threads=threads, vocab_s=res["vocab_s"],
+                       train_s=res["train_s"], wall_s=wall, rss_mib=rss, words_per_sec=res["words_per_sec"],
+                       vocab_size=res["vocab_size"], **(evaluate(out) if quality else {}))
+            print(json.dumps(row), flush=True)
+            return row
+
         rows = []
         for seed in [int(x) for x in args.seeds.split(",")]:
             for model in args.models.split(","):
-                out = os.path.join(tmp, f"ours-{model}.bin")
-                wall, rss, summary = measure([w2v, "train", plain, "-o", out, "--model", model, "-q", "--json"]
-                                             + common_args(args, model, seed))
-                rows.append(dict(system="w2v-async", model=model, seed=seed, vocab_s=summary["seconds"]["scan"],
-                                 train_s=summary["seconds"]["train"], wall_s=wall, rss_mib=rss,
-                                 words_per_sec=summary["words_per_sec"], vocab_size=summary["vocab_size"],
-                                 **evaluate(out)))
-                print(json.dumps(rows[-1]), flush=True)
+                for batching in args.batchings.split(",") if model == "sgns" else [None]:
+                    rows.append(ours(model, batching, seed, args.threads, args.epochs))
                 for mode in args.gensim_modes.split(","):
-                    out = os.path.join(tmp, f"gensim-{model}-{mode}.bin")
-                    wall, rss, res = measure([sys.executable, __file__, "--worker", "gensim", "--model", model,
-                                              "--gensim-mode", mode, "--corpus", plain, "--output", out]
-                                             + common_args(args, model, seed))
-                    rows.append(dict(system=f"gensim {mode}", model=model, seed=seed, vocab_s=res["vocab_s"],
-                                     train_s=res["train_s"], wall_s=wall, rss_mib=rss,
-                                     words_per_sec=res["words_per_sec"], vocab_size=res["vocab_size"],
-                                     **evaluate(out)))
-                    print(json.dumps(rows[-1]), flush=True)
+                    rows.append(gensim(model, mode, seed, args.threads, args.epochs))
+        scaling = []
+        for threads in [int(x) for x in args.scaling.split(",")] if args.scaling else []:
+            scaling.append(ours("sgns", None, 1, threads, args.scaling_epochs, quality=False))
+            scaling.append(gensim("sgns", "corpus_file", 1, threads, args.scaling_epochs, quality=False))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -161,22 +181,34 @@ def main():
         for system in dict.fromkeys(r["system"] for r in rows if r["model"] == model):
             runs = [r for r in rows if r["model"] == model and r["system"] == system]
             means[system] = {k: statistics.mean(r[k] for r in runs) for k in ("train_s", "analogy", "ws353", "simlex")}
-        ours = means.pop("w2v-async")
-        if not means:
+        mine = {name: m for name, m in means.items() if name.startswith("w2v-async")}
+        theirs = {name: m for name, m in means.items() if not name.startswith("w2v-async")}
+        if not theirs:
             continue
-        best_name, best = min(means.items(), key=lambda kv: kv[1]["train_s"])
-        print(f"{model} (means over {len(args.seeds.split(','))} seed(s)): training speed ratio vs best gensim "
-              f"({best_name}): {best['train_s'] / ours['train_s']:.2f}x; analogy "
-              f"{100 * (ours['analogy'] - best['analogy']):+.2f} points, WS353 {ours['ws353'] - best['ws353']:+.3f}, "
-              f"SimLex {ours['simlex'] - best['simlex']:+.3f}")
-        for name, other in means.items():
-            if name != best_name:
-                print(f"    vs {name}: speed {other['train_s'] / ours['train_s']:.2f}x; analogy "
-                      f"{100 * (ours['analogy'] - other['analogy']):+.2f} points, WS353 "
-                      f"{ours['ws353'] - other['ws353']:+.3f}, SimLex {ours['simlex'] - other['simlex']:+.3f}")
+        best_name, best = min(theirs.items(), key=lambda kv: kv[1]["train_s"])
+        for name, ours_m in mine.items():
+            print(f"{model}, {name} (means over {len(args.seeds.split(','))} seed(s)): training speed ratio vs best "
+                  f"gensim ({best_name}): {best['train_s'] / ours_m['train_s']:.2f}x; analogy "
+                  f"{100 * (ours_m['analogy'] - best['analogy']):+.2f} points, WS353 "
+                  f"{ours_m['ws353'] - best['ws353']:+.3f}, SimLex {ours_m['simlex'] - best['simlex']:+.3f}")
+            for other_name, other in theirs.items():
+                if other_name != best_name:
+                    print(f"    vs {other_name}: speed {other['train_s'] / ours_m['train_s']:.2f}x; analogy "
+                          f"{100 * (ours_m['analogy'] - other['analogy']):+.2f} points, WS353 "
+                          f"{ours_m['ws353'] - other['ws353']:+.3f}, SimLex {ours_m['simlex'] - other['simlex']:+.3f}")
+    if scaling:
+        print(f"\nthread scaling (skip-gram, {args.scaling_epochs} epoch(s), default mode each):")
+        print("\n| system | threads | train s | words/s | speedup | parallel efficiency |")
+        print("|---|---|---|---|---|---|")
+        for r in scaling:
+            one = next(x for x in scaling if x["system"] == r["system"] and x["threads"] == min(
+                y["threads"] for y in scaling if y["system"] == r["system"]))
+            speedup = r["words_per_sec"] / one["words_per_sec"]
+            print(f"| {r['system']} | {r['threads']} | {r['train_s']:.1f} | {r['words_per_sec']:,.0f} | "
+                  f"{speedup:.2f}x | {100 * speedup * one['threads'] / r['threads']:.0f}% |")
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=2)
+            json.dump({"args": vars(args), "rows": rows, "scaling": scaling}, f, indent=2)
 
 
 if __name__ == "__main__":
