@@ -419,14 +419,21 @@ def _sgns_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
 
 
 @njit(**KERNEL_OPTS)
-def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
-    """CBOW for center word i: the mean of the context words in reach predicts it."""
-    grad_buf, contexts, neu1 = scratch[2], scratch[3], scratch[4]
+def _window_contexts(sent_buf, i, reach, n, contexts):
+    """Copy the words within reach of position i (not i itself) into contexts; returns how many."""
     n_ctx = 0
     for j in range(max(0, i - reach), min(n, i + reach + 1)):
         if j != i:
             contexts[n_ctx] = sent_buf[j]
             n_ctx += 1
+    return n_ctx
+
+
+@njit(**KERNEL_OPTS)
+def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """CBOW for center word i: the mean of the context words in reach predicts it."""
+    grad_buf, contexts, neu1 = scratch[2], scratch[3], scratch[4]
+    n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
     if n_ctx == 0:
         return np.float32(0.0), 0
     return cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, grad_buf, neu1), 1
@@ -436,11 +443,7 @@ def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
 def _sgns_window_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     """Skip-gram for center word i as one HogBatch step: its whole window shares k negatives."""
     contexts, deltas, grads = scratch[2], scratch[3], scratch[4]
-    n_ctx = 0
-    for j in range(max(0, i - reach), min(n, i + reach + 1)):
-        if j != i:
-            contexts[n_ctx] = sent_buf[j]
-            n_ctx += 1
+    n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
     if n_ctx == 0:
         return np.float32(0.0), 0
     return sgns_window_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, deltas, grads), n_ctx
