@@ -1,9 +1,13 @@
 """The w2v-async command line (click only: parse, call one library function, print)."""
 
 import json
+import os
+import shlex
+import signal
 import sys
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from .config import BATCHING, MODELS, VocabConfig, Word2VecConfig, default_threads
@@ -31,6 +35,7 @@ class OneLineErrors(click.Group):
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        self.argv = list(sys.argv[1:] if args is None else args)  # for the resume command we print
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -42,7 +47,8 @@ class OneLineErrors(click.Group):
             e.show()
             sys.exit(e.exit_code)
         except click.Abort:
-            click.echo("Error: interrupted (Ctrl-C); no output was written.", err=True)
+            click.echo("Error: interrupted; stopped at once. Files written before are intact (outputs are "
+                       "only ever replaced whole).", err=True)
             sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -56,6 +62,43 @@ def _fail(e: W2VError):
 def _or(value, default):
     """An option's value, or the model's default when it was not given (0 stays 0, and fails)."""
     return default if value is None else value
+
+
+# train's options -> the config fields they set, for filling in a resumed run's settings
+VOCAB_FIELDS = {name: name for name in ("min_count", "max_vocab_size", "max_final_vocab", "lowercase")}
+WORD2VEC_FIELDS = {name: name for name in ("model", "dim", "window", "negative", "sample", "alpha", "min_alpha",
+                                           "epochs", "threads", "seed", "batching")}
+GLOVE_FIELDS = {"dim": "dim", "window": "window", "asymmetric": "symmetric", "memory": "memory_gb", "x_max": "x_max",
+                "glove_alpha": "alpha", "eta": "eta", "epochs": "epochs", "threads": "threads", "seed": "seed",
+                "which_vectors": "vectors"}
+
+
+def _explicit(ctx, fields) -> set:
+    """The config fields whose options were given on the command line (not left at their default)."""
+    return {field for param, field in fields.items()
+            if ctx.get_parameter_source(param) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+
+
+def _checkpoint_settings(ctx, resume_dir):
+    """The newest checkpoint's metadata when resuming (its settings fill in the options not given)."""
+    from .io import peek_checkpoint
+
+    if resume_dir is None:
+        return None
+    if not os.path.isdir(resume_dir):
+        raise UsageFailure(f"checkpoint directory {resume_dir!r} does not exist; check the --resume path.")
+    return peek_checkpoint(resume_dir)
+
+
+def _resumed(ctx, saved, vocab_cfg, cfg, fields):
+    """Settings not given explicitly come from the checkpoint; given ones must match it."""
+    from .config import resumed_config
+
+    if saved is None:
+        return vocab_cfg, cfg
+    vocab_cfg = resumed_config(vocab_cfg, saved["config"]["vocab"], _explicit(ctx, VOCAB_FIELDS))
+    cfg = resumed_config(cfg, saved["config"]["train"], _explicit(ctx, fields))
+    return vocab_cfg, cfg
 
 
 def _log(quiet: bool):
@@ -172,12 +215,21 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
               show_default=True, help="glove: write W + W~ or W alone.")
 @click.option("--asymmetric", is_flag=True, help="glove: count left contexts only.")
 @click.option("--memory", default=1.0, show_default=True, type=float, help="glove: GB for co-occurrence counting.")
+@click.option("--checkpoint-dir", default=None,
+              help="Save the whole training state here at every epoch end and every --checkpoint-every minutes.")
+@click.option("--checkpoint-every", default=None, type=float,
+              help="Minutes between checkpoints (0: epoch ends only) [default: 10 with --checkpoint-dir].")
+@click.option("--resume", "resume_dir", default=None,
+              help="Continue from the newest good checkpoint in this directory (settings not given are "
+                   "taken from it); checkpoints keep going there.")
 @vocab_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
-def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
+@click.pass_context
+def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, which_vectors, asymmetric, memory,
-          min_count, max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
+          checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
+          quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
     The corpus is read once into an int32 id array; every epoch then runs inside nogil numba
@@ -191,17 +243,21 @@ def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_
       w2v-async train --model glove --cooccur cooc.npz -o glove.txt --format glove
     """
     from .config import GloveConfig
-    from .trainer import train_from_corpus, train_glove_from_corpus
+    from .trainer import Interrupted, train_from_corpus, train_glove_from_corpus
 
+    saved = _checkpoint_settings(ctx, resume_dir)
+    if saved is not None and ctx.get_parameter_source("model") == ParameterSource.DEFAULT:
+        model = saved["model"]
+    jobs = dict(vocab_path=vocab_path, fmt=fmt, progress=not quiet, log=_log(quiet), checkpoint_dir=checkpoint_dir,
+                checkpoint_every=checkpoint_every, resume=resume_dir)
     try:
         vocab_cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
         if model == "glove":
             cfg = GloveConfig(dim, _or(window, 10), not asymmetric, memory, x_max, glove_alpha, eta, _or(epochs, 15),
                               threads, seed, which_vectors)
-            summary = train_glove_from_corpus(
-                corpus, output, vocab_cfg, cfg.validate(), cooccur_path=cooccur_path, vocab_path=vocab_path,
-                fmt=fmt, progress=not quiet, log=_log(quiet),
-            )
+            vocab_cfg, cfg = _resumed(ctx, saved, vocab_cfg, cfg, GLOVE_FIELDS)
+            summary = train_glove_from_corpus(corpus, output, vocab_cfg, cfg.validate(), cooccur_path=cooccur_path,
+                                              **jobs)
         else:
             if corpus is None or cooccur_path is not None:
                 raise UsageFailure(f"--model {model} trains on a CORPUS; --cooccur is for --model glove.")
@@ -209,10 +265,13 @@ def train(corpus, output, fmt, model, dim, window, negative, sample, alpha, min_
                 raise UsageFailure("--format glove is for --model glove; use bin or txt.")
             cfg = Word2VecConfig(model, dim, _or(window, 5), negative, sample, alpha, min_alpha, _or(epochs, 5),
                                  threads, seed, batching)
-            summary = train_from_corpus(
-                corpus, output, vocab_cfg, cfg.validate(), vocab_path=vocab_path, fmt=fmt,
-                progress=not quiet, log=_log(quiet),
-            )
+            vocab_cfg, cfg = _resumed(ctx, saved, vocab_cfg, cfg, WORD2VEC_FIELDS)
+            summary = train_from_corpus(corpus, output, vocab_cfg, cfg.validate(), **jobs)
+    except Interrupted as e:
+        argv = getattr(ctx.find_root().command, "argv", sys.argv[1:])
+        args = argv if resume_dir else argv + ["--resume", e.checkpoint_dir]
+        click.echo(f"Error: {e} Resume with: w2v-async {' '.join(shlex.quote(a) for a in args)}", err=True)
+        sys.exit(130)
     except W2VError as e:
         _fail(e)
     if as_json:
@@ -331,7 +390,12 @@ def similar(vectors, word, topn, as_json):
             click.echo(f"{w}\t{s:.4f}")
 
 
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # `kill` stops as cleanly as Ctrl-C
     cli()
 
 

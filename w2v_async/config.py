@@ -4,7 +4,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Set
 
 from .errors import ConfigError
 
@@ -141,3 +141,23 @@ class GloveConfig:
 def to_json(**configs) -> str:
     """Serialise named config dataclasses into one JSON document."""
     return json.dumps({k: dataclasses.asdict(v) for k, v in configs.items()}, indent=2, sort_keys=True)
+
+
+def resumed_config(given, saved: dict, explicit: Optional[Set[str]] = None):
+    """given with every field not in explicit taken from saved (a checkpoint's asdict of it).
+
+    Raises ConfigError naming each explicit field that differs from saved; explicit None means
+    every field was given explicitly.
+    """
+    values = {}
+    conflicts = []
+    for f in dataclasses.fields(given):
+        mine, theirs = getattr(given, f.name), saved.get(f.name, getattr(given, f.name))
+        if explicit is not None and f.name not in explicit:
+            values[f.name] = theirs
+        elif mine != theirs:
+            conflicts.append(f"{f.name} {mine!r} (checkpoint: {theirs!r})")
+    if conflicts:
+        raise ConfigError(f"these settings differ from the checkpoint's: {', '.join(conflicts)}; resume with the "
+                          "checkpoint's settings or start a new --checkpoint-dir.")
+    return dataclasses.replace(given, **values)

@@ -1,10 +1,14 @@
-"""Vector and vocabulary files: word2vec text/binary through gensim, written atomically."""
+"""Vector files (word2vec text/binary through gensim) and training checkpoints, written atomically."""
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
+import re
 import tempfile
-from typing import List, Optional
+import zipfile
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -17,6 +21,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make a rename in directory durable (a crash right after it cannot bring the old file back)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems cannot fsync a directory
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -34,6 +49,7 @@ def atomic_path(path: str):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
+        _fsync_directory(directory)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -125,3 +141,118 @@ def load_vectors(path: str):
             f"{path!r} looks like word2vec {kind} format but cannot be read ({e}); "
             "the file may be truncated: write it again."
         ) from e
+
+
+# ---- checkpoints: DIR/checkpoint-NNNNNN.npz, the newest KEEP_CHECKPOINTS kept ----
+
+CHECKPOINT_FORMAT = "w2v-async-checkpoint"
+CHECKPOINT_VERSION = 1
+KEEP_CHECKPOINTS = 2
+_CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d{6,})\.npz$")
+
+
+def _digest(meta: bytes, arrays: Dict[str, np.ndarray]) -> str:
+    """SHA-256 of the metadata and of every array's name, dtype, shape and bytes."""
+    h = hashlib.sha256(meta)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def checkpoint_files(directory: str) -> List[Tuple[int, str]]:
+    """(sequence number, path) of the checkpoints in directory, newest first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        m = _CHECKPOINT_NAME.match(name)
+        if m:
+            found.append((int(m.group(1)), os.path.join(directory, name)))
+    return sorted(found, reverse=True)
+
+
+def save_checkpoint(directory: str, meta: dict, arrays: Dict[str, np.ndarray]) -> str:
+    """Write one checkpoint atomically (temp file, fsync, rename) and return its path.
+
+    meta : JSON-ready dict; arrays : name -> ndarray (numeric or str). A SHA-256 of both is stored
+    with them and verified by load_checkpoint. Older checkpoints are removed only once this one is
+    complete, keeping the newest KEEP_CHECKPOINTS.
+    """
+    os.makedirs(directory, exist_ok=True)
+    existing = checkpoint_files(directory)
+    seq = existing[0][0] + 1 if existing else 1
+    path = os.path.join(directory, f"checkpoint-{seq:06d}.npz")
+    meta = dict(meta, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, sequence=seq)
+    meta_bytes = json.dumps(meta, sort_keys=True).encode()
+    checksum = _digest(meta_bytes, arrays)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays, meta=np.frombuffer(meta_bytes, np.uint8),
+                     checksum=np.frombuffer(checksum.encode(), np.uint8))
+    for _, old in checkpoint_files(directory)[KEEP_CHECKPOINTS:]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(old)
+    return path
+
+
+def read_checkpoint(path: str) -> Tuple[dict, Dict[str, np.ndarray]]:
+    """Load one checkpoint file and verify its checksum; raises InputError naming what is wrong."""
+    try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not an .npz archive (truncated or another kind of file)")
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+        meta_bytes = arrays.pop("meta").tobytes()
+        stored = arrays.pop("checksum").tobytes().decode("ascii")
+        if _digest(meta_bytes, arrays) != stored:
+            raise ValueError("checksum mismatch: the file is damaged")
+        meta = json.loads(meta_bytes)
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not a w2v-async checkpoint")
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint format version {meta.get('version')}, this w2v-async reads "
+                             f"{CHECKPOINT_VERSION}")
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+        raise InputError(f"checkpoint {path!r} cannot be used: {e}.") from e
+    return meta, arrays
+
+
+def load_checkpoint(directory: str, log=lambda msg: None) -> Tuple[dict, Dict[str, np.ndarray], str]:
+    """The newest checkpoint in directory that verifies: (meta, arrays, path).
+
+    A damaged newest checkpoint is reported through log and the one before it is used.
+    """
+    if not os.path.isdir(directory):
+        raise ConfigError(f"checkpoint directory {directory!r} does not exist; check the --resume path.")
+    for name in os.listdir(directory):  # left by a run that was killed while writing (kill -9)
+        if name.startswith(".checkpoint-") and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+    files = checkpoint_files(directory)
+    if not files:
+        raise InputError(f"{directory!r} holds no checkpoint-*.npz file; train with --checkpoint-dir {directory} "
+                         "first, or drop --resume.")
+    problems = []
+    for _, path in files:
+        try:
+            meta, arrays = read_checkpoint(path)
+        except InputError as e:
+            problems.append(str(e))
+            log(f"warning: {e} Trying an older one.")
+            continue
+        return meta, arrays, path
+    raise InputError(f"no usable checkpoint in {directory!r}: {' '.join(problems)} Start again without --resume.")
+
+
+def peek_checkpoint(directory: str) -> Optional[dict]:
+    """The metadata of the newest readable checkpoint in directory, not verified (load_checkpoint
+    verifies); None when there is none."""
+    for _, path in checkpoint_files(directory):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return json.loads(z["meta"].tobytes())
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+            continue
+    return None

@@ -19,6 +19,10 @@ LOG_SIGMOID_TABLE = (-np.log1p(np.exp(-_x))).astype(np.float32)
 del _x
 
 PROGRESS_EVERY = 10_000  # words between learning-rate updates and stop checks (word2vec.c)
+GLOVE_PROGRESS_EVERY = 1 << 16  # entries between GloVe's stop and divergence checks
+
+# counters[0], read by every kernel at each progress tick: anything but RUN makes it return early
+RUN, STOP, PAUSE, DIVERGED = 0, 1, 2, 3
 
 _U8 = np.uint64(8)
 _U12 = np.uint64(12)
@@ -43,13 +47,15 @@ SGNS_WINDOW_SCRATCH = types.Tuple((I4_1D, I4_1D, I4_1D, F4_2D, F4_2D, types.int6
 
 
 def _epoch_sig(scratch):
-    return types.Tuple((types.float64, types.int64, types.int64))(
+    return types.Tuple((types.float64, types.int64, types.int64, types.int64))(
         F4_2D, F4_2D, CORPUS, TABLES, types.float64[::1], types.uint64[::1], types.int64[::1], types.int64,
         types.int64, scratch,
     )
 
 
-KERNEL_OPTS = dict(nogil=True, fastmath=True, cache=True, error_model="numpy", boundscheck=False)
+# every fast-math flag except nnan / ninf: those would let LLVM fold away the divergence checks
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+KERNEL_OPTS = dict(nogil=True, fastmath=FASTMATH, cache=True, error_model="numpy", boundscheck=False)
 
 
 @intrinsic
@@ -148,7 +154,7 @@ def _sigmoid_grad_loss(f, label, lr):
         return (label - np.float32(1.0)) * lr, (np.float32(1.0) - label) * f
     if f < -MAX_EXP:
         return label * lr, -label * f
-    idx = int((f + MAX_EXP) * _TABLE_SCALE)
+    idx = min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)  # f = nan lands in range
     log_sig = LOG_SIGMOID_TABLE[idx]
     return (label - SIGMOID_TABLE[idx]) * lr, (np.float32(1.0) - label) * f - log_sig
 
@@ -517,14 +523,18 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
     n_examples = 0
     hot = _hot_rows(scratch)
     _sync_hot_rows(w_in, w_out, scratch)
+    n_sentences = 0
     for s in sentences:
         if words_done - last_report >= PROGRESS_EVERY:
             counters[slot] = words_done
             last_report = words_done
             _sync_hot_rows(w_in, w_out, scratch)
-            if counters[0] != 0:
+            if not np.isfinite(loss):
+                counters[0] = DIVERGED
+            if counters[0] != RUN:
                 break
             lr = learning_rate(sched, counters)
+        n_sentences += 1
         start = sent_starts[s]
         end = sent_starts[s + 1]
         r, n = _subsample(r, ids, start, end, keep_prob, sent_buf, hot[0], hot[1])
@@ -546,9 +556,11 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
             neg_cur, neg_next = neg_next, neg_cur
             reach = next_reach
     _sync_hot_rows(w_in, w_out, scratch)
+    if not np.isfinite(loss):
+        counters[0] = DIVERGED
     counters[slot] = words_done
     rng_state[0] = r
-    return loss, n_examples, words_done - first_word
+    return loss, n_examples, words_done - first_word, n_sentences
 
 
 @njit(_epoch_sig(SGNS_SCRATCH), **KERNEL_OPTS)
@@ -563,7 +575,10 @@ def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
     rng_state : uint64[1], advanced. counters : int64[1 + n_threads] shared by all threads:
     (stop flag, words done by each thread). scratch : (sentence int32[L], negatives
     int32[4 window negative] (two words' worth), grad float32[d]).
-    Returns (loss sum, n pairs, n words read).
+    Every PROGRESS_EVERY words it publishes its word count, and returns early when counters[0]
+    is not RUN (a pause, a stop, or a thread that saw its loss turn non-finite and set DIVERGED).
+    Returns (loss sum, n pairs, n words read, n sentences trained): a caller resumes an early
+    return by passing sentences[n sentences trained:].
     """
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
 
@@ -574,7 +589,7 @@ def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
 
     As train_sgns_epoch, with scratch (sentence int32[L], negatives int32[4 window negative],
     grad float32[d], contexts int32[2 window], neu1 float32[d]). Returns (loss sum, n center
-    words trained, n words read).
+    words trained, n words read, n sentences trained).
     """
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
 
@@ -588,8 +603,8 @@ def train_sgns_window_epoch(w_in, w_out, corpus, tables, sched, rng_state, count
     hot int64[2] = (H, offset), base_in, base_out float32[H, d]). The thread trains the H most
     frequent words (ids w < H) in its own rows offset + w of w_in and w_out, and merges them into
     rows w at the start, every PROGRESS_EVERY words and at the end (merge_hot_rows): the rows
-    that every thread writes all the time stop bouncing between cores. Returns (loss sum,
-    n pairs, n words read).
+    that every thread writes all the time stop bouncing between cores. Returns as
+    train_sgns_epoch.
     """
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
 
@@ -755,7 +770,7 @@ def glove_update(params, gradsq, i, j, x, hyper):
 
     params = (w_word, w_ctx, b_word, b_ctx) and gradsq (their squared-gradient sums, same shapes)
     are updated in place; hyper = (x_max, alpha, eta). f(x) = min(1, (x / x_max)^alpha).
-    Returns J_ij before the update.
+    Returns J_ij before the update; when it is not finite nothing is updated.
     """
     w_word, w_ctx, b_word, b_ctx = params
     g_word, g_ctx, g_b_word, g_b_ctx = gradsq
@@ -769,6 +784,8 @@ def glove_update(params, gradsq, i, j, x, hyper):
     weight = np.float32(1.0) if x > hyper[0] else np.float32((x / hyper[0]) ** hyper[1])
     fdiff = weight * diff
     cost = 0.5 * fdiff * diff
+    if not np.isfinite(cost):  # diverged (glove.c skips the entry): leave the parameters finite
+        return cost
     fdiff *= np.float32(hyper[2])  # dJ/d(w_i . w~_j) times the learning rate
     for k in range(wi.shape[0]):
         t_i = fdiff * wj[k]  # eta * dJ/dw_i
@@ -791,7 +808,9 @@ def train_glove_epoch(params, gradsq, coo, hyper, counters, thread_idx):
     """One pass of one thread over its (shuffled) slice of the co-occurrence entries.
 
     coo = (rows, cols, values); counters as train_sgns_epoch (stop flag, entries done per thread).
-    Entries whose update is not finite are skipped, as glove.c does. Returns (cost sum, entries).
+    Every GLOVE_PROGRESS_EVERY entries it publishes its count and returns early when counters[0]
+    is not RUN; a non-finite cost sets DIVERGED. Returns (cost sum, entries trained): a caller
+    resumes an early return by passing the entries from there on.
     """
     rows, cols, values = coo
     slot = 1 + thread_idx
@@ -799,13 +818,15 @@ def train_glove_epoch(params, gradsq, coo, hyper, counters, thread_idx):
     first = done
     cost = 0.0
     for e in range(rows.shape[0]):
-        if (e & 0xFFFF) == 0:
+        if e > 0 and e % GLOVE_PROGRESS_EVERY == 0:
             counters[slot] = done
-            if counters[0] != 0:
+            if not np.isfinite(cost):
+                counters[0] = DIVERGED
+            if counters[0] != RUN:
                 break
-        c = glove_update(params, gradsq, rows[e], cols[e], values[e], hyper)
-        if np.isfinite(c):
-            cost += c
+        cost += glove_update(params, gradsq, rows[e], cols[e], values[e], hyper)
         done += 1
+    if not np.isfinite(cost):
+        counters[0] = DIVERGED
     counters[slot] = done
     return cost, done - first

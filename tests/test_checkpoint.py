@@ -1,0 +1,123 @@
+"""Checkpoints: the file format, bit-identical resume, and what a run does on divergence or a full disk."""
+
+import os
+
+import numpy as np
+import pytest
+
+from w2v_async import trainer
+from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
+from w2v_async.corpus import CorpusReader
+from w2v_async.errors import InputError
+from w2v_async.io import checkpoint_files, load_checkpoint, read_checkpoint, save_checkpoint
+from w2v_async.trainer import Checkpointing, train_glove, train_word2vec
+from w2v_async.vocab import scan_corpus
+
+SMALL = dict(dim=16, window=3, negative=5, sample=1e-3, epochs=3, threads=1, seed=5)
+MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
+
+
+class Recorder:
+    """A Checkpointing.save that keeps a copy of every checkpoint's arrays in memory."""
+
+    def __init__(self):
+        self.saved = []
+
+    def __call__(self, params, state):
+        self.saved.append({**{k: v.copy() for k, v in params.items()},
+                           **{k: v.copy() for k, v in state.to_arrays().items()}})
+
+    def mid_epoch(self):
+        return [a for a in self.saved if a["run_position"].min() > 0]
+
+
+@pytest.fixture
+def frequent_pauses(monkeypatch):
+    """The main thread asks for a checkpoint about every millisecond: every kernel tick pauses."""
+    monkeypatch.setattr(trainer, "PROGRESS_REFRESH_S", 0.001)
+    return 1e-6
+
+
+@pytest.mark.parametrize("model, batching", MODES)
+def test_resume_from_any_checkpoint_gives_bit_identical_vectors(planted, frequent_pauses, model, batching):
+    vocab, enc = scan_corpus(CorpusReader(planted), VocabConfig(min_count=1))
+    cfg = Word2VecConfig(model=model, batching=batching, **SMALL)
+    plain = train_word2vec(enc, vocab, cfg, progress=False)
+    rec = Recorder()
+    paused = train_word2vec(enc, vocab, cfg, progress=False, checkpointing=Checkpointing(rec, frequent_pauses))
+    assert np.array_equal(paused.w_in, plain.w_in)  # pausing at ticks does not change the training
+    assert rec.mid_epoch(), "no checkpoint was taken inside an epoch"
+    for arrays in [rec.mid_epoch()[0], rec.mid_epoch()[-1], rec.saved[0]]:
+        resumed = train_word2vec(enc, vocab, cfg, progress=False, checkpointing=Checkpointing(resume=arrays))
+        assert np.array_equal(resumed.w_in, plain.w_in) and np.array_equal(resumed.w_out, plain.w_out)
+        np.testing.assert_allclose(resumed.epoch_loss, plain.epoch_loss, rtol=1e-9)
+        assert resumed.words_trained == plain.words_trained
+
+
+def _random_cooc(n_words=600, seed=0):
+    """A dense random co-occurrence matrix: 360,000 entries, several GloVe progress ticks per epoch."""
+    from w2v_async.cooccur import Cooccurrence
+    from w2v_async.vocab import Vocab
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.divmod(np.arange(n_words * n_words, dtype=np.int64), n_words)
+    values = rng.gamma(0.5, 20.0, size=rows.shape).astype(np.float32) + np.float32(0.01)
+    vocab = Vocab([f"w{i}" for i in range(n_words)], np.arange(n_words, 0, -1) + 10)
+    return Cooccurrence(rows.astype(np.int32), cols.astype(np.int32), values, vocab, 10, True)
+
+
+def test_glove_resume_restores_adagrad_state_bit_identically(frequent_pauses):
+    cooc = _random_cooc()
+    cfg = GloveConfig(dim=8, epochs=3, threads=1, seed=2)
+    plain = train_glove(cooc, cfg, progress=False)
+    rec = Recorder()
+    train_glove(cooc, cfg, progress=False, checkpointing=Checkpointing(rec, frequent_pauses))
+    assert rec.mid_epoch()
+    arrays = rec.mid_epoch()[-1]
+    assert not np.all(arrays["gradsq_word"] == 1.0)  # the AdaGrad sums are in the checkpoint
+    resumed = train_glove(cooc, cfg, progress=False, checkpointing=Checkpointing(resume=arrays))
+    assert np.array_equal(resumed.vectors(), plain.vectors())
+    assert np.array_equal(resumed.b_word, plain.b_word) and np.array_equal(resumed.b_ctx, plain.b_ctx)
+    # restarting the AdaGrad sums at 1 (what glove.c's resume does) changes the result
+    fresh = dict(arrays, **{k: np.ones_like(arrays[k]) for k in arrays if k.startswith("gradsq")})
+    other = train_glove(cooc, cfg, progress=False, checkpointing=Checkpointing(resume=fresh))
+    assert not np.array_equal(other.vectors(), plain.vectors())
+
+
+def test_checkpoint_files_round_trip_keep_two_and_fall_back_when_damaged(tmp_path):
+    d = str(tmp_path / "ck")
+    for i in range(4):
+        save_checkpoint(d, {"i": i}, {"x": np.full(1000, i, np.float32), "words": np.array(["a", "bb"])})
+    files = checkpoint_files(d)
+    assert [seq for seq, _ in files] == [4, 3] and sorted(os.listdir(d)) == [os.path.basename(p) for _, p in files[::-1]]
+    meta, arrays, path = load_checkpoint(d)
+    assert meta["i"] == 3 and path == files[0][1] and arrays["x"][0] == 3 and arrays["words"].tolist() == ["a", "bb"]
+    with open(files[0][1], "r+b") as f:  # flip one byte inside the stored array
+        f.seek(os.path.getsize(files[0][1]) // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(InputError, match="cannot be used"):
+        read_checkpoint(files[0][1])
+    warnings = []
+    meta, _, path = load_checkpoint(d, warnings.append)
+    assert meta["i"] == 2 and path == files[1][1] and len(warnings) == 1
+    with open(files[1][1], "r+b") as f:  # truncate the older one too
+        f.truncate(100)
+    with pytest.raises(InputError, match="no usable checkpoint"):
+        load_checkpoint(d)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    d = str(tmp_path / "ck")
+    save_checkpoint(d, {"i": 1}, {"x": np.zeros(10, np.float32)})
+    before = open(checkpoint_files(d)[0][1], "rb").read()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError):
+        save_checkpoint(d, {"i": 2}, {"x": np.ones(10, np.float32)})
+    assert os.listdir(d) == ["checkpoint-000001.npz"]  # no temporary file left either
+    assert open(checkpoint_files(d)[0][1], "rb").read() == before

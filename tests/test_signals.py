@@ -1,0 +1,105 @@
+"""Real subprocesses: Ctrl-C / SIGTERM save a checkpoint and partial vectors, a second signal exits at
+once, and kill -9 loses at most one checkpoint interval. Nothing a previous run completed is damaged."""
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import planted_corpus
+from w2v_async.cli import cli
+from w2v_async.io import checkpoint_files, load_checkpoint, load_vectors
+
+PREVIOUS = b"previous good vectors"
+TRAIN = ["--epochs", "400", "--min-count", "1", "--threads", "1", "--seed", "4"]  # about 3 s
+
+
+def _start(*args):
+    cmd = [sys.executable, "-m", "w2v_async.cli", "train", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_training(proc):
+    """Block until the progress bar shows words/s: the corpus is read and training runs."""
+    deadline = time.time() + 120
+    seen = ""
+    while "w/s" not in seen and time.time() < deadline and proc.poll() is None:
+        seen += proc.stderr.read(32)
+    assert "w/s" in seen, seen
+
+
+def _files(path):
+    return sorted(os.path.relpath(os.path.join(root, f), path) for root, _, files in os.walk(path) for f in files)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_first_signal_saves_a_checkpoint_and_partial_vectors_then_resume_is_bit_identical(tmp_path, sig):
+    corpus = planted_corpus(tmp_path / "c.txt")
+    out = tmp_path / "v.bin"
+    out.write_bytes(PREVIOUS)
+    proc = _start(str(corpus), "-o", str(out), *TRAIN)
+    _wait_for_training(proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"Error: stopped by {sig.name} in epoch ") and " Resume with: w2v-async train " in last
+    assert out.read_bytes() == PREVIOUS  # the previous vectors are untouched
+    partial = tmp_path / "v.partial.bin"
+    kv = load_vectors(str(partial))
+    assert len(kv) == 40 and np.isfinite(kv.vectors).all()
+    meta, _, _ = load_checkpoint(str(out) + ".checkpoint")
+    assert 0 < meta["progress"] < 1
+    assert _files(tmp_path) == sorted(["c.txt", "v.bin", "v.partial.bin", "v.partial.bin.json",
+                                       f"v.bin.checkpoint/{os.path.basename(checkpoint_files(str(out) + '.checkpoint')[0][1])}"])
+    # the printed command resumes; the result is the uninterrupted run's, bit for bit
+    resume_args = shlex.split(last.split(" Resume with: w2v-async ", 1)[1])
+    assert CliRunner().invoke(cli, resume_args + ["-q"]).exit_code == 0
+    plain = tmp_path / "plain.bin"
+    assert CliRunner().invoke(cli, ["train", str(corpus), "-o", str(plain), *TRAIN, "-q"]).exit_code == 0
+    assert out.read_bytes() == plain.read_bytes()
+
+
+def test_second_signal_exits_at_once_and_leaves_no_temporary_files(tmp_path):
+    corpus = planted_corpus(tmp_path / "c.txt")
+    out = tmp_path / "v.bin"
+    out.write_bytes(PREVIOUS)
+    proc = _start(str(corpus), "-o", str(out), *TRAIN)
+    _wait_for_training(proc)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("Error: ")
+    assert out.read_bytes() == PREVIOUS
+    assert not [f for f in _files(tmp_path) if f.endswith(".tmp")]
+    for _, path in checkpoint_files(str(out) + ".checkpoint"):  # whatever was completed is whole
+        load_checkpoint(os.path.dirname(path))
+
+
+def test_kill_9_loses_at_most_one_checkpoint_interval(tmp_path):
+    corpus = planted_corpus(tmp_path / "c.txt")
+    out = tmp_path / "v.bin"
+    out.write_bytes(PREVIOUS)
+    ck = tmp_path / "ck"
+    proc = _start(str(corpus), "-o", str(out), *TRAIN, "--checkpoint-dir", str(ck), "--checkpoint-every", "0.001")
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not any(s >= 3 for s, _ in checkpoint_files(str(ck))):
+        time.sleep(0.005)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert out.read_bytes() == PREVIOUS
+    meta, _, path = load_checkpoint(str(ck))  # the newest complete checkpoint verifies
+    assert meta["sequence"] >= 3 and 0 < meta["progress"] < 1
+    result = CliRunner().invoke(cli, ["train", str(corpus), "-o", str(out), "--resume", str(ck), "-q", "--json"])
+    assert result.exit_code == 0, result.output
+    assert not [f for f in _files(tmp_path) if f.endswith(".tmp")]
+    kv = load_vectors(str(out))
+    assert len(kv) == 40 and np.isfinite(kv.vectors).all()
