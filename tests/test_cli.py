@@ -1,14 +1,12 @@
 """The command line: help, exit codes, one-line errors, JSON, stdin, Ctrl-C."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from conftest import planted_corpus
@@ -81,88 +79,12 @@ def _write(path, text):
     return path
 
 
-BAD_INPUTS = [
-    # (args, exit code, error text), {tmp} is the test's directory
-    (["train", "{tmp}/missing.txt", "-o", "{tmp}/o.bin"], 2,
-     "Error: corpus '{tmp}/missing.txt' does not exist; check the path, or pass - to read stdin."),
-    (["train", "{tmp}/empty.txt", "-o", "{tmp}/o.bin"], 1,
-     "Error: corpus '{tmp}/empty.txt' has no words; give a non-empty text file."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin"], 1,
-     "Error: corpus '{tmp}/rare.txt' has 0 words with count >= 5; lower --min-count."),
-    (["train", "{tmp}/nodir", "-o", "{tmp}/o.bin"], 1,
-     "Error: directory '{tmp}/nodir' has no text files; put .txt, .gz or .bz2 files in it."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--model", "glove2"], 2,
-     "Error: Invalid value for '--model': 'glove2' is not one of 'sgns', 'cbow', 'glove'."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--model", "cbow", "--batching", "pair"], 2,
-     "Error: --batching pair is for --model sgns; CBOW updates a whole window at once (as word2vec.c)."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--batching", "batch"], 2,
-     "Error: Invalid value for '--batching': 'batch' is not one of 'window', 'pair'."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--dim", "0"], 2,
-     "Error: --dim must be a positive number, got 0; the default is 100."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--window", "-1"], 2,
-     "Error: --window must be a positive number, got -1; the default is 5."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--epochs", "0"], 2,
-     "Error: --epochs must be a positive number, got 0; the default is 5."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/o.bin", "--threads", "0"], 2,
-     "Error: --threads must be a positive number, got 0; the default is all cores."),
-    (["train", "{tmp}/rare.txt", "-o", "{tmp}/no/such/dir/o.bin"], 2,
-     "Error: output directory '{tmp}/no/such/dir' does not exist; create it first "
-     "(mkdir -p {tmp}/no/such/dir)."),
-    (["eval", "{tmp}/rare.txt"], 1,
-     "Error: '{tmp}/rare.txt' is not a word2vec vectors file: its first line must be 'vocab_size dim'; "
-     "pass a file written by `w2v-async train` or word2vec.c."),
-    (["similar", "{tmp}/missing.bin", "king"], 1,
-     "Error: vectors file '{tmp}/missing.bin' does not exist; check the path or train it first."),
-    (["vocab", "{tmp}/rare.txt", "-o", "{tmp}/v.tsv", "--min-count", "0"], 2,
-     "Error: --min-count must be a positive number, got 0; the default is 5."),
-    (["cooccur", "{tmp}/rare.txt", "-o", "{tmp}/c.npz", "--min-count", "1", "--memory", "0"], 2,
-     "Error: --memory must be positive (GB), got 0.0; the default is 1."),
-    (["cooccur", "{tmp}/rare.txt", "-o", "{tmp}/c.npz", "--min-count", "1", "--window", "0"], 2,
-     "Error: --window must be a positive number, got 0; GloVe uses 10."),
-    (["train", "--model", "glove", "-o", "{tmp}/g.txt"], 2,
-     "Error: give a CORPUS or --cooccur FILE (not both) to train GloVe."),
-    (["train", "{tmp}/rare.txt", "--model", "glove", "-o", "{tmp}/g.txt", "--x-max", "0"], 2,
-     "Error: --x-max must be positive, got 0.0; GloVe uses 100 (10 on small corpora)."),
-    (["train", "--model", "glove", "--cooccur", "{tmp}/rare.txt", "-o", "{tmp}/g.txt"], 1,
-     "Error: '{tmp}/rare.txt' is not a w2v-async co-occurrence file (not an .npz archive); "
-     "create it with `w2v-async cooccur`."),
-    (["train", "{tmp}/empty.txt", "--model", "glove", "-o", "{tmp}/g.txt"], 1,
-     "Error: corpus '{tmp}/empty.txt' has no words; give a non-empty text file."),
-    (["cooccur", "{tmp}/missing.txt", "-o", "{tmp}/c.npz"], 2,
-     "Error: corpus '{tmp}/missing.txt' does not exist; check the path, or pass - to read stdin."),
-]
-
-
-@pytest.mark.parametrize("args, code, message", BAD_INPUTS)
-def test_bad_input_gives_one_error_line_and_no_output(tmp_path, args, code, message):
-    _write(tmp_path / "empty.txt", "\n\n")
-    _write(tmp_path / "rare.txt", "only a few words here\n")
-    (tmp_path / "nodir").mkdir()
-    before = sorted(os.listdir(tmp_path))
-    result = invoke(*[a.format(tmp=tmp_path) for a in args])
-    assert result.exit_code == code, result.output
-    assert result.stderr.strip() == message.format(tmp=tmp_path)
-    assert result.stdout == ""
-    assert sorted(os.listdir(tmp_path)) == before  # nothing written, not even a temporary file
-
-
-def test_vocab_options_lowercase_and_max_final_vocab(tmp_path):
-    corpus = _write(tmp_path / "c.txt", "The the THE cat Cat dog\n" * 3)
-    vocab = tmp_path / "v.tsv"
-    result = invoke("vocab", corpus, "-o", vocab, "--min-count", "1", "--lowercase", "--json")
-    assert result.exit_code == 0
-    assert json.loads(result.stdout)["vocab_size"] == 3
-    assert vocab.read_text().splitlines() == ["the 9", "cat 6", "dog 3"]
-    assert invoke("vocab", corpus, "-o", vocab, "--min-count", "1", "--lowercase", "--max-final-vocab", "2").exit_code == 0
-    assert vocab.read_text().splitlines() == ["the 9", "cat 6"]
-
-
-def test_bad_utf8_warns_on_stderr_and_trains(tmp_path):
+def test_a_few_bad_utf8_lines_warn_on_stderr_and_train(tmp_path):
     corpus = tmp_path / "c.txt"
-    corpus.write_bytes(b"a b c \xff a b c\n" * 20)
+    corpus.write_bytes(b"a b c \xff a b c\n" * 5 + b"a b c a b c\n" * 15)
     result = invoke("train", corpus, "-o", tmp_path / "v.txt", "--dim", "4", "--epochs", "1", "--min-count", "1")
     assert result.exit_code == 0, result.output
-    assert "warning: 20 line(s) had invalid UTF-8" in result.stderr
+    assert "warning: 5 line(s) had invalid UTF-8" in result.stderr
     assert json.loads((tmp_path / "v.txt.json").read_text())["vocab"]["min_count"] == 1
 
 

@@ -74,3 +74,19 @@ def test_shards_deal_every_sentence_once_and_balance_words(n_shards):
     assert max(sizes) - min(sizes) <= 0.1 * lengths.sum() / n_shards + 1500
     if n_shards > 1:  # threads interleave: each one's sentences span the whole corpus
         assert all(s[0] < len(lengths) * 0.1 and s[-1] > len(lengths) * 0.9 for s in shards)
+
+
+def test_a_line_longer_than_the_read_limit_comes_in_pieces_cut_at_whitespace(tmp_path, monkeypatch):
+    from w2v_async import corpus
+
+    monkeypatch.setattr(corpus, "MAX_LINE_BYTES", 4096)
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdefghij"), size=rng.integers(1, 30))) for _ in range(30_000)]
+    text = " ".join(words[:20_000]) + "\nshort line\n" + "\t".join(words[20_000:])  # no final newline
+    path = tmp_path / "long.txt"
+    path.write_text(text)
+    tokens = [t for sent in CorpusReader(str(path)) for t in sent]
+    assert tokens == text.split()
+    (tmp_path / "blob.txt").write_text("ok\n" + "x" * 10_000 + "\n")
+    with pytest.raises(InputError, match="has a 'word' of over .* MiB with no space in it"):
+        list(CorpusReader(str(tmp_path / "blob.txt")))

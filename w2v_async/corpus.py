@@ -41,6 +41,51 @@ def resolve_paths(source: str) -> List[str]:
     return paths
 
 
+UTF8_CHECK_LINES = 1000  # a file whose first lines are mostly not UTF-8 is refused, not trained on
+
+
+def _check_text(path: str, f) -> None:
+    """Refuse a file that is not text before reading it: NUL bytes at its start, or a UTF-16/32 mark."""
+    head = f.peek(1 << 16)[: 1 << 16] if hasattr(f, "peek") else b""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"corpus file {path!r} is UTF-16 or UTF-32 text; convert it to UTF-8 first "
+                         f"(iconv -f UTF-16 -t UTF-8).")
+    if b"\0" in head:
+        raise InputError(f"corpus file {path!r} is not text (it has NUL bytes); give plain, .gz or .bz2 text files.")
+
+
+def _check_utf8(path: str, n_lines: int, n_bad: int) -> None:
+    if n_bad * 2 > n_lines:
+        raise InputError(f"corpus file {path!r} is not UTF-8 ({n_bad} of its first {n_lines} lines are not); "
+                         "convert it first, e.g. iconv -f LATIN1 -t UTF-8.")
+
+
+MAX_LINE_BYTES = 1 << 26  # a longer line is read in pieces cut at whitespace, so memory stays bounded
+
+
+def _bounded_lines(f, path: str) -> Iterator[bytes]:
+    """The lines of f; a line longer than MAX_LINE_BYTES comes in pieces cut after a space or tab.
+
+    A piece with no whitespace at all (one 'word' of MAX_LINE_BYTES) means the file is not text.
+    """
+    carry = b""
+    while True:
+        piece = f.readline(MAX_LINE_BYTES)
+        whole = piece.endswith(b"\n") or len(piece) < MAX_LINE_BYTES  # the line ends here, or the file
+        raw, carry = carry + piece, b""
+        if not raw:
+            return
+        if whole:
+            yield raw
+            continue
+        cut = max(raw.rfind(b" "), raw.rfind(b"\t"))
+        if cut < 0:
+            raise InputError(f"corpus file {path!r} has a 'word' of over {MAX_LINE_BYTES >> 20} MiB with no space "
+                             "in it; is it a text file?")
+        yield raw[: cut + 1]
+        carry = raw[cut + 1 :]
+
+
 def _open_binary(path: str):
     if path == STDIN:
         return sys.stdin.buffer
@@ -84,12 +129,20 @@ class CorpusReader:
         for path in self.paths:
             f = _open_binary(path)
             try:
-                for raw in f:
+                _check_text(path, f)
+                n_lines = n_bad = 0
+                for raw in _bounded_lines(f, path):
+                    n_lines += 1
                     try:
                         line = raw.decode("utf-8")
                     except UnicodeDecodeError:
                         line = raw.decode("utf-8", errors="replace")
+                        n_bad += 1
                         stats.n_bad_utf8_lines += 1
+                    if n_lines == 1:
+                        line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark is not part of the first word
+                    if n_lines == UTF8_CHECK_LINES:
+                        _check_utf8(path, n_lines, n_bad)
                     if self.lowercase:
                         line = line.lower()
                     tokens = line.split()
@@ -103,6 +156,8 @@ class CorpusReader:
                         stats.n_split_lines += 1
                         for i in range(0, len(tokens), MAX_SENTENCE_TOKENS):
                             yield tokens[i : i + MAX_SENTENCE_TOKENS]
+                if n_lines < UTF8_CHECK_LINES:
+                    _check_utf8(path, n_lines, n_bad)
             except (OSError, EOFError, ValueError) as e:
                 raise InputError(f"cannot read {path!r}: {e}; check that the file is complete.") from e
             finally:

@@ -240,8 +240,9 @@ def load_checkpoint(directory: str, log=lambda msg: None) -> Tuple[dict, Dict[st
             meta, arrays = read_checkpoint(path)
         except InputError as e:
             problems.append(str(e))
-            log(f"warning: {e} Trying an older one.")
             continue
+        for problem in problems:
+            log(f"warning: {problem} Using the older {os.path.basename(path)}.")
         return meta, arrays, path
     raise InputError(f"no usable checkpoint in {directory!r}: {' '.join(problems)} Start again without --resume.")
 

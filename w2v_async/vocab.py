@@ -52,7 +52,7 @@ class Vocab:
                 parts = line.split()
                 if not parts:
                     continue
-                if len(parts) != 2 or not parts[1].isdigit():
+                if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()) or len(parts[1]) > 18:
                     raise InputError(
                         f"{path}:{n} is not 'word count' (got {line.strip()[:60]!r}); "
                         "pass a file written by `w2v-async vocab` or word2vec.c -save-vocab."
