@@ -89,7 +89,8 @@ def test_checkpoint_files_round_trip_keep_two_and_fall_back_when_damaged(tmp_pat
     for i in range(4):
         save_checkpoint(d, {"i": i}, {"x": np.full(1000, i, np.float32), "words": np.array(["a", "bb"])})
     files = checkpoint_files(d)
-    assert [seq for seq, _ in files] == [4, 3] and sorted(os.listdir(d)) == [os.path.basename(p) for _, p in files[::-1]]
+    assert [seq for seq, _ in files] == [4, 3]
+    assert sorted(os.listdir(d)) == [os.path.basename(p) for _, p in files[::-1]]
     meta, arrays, path = load_checkpoint(d)
     assert meta["i"] == 3 and path == files[0][1] and arrays["x"][0] == 3 and arrays["words"].tolist() == ["a", "bb"]
     with open(files[0][1], "r+b") as f:  # flip one byte inside the stored array
@@ -121,3 +122,36 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
         save_checkpoint(d, {"i": 2}, {"x": np.ones(10, np.float32)})
     assert os.listdir(d) == ["checkpoint-000001.npz"]  # no temporary file left either
     assert open(checkpoint_files(d)[0][1], "rb").read() == before
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from w2v_async.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_resume_takes_unspecified_settings_from_the_checkpoint_and_finishes_a_done_run(planted, tmp_path):
+    ck, out = tmp_path / "ck", tmp_path / "v.bin"
+    _cli("train", planted, "-o", out, "--dim", "8", "--epochs", "2", "--min-count", "1", "--threads", "1",
+         "--model", "cbow", "--checkpoint-dir", ck, "-q")
+    again = tmp_path / "again.bin"  # no settings given: model, dim, epochs, min count and threads come from ck
+    summary = _cli("train", planted, "-o", again, "--resume", ck, "--json", "-q").stdout
+    assert again.read_bytes() == out.read_bytes()
+    assert '"model": "cbow"' in summary and '"dim": 8' in summary
+
+
+def test_glove_resumed_from_an_epoch_checkpoint_matches_the_uninterrupted_run(planted, tmp_path):
+    cooc, ck, out = tmp_path / "c.npz", tmp_path / "ck", tmp_path / "g.txt"
+    _cli("cooccur", planted, "-o", cooc, "--min-count", "1", "-q")
+    settings = ["--model", "glove", "--dim", "8", "--epochs", "4", "--x-max", "10", "--threads", "1", "-q"]
+    _cli("train", "--cooccur", cooc, "-o", out, *settings, "--checkpoint-dir", ck)
+    files = checkpoint_files(str(ck))
+    assert [seq for seq, _ in files] == [4, 3]  # one per epoch end, the newest two kept
+    os.unlink(files[0][1])  # as if the run had died during epoch 4
+    resumed = tmp_path / "r.txt"
+    _cli("train", "--cooccur", cooc, "-o", resumed, "--resume", ck, *settings)
+    assert resumed.read_bytes() == out.read_bytes()

@@ -56,8 +56,9 @@ def test_first_signal_saves_a_checkpoint_and_partial_vectors_then_resume_is_bit_
     assert len(kv) == 40 and np.isfinite(kv.vectors).all()
     meta, _, _ = load_checkpoint(str(out) + ".checkpoint")
     assert 0 < meta["progress"] < 1
+    checkpoint = os.path.basename(checkpoint_files(str(out) + ".checkpoint")[0][1])
     assert _files(tmp_path) == sorted(["c.txt", "v.bin", "v.partial.bin", "v.partial.bin.json",
-                                       f"v.bin.checkpoint/{os.path.basename(checkpoint_files(str(out) + '.checkpoint')[0][1])}"])
+                                       f"v.bin.checkpoint/{checkpoint}"])
     # the printed command resumes; the result is the uninterrupted run's, bit for bit
     resume_args = shlex.split(last.split(" Resume with: w2v-async ", 1)[1])
     assert CliRunner().invoke(cli, resume_args + ["-q"]).exit_code == 0

@@ -509,7 +509,8 @@ class _Job:
                  checkpoint_every: Optional[float], resume: Optional[str], log: Callable[[str], None]):
         self.model, self.output, self.vocab_cfg, self.cfg, self.log = model, output, vocab_cfg, cfg, log
         if checkpoint_every is not None and checkpoint_every < 0:
-            raise ConfigError(f"--checkpoint-every must be >= 0 minutes (0: only at epoch ends), got {checkpoint_every}.")
+            raise ConfigError(
+                f"--checkpoint-every must be >= 0 minutes (0: only at epoch ends), got {checkpoint_every}.")
         if checkpoint_every is not None and checkpoint_dir is None and resume is None:
             raise ConfigError("--checkpoint-every needs --checkpoint-dir DIR (where the checkpoints go).")
         self.directory = checkpoint_dir or resume
@@ -562,27 +563,30 @@ class _Job:
             needs[os.path.abspath(self.directory)] = needs.get(os.path.abspath(self.directory), 0) + 2 * checkpoint
         _check_free_space(needs)
 
-    def checkpointing(self, interrupts: Interrupts, counts: np.ndarray) -> Checkpointing:
-        def save(params: Dict[str, np.ndarray], state: RunState) -> None:
-            check_finite(params, state)
-            t0 = time.perf_counter()
-            epochs = state.loss.shape[1]
-            units = state.counters[1:].sum()
-            meta = {
-                "model": self.model,
-                "config": {"vocab": dataclasses.asdict(self.vocab_cfg), "train": dataclasses.asdict(self.cfg)},
-                "data": self.fingerprint, "epoch": int(min(state.epoch.min() + 1, epochs)), "epochs": epochs,
-                "progress": float(units / max(self.total_units, 1)), "seconds": state.seconds,
-            }
-            arrays = dict(params, **state.to_arrays(), words=np.array(self.words, dtype=str), counts=counts)
-            try:
-                self.last_checkpoint = save_checkpoint(self.directory, meta, arrays)
-            except OSError as e:
-                raise InputError(f"could not write a checkpoint in {self.directory!r}: {e.strerror or e}; "
-                                 "free some space or choose another --checkpoint-dir.") from e
-            self.checkpoint_seconds.append(time.perf_counter() - t0)
+    def save(self, params: Dict[str, np.ndarray], state: RunState) -> None:
+        """Write a checkpoint of params and state into the directory (never a non-finite one)."""
+        check_finite(params, state)
+        t0 = time.perf_counter()
+        epochs = state.loss.shape[1]
+        meta = {
+            "model": self.model,
+            "config": {"vocab": dataclasses.asdict(self.vocab_cfg), "train": dataclasses.asdict(self.cfg)},
+            "data": self.fingerprint, "epoch": int(min(state.epoch.min() + 1, epochs)), "epochs": epochs,
+            "progress": float(state.counters[1:].sum() / max(self.total_units, 1)), "seconds": state.seconds,
+        }
+        arrays = dict(params, **state.to_arrays(), words=np.array(self.words, dtype=str), counts=self.counts)
+        try:
+            self.last_checkpoint = save_checkpoint(self.directory, meta, arrays)
+        except OSError as e:
+            raise InputError(f"could not write a checkpoint in {self.directory!r}: {e.strerror or e}; "
+                             "free some space or choose another --checkpoint-dir.") from e
+        self.checkpoint_seconds.append(time.perf_counter() - t0)
 
-        return Checkpointing(save=save if self.directory is not None else None, every_s=self.every_s,
+    def checkpointing(self, interrupts: Interrupts, counts: np.ndarray, total_units: int) -> Checkpointing:
+        """How the trainer should checkpoint and resume; counts : the vocabulary's, total_units :
+        the words (or entries) of the whole run, for the progress a checkpoint records."""
+        self.counts, self.total_units = counts, total_units
+        return Checkpointing(save=self.save if self.directory is not None else None, every_s=self.every_s,
                              resume=self.arrays, interrupts=interrupts)
 
     def diverged(self, e: DivergedError, rate_flag: str, rate: float) -> InputError:
@@ -595,7 +599,7 @@ class _Job:
         if self.directory is None:
             self.directory = self.output + ".checkpoint"
             _check_directory(self.directory)
-        self.checkpointing(None, self.counts).save(result.params, state)
+        self.save(result.params, state)
         partial = partial_path(self.output)
         write_partial(partial)
         epochs = state.loss.shape[1]
@@ -614,7 +618,8 @@ def _check_directory(directory: str) -> None:
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"cannot create checkpoint directory {directory!r}: {e.strerror}; choose another path.") from e
+        raise ConfigError(
+            f"cannot create checkpoint directory {directory!r}: {e.strerror}; choose another path.") from e
     if not os.access(directory, os.W_OK):
         raise ConfigError(f"checkpoint directory {directory!r} is not writable; choose another --checkpoint-dir.")
 
@@ -663,12 +668,11 @@ def train_from_corpus(
     reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
     job.check_data(vocab.words, _fingerprint(encoded.ids, encoded.sent_starts), "corpus")
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
-    job.counts, job.total_units = vocab.counts, encoded.n_words * cfg.epochs
     scan_s = time.perf_counter() - t0
     with Interrupts() as interrupts:
+        checkpointing = job.checkpointing(interrupts, vocab.counts, encoded.n_words * cfg.epochs)
         try:
-            result = train_word2vec(encoded, vocab, cfg, progress=progress,
-                                    checkpointing=job.checkpointing(interrupts, vocab.counts))
+            result = train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=checkpointing)
         except DivergedError as e:
             raise job.diverged(e, "--alpha", cfg.start_alpha) from e
         if result.state.stopped:
@@ -845,12 +849,11 @@ def train_glove_from_corpus(
     n_words = len(cooc.vocab)
     job.check_data(cooc.vocab.words, _fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
     job.check_space(n_words, cfg.dim, fmt, 4 * n_words * (cfg.dim + 1))
-    job.counts, job.total_units = cooc.vocab.counts, cooc.nnz * cfg.epochs
     prepare_s = time.perf_counter() - t0
     with Interrupts() as interrupts:
+        checkpointing = job.checkpointing(interrupts, cooc.vocab.counts, cooc.nnz * cfg.epochs)
         try:
-            result = train_glove(cooc, cfg, progress=progress,
-                                 checkpointing=job.checkpointing(interrupts, cooc.vocab.counts))
+            result = train_glove(cooc, cfg, progress=progress, checkpointing=checkpointing)
         except DivergedError as e:
             raise job.diverged(e, "--eta", cfg.eta) from e
         if result.state.stopped:
