@@ -260,6 +260,9 @@ def run_hogwild(
                 state.loss[t, epoch] += loss
                 state.examples[t, epoch] += examples
                 state.position[t] += items
+                if not np.isfinite(loss):  # the kernel flags it too, but a pause may have overwritten that
+                    counters[0] = DIVERGED
+                    return
                 if state.position[t] == shard_sizes[t]:
                     state.epoch[t] += 1
                     state.position[t] = 0
