@@ -30,7 +30,7 @@ all: demo
 $(W2V): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,ray]'
 	touch $@
 
 # The embedded default corpus: gensim's bundled English Wikipedia sample, no download.

@@ -287,3 +287,23 @@ def test_arbitrary_bytes_as_a_vocab_file_load_or_raise_our_error(tmp_path, data)
     except W2VError:
         return
     assert np.all(np.diff(vocab.counts) <= 0) and len(set(vocab.words)) <= len(vocab.words)
+
+
+def test_engine_ray_without_ray_names_the_install_command(inputs, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    (tmp_path / "keep.bin").write_bytes(PREVIOUS)
+    result = CliRunner().invoke(cli, ["train", str(inputs / "good.txt"), "-o", str(tmp_path / "keep.bin"),
+                                      "--engine", "ray", "-q"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("Error: --engine ray needs Ray, which is not installed; install it with "
+                                     "pip install 'w2v-async[ray]'.")
+    assert sorted(os.listdir(tmp_path)) == ["keep.bin"] and (tmp_path / "keep.bin").read_bytes() == PREVIOUS

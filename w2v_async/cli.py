@@ -10,7 +10,8 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .config import BATCHING, MODELS, VocabConfig, Word2VecConfig, default_threads
+from .config import (BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, RayConfig, VocabConfig, Word2VecConfig,
+                     default_threads)
 from .errors import ConfigError, W2VError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -215,6 +216,20 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
               show_default=True, help="glove: write W + W~ or W alone.")
 @click.option("--asymmetric", is_flag=True, help="glove: count left contexts only.")
 @click.option("--memory", default=1.0, show_default=True, type=float, help="glove: GB for co-occurrence counting.")
+@click.option("--engine", type=click.Choice(ENGINES), default="threads", show_default=True,
+              help="threads: Hogwild threads in this process. ray: Downpour SGD (parameter-server shards and "
+                   "asynchronous replicas) on Ray, local or a cluster; needs pip install 'w2v-async[ray]'.")
+@click.option("--replicas", default=2, show_default=True, type=int, help="ray: model replicas (actors).")
+@click.option("--ps-shards", default=2, show_default=True, type=int, help="ray: parameter-server shards (actors).")
+@click.option("--n-fetch", default=1, show_default=True, type=int,
+              help="ray: batches per pull of the rows they touch.")
+@click.option("--n-push", default=1, show_default=True, type=int,
+              help="ray: batches per push of the replica's row changes (also pushed before every pull).")
+@click.option("--ps-optimizer", type=click.Choice(PS_OPTIMIZERS), default="sgd", show_default=True,
+              help="ray: how shards apply pushed changes: add them (sgd) or scale them per coordinate (adagrad).")
+@click.option("--ps-eta", default=0.05, show_default=True, type=float, help="ray: AdaGrad's learning rate.")
+@click.option("--ray-address", default=None,
+              help="ray: join this cluster (HOST:PORT or auto) instead of starting a local Ray.")
 @click.option("--checkpoint-dir", default=None,
               help="Save the whole training state here at every epoch end and every --checkpoint-every minutes.")
 @click.option("--checkpoint-every", default=None, type=float,
@@ -228,7 +243,8 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.pass_context
 def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, which_vectors, asymmetric, memory,
-          checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
+          engine, replicas, ps_shards, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, checkpoint_dir,
+          checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
           quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
@@ -241,6 +257,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
       w2v-async train corpus.txt -o vectors.bin --model sgns --dim 100 --epochs 5
       w2v-async train corpus.txt --vocab vocab.tsv -o vectors.txt --model cbow --json
       w2v-async train --model glove --cooccur cooc.npz -o glove.txt --format glove
+      w2v-async train corpus.txt -o vectors.bin --engine ray --replicas 4 --ps-shards 2
     """
     from .config import GloveConfig
     from .trainer import Interrupted, train_from_corpus, train_glove_from_corpus
@@ -252,6 +269,12 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
                 checkpoint_every=checkpoint_every, resume=resume_dir)
     try:
         vocab_cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
+        rcfg = None
+        if engine == "ray":
+            if model == "glove":
+                raise UsageFailure("--engine ray trains --model sgns or cbow; train GloVe with --engine threads.")
+            rcfg = RayConfig(replicas, ps_shards, n_fetch, n_push, ps_optimizer, ps_eta,
+                             address=ray_address).validate()
         if model == "glove":
             cfg = GloveConfig(dim, _or(window, 10), not asymmetric, memory, x_max, glove_alpha, eta, _or(epochs, 15),
                               threads, seed, which_vectors)
@@ -266,7 +289,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
             cfg = Word2VecConfig(model, dim, _or(window, 5), negative, sample, alpha, min_alpha, _or(epochs, 5),
                                  threads, seed, batching)
             vocab_cfg, cfg = _resumed(ctx, saved, vocab_cfg, cfg, WORD2VEC_FIELDS)
-            summary = train_from_corpus(corpus, output, vocab_cfg, cfg.validate(), **jobs)
+            summary = train_from_corpus(corpus, output, vocab_cfg, cfg.validate(), ray=rcfg, **jobs)
     except Interrupted as e:
         argv = getattr(ctx.find_root().command, "argv", sys.argv[1:])
         args = argv if resume_dir else argv + ["--resume", e.checkpoint_dir]

@@ -103,6 +103,41 @@ class Word2VecConfig:
         return self
 
 
+ENGINES = ("threads", "ray")
+PS_OPTIMIZERS = ("sgd", "adagrad")
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Downpour SGD on Ray (Dean et al. 2012): replicas, parameter-server shards and their messages.
+
+    address None starts a local Ray; "auto" or "HOST:PORT" joins a cluster. A replica pulls the
+    rows of n_fetch batches at once and pushes its changes every n_push batches and before each
+    pull (so n_push above n_fetch acts as n_fetch). job_words: words per job the driver hands out.
+    """
+
+    replicas: int = 2
+    ps_shards: int = 2
+    n_fetch: int = 1
+    n_push: int = 1
+    ps_optimizer: str = "sgd"
+    ps_eta: float = 0.05
+    batch_words: int = 2_000
+    job_words: int = 50_000
+    address: Optional[str] = None
+
+    def validate(self) -> "RayConfig":
+        defaults = {"replicas": 2, "ps_shards": 2, "n_fetch": 1, "n_push": 1, "batch_words": 2000,
+                    "job_words": 50000}
+        for name, default in defaults.items():
+            _positive(getattr(self, name), "--" + name.replace("_", "-"), default)
+        if self.ps_optimizer not in PS_OPTIMIZERS:
+            raise ConfigError(f"--ps-optimizer must be one of {', '.join(PS_OPTIMIZERS)}, got {self.ps_optimizer!r}.")
+        if self.ps_eta <= 0:
+            raise ConfigError(f"--ps-eta must be positive, got {self.ps_eta}; the default is 0.05.")
+        return self
+
+
 @dataclass(frozen=True)
 class GloveConfig:
     """GloVe trained by Hogwild AdaGrad threads on shuffled co-occurrence entries (glove.c defaults)."""

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .config import GloveConfig, VocabConfig, Word2VecConfig, to_json
+from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, to_json
 from .corpus import EncodedCorpus, check_output_path
 from .errors import ConfigError, InputError, W2VError
 from .io import atomic_write, load_checkpoint, resolve_format, save_checkpoint, save_vectors
@@ -329,6 +329,27 @@ def run_hogwild(
     return state
 
 
+def word2vec_scratch(cfg: Word2VecConfig, max_sentence: int, n_hot: int = 0, offset: int = 0) -> tuple:
+    """One thread's scratch buffers for cfg's model; their types select the model in the kernels.
+
+    HogBatch skip-gram trains ids w < n_hot in rows offset + w (the thread's hot-row copies).
+    """
+    buffers = (
+        private_zeros(max_sentence, np.int32),
+        private_zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
+    )
+    if cfg.model == "cbow":
+        return buffers + (private_zeros(cfg.dim, np.float32), private_zeros(2 * cfg.window, np.int32),
+                          private_zeros(cfg.dim, np.float32))
+    if cfg.update == "window":
+        return buffers + (private_zeros(2 * cfg.window, np.int32),
+                          private_zeros((2 * cfg.window, cfg.dim), np.float32),
+                          private_zeros((2 * cfg.window, cfg.negative + 1), np.float32),
+                          np.array([n_hot, offset], np.int64),
+                          private_zeros((n_hot, cfg.dim), np.float32), private_zeros((n_hot, cfg.dim), np.float32))
+    return buffers + (private_zeros(cfg.dim, np.float32),)
+
+
 @dataclass
 class Checkpointing:
     """How a run saves and restores its state.
@@ -412,23 +433,7 @@ def train_word2vec(
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
     shards = corpus.shards(n_threads)
     max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
-    scratch = []
-    for _ in range(n_threads):
-        buffers = (
-            private_zeros(max_sentence, np.int32),
-            private_zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
-        )
-        if cfg.model == "cbow":
-            buffers += (private_zeros(cfg.dim, np.float32), private_zeros(2 * cfg.window, np.int32),
-                        private_zeros(cfg.dim, np.float32))
-        elif cfg.update == "window":
-            buffers += (private_zeros(2 * cfg.window, np.int32), private_zeros((2 * cfg.window, cfg.dim), np.float32),
-                        private_zeros((2 * cfg.window, cfg.negative + 1), np.float32),
-                        np.array([n_hot, n_words + len(scratch) * n_hot], np.int64),
-                        private_zeros((n_hot, cfg.dim), np.float32), private_zeros((n_hot, cfg.dim), np.float32))
-        else:
-            buffers += (private_zeros(cfg.dim, np.float32),)
-        scratch.append(buffers)
+    scratch = [word2vec_scratch(cfg, max_sentence, n_hot, n_words + t * n_hot) for t in range(n_threads)]
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
 
     def run_chunk(t, epoch, start, counters):
@@ -652,8 +657,11 @@ def train_from_corpus(
     checkpoint_dir: Optional[str] = None,
     checkpoint_every: Optional[float] = None,
     resume: Optional[str] = None,
+    ray: Optional[RayConfig] = None,
 ) -> dict:
     """The whole ``w2v-async train`` job: read, encode, train, write vectors and config atomically.
+
+    With ray (a RayConfig), training runs as Downpour SGD on Ray (downpour.py) instead of threads.
 
     With checkpoint_dir, the state is saved there every checkpoint_every minutes (default 10) and
     at every epoch end; resume continues from the newest good checkpoint in that directory (and
@@ -666,9 +674,19 @@ def train_from_corpus(
     cfg.validate()
     check_output_path(output)
     fmt = resolve_format(output, fmt)
+    if ray is not None:
+        ray.validate()
+        if checkpoint_dir or resume or checkpoint_every is not None:
+            raise ConfigError("checkpoints and --resume work with --engine threads; the Ray engine does not write "
+                              "checkpoints yet.")
+        from .downpour import import_ray
+
+        import_ray()
     job = _Job(cfg.model, output, vocab_cfg, cfg, checkpoint_dir, checkpoint_every, resume, log)
     t0 = time.perf_counter()
     reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
+    if ray is not None:
+        return _train_on_ray(source, output, fmt, vocab_cfg, cfg, ray, reader, vocab, encoded, progress, t0)
     job.check_data(vocab.words, _fingerprint(encoded.ids, encoded.sent_starts), "corpus")
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
@@ -708,6 +726,36 @@ def train_from_corpus(
         "seconds": {"scan": scan_s, "train": result.seconds, "write": write_s,
                     "checkpoints": job.checkpoint_seconds},
         "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
+    }
+
+
+def _train_on_ray(source, output, fmt, vocab_cfg, cfg, rcfg, reader, vocab, encoded, progress, t0) -> dict:
+    """train_from_corpus with --engine ray: Downpour SGD, then the same outputs and summary."""
+    from .downpour import train_word2vec_ray
+
+    _Job(cfg.model, output, vocab_cfg, cfg, None, None, None, lambda msg: None).check_space(
+        len(vocab), cfg.dim, fmt, 0)
+    scan_s = time.perf_counter() - t0
+    result = train_word2vec_ray(encoded, vocab, cfg, rcfg, progress=progress)
+    t1 = time.perf_counter()
+    config_path = _write_outputs(output, vocab.words, result.w_in, fmt, to_json(vocab=vocab_cfg, train=cfg, ray=rcfg))
+    return {
+        "model": cfg.model,
+        "engine": "ray",
+        "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg),
+                   "ray": dataclasses.asdict(rcfg)},
+        "corpus": {"source": source, "tokens": reader.stats.n_tokens, "words_in_vocab": encoded.n_words,
+                   "sentences": encoded.n_sentences},
+        "vocab_size": len(vocab),
+        "words_trained": result.words_trained,
+        "words_per_sec": result.words_per_sec,
+        "epoch_loss": result.epoch_loss,
+        "epoch_examples": result.epoch_examples,
+        "downpour": {"mean_staleness": result.mean_staleness, "pushes": result.pushes,
+                     "pulled_rows": result.pulled_rows, "jobs_retried": result.jobs_retried,
+                     "replica_seconds_train": result.seconds_train, "replica_seconds_comm": result.seconds_comm},
+        "seconds": {"scan": scan_s, "train": result.seconds, "write": time.perf_counter() - t1},
+        "outputs": {"vectors": output, "format": fmt, "config": config_path},
     }
 
 

@@ -1,0 +1,122 @@
+"""The Ray engine (Downpour SGD): batch kernels against the threaded kernels, one replica against the
+threaded update, a run end to end through the CLI, and a replica killed mid-run."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import planted_corpus
+from w2v_async import kernels
+from w2v_async.cli import cli
+from w2v_async.config import RayConfig, VocabConfig, Word2VecConfig
+from w2v_async.corpus import CorpusReader
+from w2v_async.downpour import sample, train_batch
+from w2v_async.trainer import init_matrices, thread_rng_states, train_word2vec, word2vec_scratch
+from w2v_async.vocab import scan_corpus
+
+MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
+
+
+def _encode(path):
+    return scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=1))
+
+
+def _margin(words, vectors):
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    group = np.array([w.split("w")[0] for w in words])
+    same = (group[:, None] == group[None, :]) & ~np.eye(len(group), dtype=bool)
+    return cos[same].mean() - cos[group[:, None] != group[None, :]].mean()
+
+
+@pytest.mark.parametrize("model, batching", MODES)
+def test_sampled_batch_trains_exactly_as_the_threaded_epoch_kernel(tmp_path, model, batching):
+    """Same RNG state, same sentences (under 10,000 words, so the learning rate is constant)."""
+    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=300))
+    cfg = Word2VecConfig(model=model, batching=batching, dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
+    threaded = train_word2vec(enc, vocab, cfg, progress=False)
+    w_in, w_out = init_matrices(len(vocab), cfg.dim, cfg.seed)
+    tables = (vocab.keep_probs(cfg.sample), *kernels.build_alias_table(vocab.noise_distribution()))
+    rng = thread_rng_states(cfg.seed, 1)[0]
+    batch = sample((enc.ids, enc.sent_starts), np.arange(enc.n_sentences), tables, rng, cfg)
+    loss, examples = train_batch(w_in, w_out, batch, cfg, cfg.start_alpha, word2vec_scratch(cfg, 100))
+    assert np.array_equal(w_in, threaded.w_in) and np.array_equal(w_out, threaded.w_out)
+    assert examples == threaded.epoch_examples[0] and batch.words_read == enc.n_words
+    assert loss == pytest.approx(threaded.epoch_loss_sum[0], rel=1e-6)
+
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import logging
+
+    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("model, batching", MODES)
+def test_one_replica_fetching_and_pushing_every_batch_makes_the_threaded_update(local_ray, tmp_path, model,
+                                                                               batching):
+    """One replica, n_fetch = n_push = 1, SGD shards: pull the rows, train the compact copy, push the
+    change. Its first batch is the whole (small) corpus, so the result is the threaded kernel's."""
+    from w2v_async.downpour import train_word2vec_ray
+
+    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=300))
+    cfg = Word2VecConfig(model=model, batching=batching, dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
+    threaded = train_word2vec(enc, vocab, cfg, progress=False)
+    rcfg = RayConfig(replicas=1, ps_shards=2, n_fetch=1, n_push=1, batch_words=10**6, job_words=10**6)
+    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False)
+    np.testing.assert_allclose(res.w_in, threaded.w_in, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(res.w_out, threaded.w_out, rtol=1e-5, atol=1e-7)
+    assert not np.array_equal(res.w_in, init_matrices(len(vocab), cfg.dim, cfg.seed)[0])
+    assert res.pushes == 1 and res.mean_staleness == 0 and res.epoch_examples == threaded.epoch_examples
+
+
+def test_cli_ray_engine_end_to_end_learns_and_reports_staleness(local_ray, tmp_path):
+    corpus = planted_corpus(tmp_path / "c.txt")
+    out = tmp_path / "v.bin"
+    result = CliRunner().invoke(cli, ["train", str(corpus), "-o", str(out), "--engine", "ray", "--replicas", "2",
+                                      "--ps-shards", "2", "--n-fetch", "2", "--n-push", "1", "--min-count", "1",
+                                      "--dim", "16", "--window", "3", "--epochs", "3", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["engine"] == "ray" and summary["words_trained"] == 3 * 1500 * 20
+    assert summary["downpour"]["pushes"] > 0 and summary["downpour"]["mean_staleness"] >= 0
+    assert summary["epoch_loss"][-1] < summary["epoch_loss"][0]
+    from w2v_async.io import load_vectors
+
+    kv = load_vectors(str(out))
+    assert _margin(kv.index_to_key, kv.vectors) > 0.3
+
+
+def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray, tmp_path):
+    from w2v_async.downpour import train_word2vec_ray
+
+    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt"))
+    cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=2, threads=1, seed=1)
+    rcfg = RayConfig(replicas=2, ps_shards=2, batch_words=500, job_words=2000)
+    killed = []
+
+    def kill_first_replica(replicas, jobs_done):
+        if jobs_done == 2:
+            ray.kill(replicas[0], no_restart=False)
+            killed.append(jobs_done)
+
+    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, after_job=kill_first_replica)
+    assert killed and res.jobs_retried >= 1
+    assert res.words_trained == 2 * enc.n_words  # every job completed exactly once in the end
+    assert _margin(vocab.words, res.w_in) > 0.3
+
+
+def test_adagrad_shards_learn_too(local_ray, tmp_path):
+    from w2v_async.downpour import train_word2vec_ray
+
+    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt"))
+    cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=3, threads=1, seed=1)
+    res = train_word2vec_ray(enc, vocab, cfg, RayConfig(ps_optimizer="adagrad", job_words=5000), progress=False)
+    assert _margin(vocab.words, res.w_in) > 0.3
