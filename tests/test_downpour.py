@@ -2,6 +2,8 @@
 threaded update, a run end to end through the CLI, and a replica killed mid-run."""
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -74,15 +76,17 @@ def test_one_replica_fetching_and_pushing_every_batch_makes_the_threaded_update(
     np.testing.assert_allclose(res.w_in, threaded.w_in, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(res.w_out, threaded.w_out, rtol=1e-5, atol=1e-7)
     assert not np.array_equal(res.w_in, init_matrices(len(vocab), cfg.dim, cfg.seed)[0])
-    assert res.pushes == 1 and res.mean_staleness == 0 and res.epoch_examples == threaded.epoch_examples
+    assert res.downpour["pushes"] == 1 and res.downpour["mean_staleness"] == 0
+    assert res.epoch_examples == threaded.epoch_examples
 
 
 def test_cli_ray_engine_end_to_end_learns_and_reports_staleness(local_ray, tmp_path):
     corpus = planted_corpus(tmp_path / "c.txt")
     out = tmp_path / "v.bin"
     result = CliRunner().invoke(cli, ["train", str(corpus), "-o", str(out), "--engine", "ray", "--replicas", "2",
-                                      "--ps-shards", "2", "--n-fetch", "2", "--n-push", "1", "--min-count", "1",
-                                      "--dim", "16", "--window", "3", "--epochs", "3", "--json", "-q"])
+                                      "--ps-shards", "2", "--batch-words", "2000", "--n-fetch", "2", "--n-push", "1",
+                                      "--min-count", "1", "--dim", "16", "--window", "3", "--epochs", "3", "--json",
+                                      "-q"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["engine"] == "ray" and summary["words_trained"] == 3 * 1500 * 20
@@ -108,7 +112,7 @@ def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray,
             killed.append(jobs_done)
 
     res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, after_job=kill_first_replica)
-    assert killed and res.jobs_retried >= 1
+    assert killed and res.downpour["jobs_retried"] >= 1
     assert res.words_trained == 2 * enc.n_words  # every job completed exactly once in the end
     assert _margin(vocab.words, res.w_in) > 0.3
 
@@ -120,3 +124,40 @@ def test_adagrad_shards_learn_too(local_ray, tmp_path):
     cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=3, threads=1, seed=1)
     res = train_word2vec_ray(enc, vocab, cfg, RayConfig(ps_optimizer="adagrad", job_words=5000), progress=False)
     assert _margin(vocab.words, res.w_in) > 0.3
+
+
+def test_checkpoints_resume_across_engines(local_ray, tmp_path):
+    """A Ray run checkpoints in the threaded format: Ray resumes it, and so do 2 threads; Ray
+    resumes a one-thread checkpoint too. Every resumed run trains the rest of the words, once."""
+    corpus = planted_corpus(tmp_path / "c.txt")
+    settings = ["--min-count", "1", "--dim", "16", "--window", "3", "--epochs", "3", "--seed", "2", "-q", "--json"]
+    ray_opts = ["--engine", "ray", "--batch-words", "3000"]
+
+    def train(*args):
+        result = CliRunner().invoke(cli, ["train", str(corpus), *settings, *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    from w2v_async.io import checkpoint_files, load_checkpoint
+
+    train("-o", tmp_path / "ray.bin", *ray_opts, "--checkpoint-dir", tmp_path / "ck-ray")
+    files = checkpoint_files(str(tmp_path / "ck-ray"))
+    assert [seq for seq, _ in files] == [3, 2]  # after epochs 1, 2 and at the end; the newest two kept
+    os.unlink(files[0][1])  # as if it had died in epoch 3
+    meta, arrays, _ = load_checkpoint(str(tmp_path / "ck-ray"))
+    assert meta["epoch"] == 3 and arrays["run_epoch"].tolist() == [2] and arrays["run_position"].tolist() == [0]
+    words = 3 * 1500 * 20
+    for name, engine in [("ray-from-ray", ray_opts), ("threads-from-ray", ["--threads", "2"])]:
+        ck = tmp_path / f"ck-{name}"
+        shutil.copytree(tmp_path / "ck-ray", ck)
+        summary = train("-o", tmp_path / f"{name}.bin", *engine, "--resume", ck)
+        assert summary["words_trained"] == words and len(summary["epoch_loss"]) == 3
+    train("-o", tmp_path / "one.bin", "--threads", "1", "--checkpoint-dir", tmp_path / "ck-one")
+    os.unlink(checkpoint_files(str(tmp_path / "ck-one"))[0][1])
+    summary = train("-o", tmp_path / "ray-from-one.bin", *ray_opts, "--resume", tmp_path / "ck-one")
+    assert summary["words_trained"] == words and summary["engine"] == "ray"
+    from w2v_async.io import load_vectors
+
+    for name in ("ray-from-ray", "threads-from-ray", "ray-from-one"):
+        kv = load_vectors(str(tmp_path / f"{name}.bin"))
+        assert _margin(kv.index_to_key, kv.vectors) > 0.3, name

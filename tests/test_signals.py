@@ -104,3 +104,25 @@ def test_kill_9_loses_at_most_one_checkpoint_interval(tmp_path):
     assert not [f for f in _files(tmp_path) if f.endswith(".tmp")]
     kv = load_vectors(str(out))
     assert len(kv) == 40 and np.isfinite(kv.vectors).all()
+
+
+def test_ray_engine_stops_cleanly_on_sigint_and_resumes(tmp_path):
+    pytest.importorskip("ray")
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=3000)
+    out, ck = tmp_path / "v.bin", tmp_path / "ck"
+    args = [str(corpus), "-o", str(out), "--engine", "ray", "--min-count", "1", "--epochs", "30",
+            "--batch-words", "5000", "--dim", "16", "--checkpoint-dir", str(ck), "-q"]
+    proc = _start(*args)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not checkpoint_files(str(ck)):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("Error: stopped by SIGINT in epoch ")
+    assert not out.exists() and np.isfinite(load_vectors(str(tmp_path / "v.partial.bin")).vectors).all()
+    meta, _, _ = load_checkpoint(str(ck))
+    assert 0 < meta["progress"] < 1
+    result = CliRunner().invoke(cli, ["train", *args[:1], "-o", str(out), "--resume", str(ck), "-q", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(load_vectors(str(out))) == 40

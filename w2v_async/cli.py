@@ -221,6 +221,8 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
                    "asynchronous replicas) on Ray, local or a cluster; needs pip install 'w2v-async[ray]'.")
 @click.option("--replicas", default=2, show_default=True, type=int, help="ray: model replicas (actors).")
 @click.option("--ps-shards", default=2, show_default=True, type=int, help="ray: parameter-server shards (actors).")
+@click.option("--batch-words", default=50_000, show_default=True, type=int,
+              help="ray: words per minibatch (larger: fewer, bigger messages).")
 @click.option("--n-fetch", default=1, show_default=True, type=int,
               help="ray: batches per pull of the rows they touch.")
 @click.option("--n-push", default=1, show_default=True, type=int,
@@ -243,7 +245,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.pass_context
 def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, which_vectors, asymmetric, memory,
-          engine, replicas, ps_shards, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, checkpoint_dir,
+          engine, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, checkpoint_dir,
           checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
           quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
@@ -273,8 +275,8 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
         if engine == "ray":
             if model == "glove":
                 raise UsageFailure("--engine ray trains --model sgns or cbow; train GloVe with --engine threads.")
-            rcfg = RayConfig(replicas, ps_shards, n_fetch, n_push, ps_optimizer, ps_eta,
-                             address=ray_address).validate()
+            rcfg = RayConfig(replicas, ps_shards, n_fetch, n_push, ps_optimizer, ps_eta, batch_words,
+                             max(200_000, batch_words), address=ray_address).validate()
         if model == "glove":
             cfg = GloveConfig(dim, _or(window, 10), not asymmetric, memory, x_max, glove_alpha, eta, _or(epochs, 15),
                               threads, seed, which_vectors)

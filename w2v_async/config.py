@@ -113,7 +113,8 @@ class RayConfig:
 
     address None starts a local Ray; "auto" or "HOST:PORT" joins a cluster. A replica pulls the
     rows of n_fetch batches at once and pushes its changes every n_push batches and before each
-    pull (so n_push above n_fetch acts as n_fetch). job_words: words per job the driver hands out.
+    pull (so n_push above n_fetch acts as n_fetch). A batch is about batch_words words (before
+    subsampling); job_words: words per job the driver hands out (the unit retried after a failure).
     """
 
     replicas: int = 2
@@ -122,13 +123,13 @@ class RayConfig:
     n_push: int = 1
     ps_optimizer: str = "sgd"
     ps_eta: float = 0.05
-    batch_words: int = 2_000
-    job_words: int = 50_000
+    batch_words: int = 50_000
+    job_words: int = 200_000
     address: Optional[str] = None
 
     def validate(self) -> "RayConfig":
-        defaults = {"replicas": 2, "ps_shards": 2, "n_fetch": 1, "n_push": 1, "batch_words": 2000,
-                    "job_words": 50000}
+        defaults = {"replicas": 2, "ps_shards": 2, "n_fetch": 1, "n_push": 1, "batch_words": 50000,
+                    "job_words": 200000}
         for name, default in defaults.items():
             _positive(getattr(self, name), "--" + name.replace("_", "-"), default)
         if self.ps_optimizer not in PS_OPTIMIZERS:

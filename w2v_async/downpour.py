@@ -7,14 +7,14 @@ the replicas do. The numba kernels are the threaded engine's (kernels.sample_bat
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .config import RayConfig, Word2VecConfig
 from .corpus import EncodedCorpus
-from .errors import ConfigError, W2VError
+from .errors import ConfigError
 from .vocab import Vocab
 
 RAY_INSTALL = "pip install 'w2v-async[ray]'"
@@ -107,12 +107,17 @@ class ParamShard:
         self.g_in = np.zeros_like(self.w_in) if optimizer == "adagrad" else None
         self.g_out = np.zeros_like(self.w_out) if optimizer == "adagrad" else None
         self.version = 0
+        self.busy = 0.0  # seconds spent serving pulls and pushes (what bounds a shard's throughput)
 
     def pull(self, in_ids: np.ndarray, out_ids: np.ndarray):
         """(w_in rows, w_out rows, version) for global ids of this shard."""
-        return self.w_in[in_ids // self.n_shards], self.w_out[out_ids // self.n_shards], self.version
+        t0 = time.perf_counter()
+        rows = self.w_in[in_ids // self.n_shards], self.w_out[out_ids // self.n_shards], self.version
+        self.busy += time.perf_counter() - t0
+        return rows
 
     def push(self, in_ids, in_delta, out_ids, out_delta, pulled_version: int) -> int:
+        t0 = time.perf_counter()
         for ids, delta, w, g in ((in_ids, in_delta, self.w_in, self.g_in),
                                  (out_ids, out_delta, self.w_out, self.g_out)):
             rows = ids // self.n_shards
@@ -123,11 +128,12 @@ class ParamShard:
                 w[rows] += self.eta * delta / (np.sqrt(g[rows]) + np.float32(1e-8))
         staleness = self.version - pulled_version
         self.version += 1
+        self.busy += time.perf_counter() - t0
         return staleness
 
     def rows(self):
-        """All of this shard's rows of (w_in, w_out)."""
-        return self.w_in, self.w_out
+        """All of this shard's rows of (w_in, w_out), and its busy seconds."""
+        return self.w_in, self.w_out, self.busy
 
 
 # ---- model replicas ----
@@ -265,28 +271,6 @@ class Replica:
 
 # ---- the driver ----
 
-@dataclass
-class DownpourResult:
-    """What a Ray run produced; w_in / w_out as TrainResult, plus the Downpour measurements."""
-
-    w_in: np.ndarray
-    w_out: np.ndarray
-    epoch_loss: List[float] = field(default_factory=list)
-    epoch_examples: List[int] = field(default_factory=list)
-    words_trained: int = 0
-    seconds: float = 0.0
-    mean_staleness: float = 0.0
-    pushes: int = 0
-    pulled_rows: int = 0
-    jobs_retried: int = 0
-    seconds_train: float = 0.0
-    seconds_comm: float = 0.0
-
-    @property
-    def words_per_sec(self) -> float:
-        return self.words_trained / self.seconds if self.seconds > 0 else 0.0
-
-
 def connect(rcfg: RayConfig):
     """Join the cluster at rcfg.address, or start a local Ray with a CPU per replica and shard."""
     ray = import_ray()
@@ -301,24 +285,50 @@ def connect(rcfg: RayConfig):
     return ray
 
 
-def make_jobs(corpus: EncodedCorpus, epochs: int, job_words: int) -> List[Tuple[int, np.ndarray, int]]:
-    """(epoch, sentence numbers, words before it in the run) for every job, in training order."""
-    ends = corpus.sent_starts[1:]
-    block = ends // job_words
-    cuts = np.flatnonzero(np.diff(block)) + 1
-    pieces = np.split(np.arange(corpus.n_sentences, dtype=np.int64), cuts)
+@dataclass
+class Job:
+    """Consecutive sentences of one epoch, and the words trained before them in the whole run."""
+
+    epoch: int
+    sentences: np.ndarray
+    words_before: int
+    n_words: int
+
+
+def make_jobs(corpus: EncodedCorpus, epochs: int, job_words: int, start_epoch: int = 0,
+              start_sentence: int = 0, words_before: int = 0) -> List[Job]:
+    """Every job of the run from (start_epoch, start_sentence) on, in training order.
+
+    A job is the sentences of one block of about job_words words (blocks cut at the same places
+    every epoch); the first one starts at start_sentence.
+    """
+    block = corpus.sent_starts[1:] // job_words
+    pieces = np.split(np.arange(corpus.n_sentences, dtype=np.int64), np.flatnonzero(np.diff(block)) + 1)
     jobs = []
-    done = 0
-    for epoch in range(epochs):
+    done = words_before
+    for epoch in range(start_epoch, epochs):
         for p in pieces:
-            jobs.append((epoch, p, done))
-            done += int(corpus.sent_starts[p[-1] + 1] - corpus.sent_starts[p[0]])
+            if epoch == start_epoch:
+                p = p[p >= start_sentence]
+            if len(p) == 0:
+                continue
+            n = int(corpus.sent_starts[p[-1] + 1] - corpus.sent_starts[p[0]])
+            jobs.append(Job(epoch, p, done, n))
+            done += n
     return jobs
 
 
+def run_state_for_ray(state, shards: List[np.ndarray]) -> Tuple[int, int]:
+    """(epoch, sentence) a checkpoint's state resumes at on Ray: exactly where a one-thread run
+    stood; for several threads, the start of the earliest epoch not all of them finished."""
+    if state.epoch.shape[0] == 1:
+        return int(state.epoch[0]), int(shards[0][state.position[0]]) if state.position[0] < len(shards[0]) else 0
+    return int(state.epoch.min()), 0
+
+
 def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig, rcfg: RayConfig,
-                       progress: bool = True, after_job: Optional[Callable[[list, int], None]] = None,
-                       ) -> DownpourResult:
+                       progress: bool = True, checkpointing=None,
+                       after_job: Optional[Callable[[list, int], None]] = None):
     """Train SGNS or CBOW with Downpour SGD: rcfg.replicas replica actors, rcfg.ps_shards shard actors.
 
     The encoded corpus and the sampling tables go into Ray's object store once. The driver hands
@@ -327,18 +337,39 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     linearly over the whole run; it gathers losses, staleness and progress (tqdm). A replica that
     dies is restarted by Ray and its unfinished jobs are handed out again (their pushes up to the
     failure stay applied: at-least-once). after_job(replicas, jobs_done) is a hook for tests.
+
+    checkpointing (trainer.Checkpointing) as the threaded engine: to checkpoint, the driver stops
+    handing out new jobs, lets the running ones finish, gathers the shards' rows and saves them
+    with a one-thread RunState (epoch, sentences done, words done, loss), the threaded engine's
+    format; at every epoch end, every every_s seconds and at the end. A first signal stops the
+    same way and returns with state.stopped set. resume takes a checkpoint of either engine.
+    Returns a trainer.TrainResult whose ``downpour`` dict holds the Downpour measurements.
     """
-    from .trainer import _Progress, init_matrices
+    from .trainer import Checkpointing, RunState, TrainResult, _Progress, init_matrices, thread_rng_states
 
     cfg.validate()
     rcfg.validate()
+    ckpt = checkpointing or Checkpointing()
     ray = connect(rcfg)
     from . import kernels
 
     n_words = len(vocab)
     noise_prob, noise_alias = kernels.build_alias_table(vocab.noise_distribution())
     tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
-    w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
+    state = RunState.new(1, cfg.epochs, thread_rng_states(cfg.seed, 1)[0])
+    if ckpt.resume is not None:
+        w_in, w_out = (np.array(ckpt.resume[k], np.float32) for k in ("w_in", "w_out"))
+        saved = RunState.from_arrays(ckpt.resume)
+        start_epoch, start_sentence = run_state_for_ray(saved, corpus.shards(saved.epoch.shape[0]))
+        state.loss[0], state.examples[0] = saved.loss.sum(axis=0), saved.examples.sum(axis=0)
+        state.seconds = saved.seconds
+        words_before = int(saved.counters[1:].sum()) if saved.epoch.shape[0] == 1 else start_epoch * corpus.n_words
+    else:
+        w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
+        start_epoch, start_sentence, words_before = 0, 0, 0
+    jobs = make_jobs(corpus, cfg.epochs, rcfg.job_words, start_epoch, start_sentence, words_before)
+    total = corpus.n_words * cfg.epochs
+
     m = rcfg.ps_shards
     run = f"w2v-async-{uuid.uuid4().hex[:12]}"
     shard_cls = ray.remote(num_cpus=1)(ParamShard)
@@ -349,67 +380,116 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     replica_cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(Replica)
     replicas = [replica_cls.remote(r, run, cfg, rcfg, n_words) for r in range(rcfg.replicas)]
 
-    jobs = make_jobs(corpus, cfg.epochs, rcfg.job_words)
-    total = corpus.n_words * cfg.epochs
-    start_alpha, min_alpha = cfg.start_alpha, cfg.min_alpha
-
     def alpha_at(words):
-        return max(min_alpha, start_alpha - (start_alpha - min_alpha) * words / max(total, 1))
+        return max(cfg.min_alpha, cfg.start_alpha - (cfg.start_alpha - cfg.min_alpha) * words / max(total, 1))
 
-    queue = list(range(len(jobs)))
+    def gather(into_w_in, into_w_out):
+        busy = 0.0
+        for s, (rows_in, rows_out, b) in enumerate(ray.get([sh.rows.remote() for sh in shards])):
+            into_w_in[s::m], into_w_out[s::m] = rows_in, rows_out
+            busy += b
+        return busy
+
+    def mark(next_job: int):
+        """Set the state for a moment when exactly the jobs before next_job are done (a one-thread
+        run's state: epoch, sentences of it done, words done)."""
+        if next_job < len(jobs):
+            job = jobs[next_job]
+            state.epoch[0], state.position[0], state.counters[1] = job.epoch, job.sentences[0], job.words_before
+        else:
+            state.epoch[0], state.position[0], state.counters[1] = cfg.epochs, 0, total
+
+    def save(next_job: int):
+        mark(next_job)
+        gather(w_in, w_out)
+        ckpt.save({"w_in": w_in, "w_out": w_out}, state)
+
+    stats = dict(pushes=0, staleness=0, pulled_rows=0, jobs_retried=0, seconds_train=0.0, seconds_comm=0.0,
+                 seconds_shards=0.0)
+    words_done = words_before
     in_flight: Dict = {}  # ObjectRef -> (job index, replica index)
-    result = DownpourResult(w_in, w_out, [0.0] * cfg.epochs, [0] * cfg.epochs)
-    loss_sum = [0.0] * cfg.epochs
+    load = [0] * rcfg.replicas
+    retry: List[int] = []
+    next_job = 0
+    pausing = False
+    epoch_saved = start_epoch
+    def may_start_next():
+        """Whether the next new job may go out now; the first job of an epoch waits for a
+        checkpoint of the epochs before it (when checkpointing)."""
+        nonlocal pausing
+        if pausing or next_job == len(jobs):
+            return False
+        if ckpt.save is not None and jobs[next_job].epoch > epoch_saved:
+            pausing = True
+            return False
+        return True
+
     bar = _Progress(total, progress, f"{cfg.model} ray x{rcfg.replicas}", "w")
-    t0 = time.perf_counter()
+    bar.update(words_done)
+    t0 = last_save = time.perf_counter()
     jobs_done = 0
     try:
-        def assign(r):
-            j = queue.pop(0)
-            epoch, sentences, before = jobs[j]
-            n = int(corpus.sent_starts[sentences[-1] + 1] - corpus.sent_starts[sentences[0]])
-            ref = replicas[r].run.remote(epoch, sentences, (alpha_at(before), alpha_at(before + n)))
-            in_flight[ref] = (j, r)
+        while True:
+            if ckpt.interrupts is not None and ckpt.interrupts.signal and not state.stopped:
+                state.stopped = pausing = True
+            if ckpt.save is not None and not pausing and next_job < len(jobs):
+                pausing = bool(ckpt.every_s and time.perf_counter() - last_save >= ckpt.every_s)
 
-        for _ in range(2):
-            for r in range(rcfg.replicas):
-                if queue:
-                    assign(r)
-        while in_flight:
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for r in range(rcfg.replicas):  # two jobs in flight per replica
+                while load[r] < 2 and (retry or may_start_next()):
+                    j = retry.pop(0) if retry else next_job
+                    next_job += j == next_job
+                    job = jobs[j]
+                    alpha = (alpha_at(job.words_before), alpha_at(job.words_before + job.n_words))
+                    in_flight[replicas[r].run.remote(job.epoch, job.sentences, alpha)] = (j, r)
+                    load[r] += 1
+            if not in_flight:
+                if next_job == len(jobs) or state.stopped:
+                    break
+                if pausing:  # everything before next_job is done: a consistent state
+                    save(next_job)
+                    epoch_saved, last_save, pausing = jobs[next_job].epoch, time.perf_counter(), False
+                continue
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.25)
+            if not ready:
+                continue
             j, r = in_flight.pop(ready[0])
+            load[r] -= 1
             try:
                 res = ray.get(ready[0])
             except ray.exceptions.RayActorError:
-                queue.insert(0, j)  # the replica died: its job goes to whoever asks next
-                result.jobs_retried += 1
-                if queue:
-                    assign(r)  # Ray restarts the actor; calls wait for it
+                retry.append(j)  # the replica died: Ray restarts it, the job is handed out again
+                stats["jobs_retried"] += 1
                 continue
-            loss_sum[res.epoch] += res.loss
-            result.epoch_examples[res.epoch] += res.examples
-            result.words_trained += res.words
-            result.pushes += res.pushes
-            result.mean_staleness += res.staleness
-            result.pulled_rows += res.pulled_rows
-            result.seconds_train += res.seconds_train
-            result.seconds_comm += res.seconds_comm
+            state.loss[0, res.epoch] += res.loss
+            state.examples[0, res.epoch] += res.examples
+            words_done += res.words
+            for key in ("pushes", "staleness", "pulled_rows", "seconds_train", "seconds_comm"):
+                stats[key] += getattr(res, key)
             jobs_done += 1
-            bar.update(result.words_trained, epoch=f"{res.epoch + 1}/{cfg.epochs}")
+            bar.update(words_done, epoch=f"{res.epoch + 1}/{cfg.epochs}")
             if after_job is not None:
                 after_job(replicas, jobs_done)
-            if queue:
-                assign(r)
-        for s, shard in enumerate(shards):
-            rows_in, rows_out = ray.get(shard.rows.remote())
-            w_in[s::m], w_out[s::m] = rows_in, rows_out
+        stats["seconds_shards"] = gather(w_in, w_out)
+        state.seconds += time.perf_counter() - t0
+        if not np.isfinite(state.loss).all():
+            from .trainer import DivergedError
+
+            raise DivergedError(state.diverged_epoch(), cfg.epochs)
+        if state.stopped:
+            mark(next_job)  # the caller writes the checkpoint and the vectors so far
+        elif ckpt.save is not None:
+            save(len(jobs))
     finally:
         bar.close()
         for actor in replicas + shards + [data]:
             ray.kill(actor)
-    result.seconds = time.perf_counter() - t0
-    result.mean_staleness = result.mean_staleness / max(result.pushes, 1)
-    result.epoch_loss = [s / max(n, 1) for s, n in zip(loss_sum, result.epoch_examples)]
-    if not all(np.isfinite(result.epoch_loss)) or not (np.isfinite(w_in).all() and np.isfinite(w_out).all()):
-        raise W2VError("training diverged: the loss or a vector became NaN or infinite; lower --alpha.")
-    return result
+    loss_sum = state.loss.sum(axis=0)
+    n_examples = state.examples.sum(axis=0)
+    downpour = dict(stats, mean_staleness=stats["staleness"] / max(stats["pushes"], 1))
+    return TrainResult(
+        w_in=w_in, w_out=w_out, epoch_loss=[float(x / max(n, 1)) for x, n in zip(loss_sum, n_examples)],
+        epoch_loss_sum=[float(x) for x in loss_sum], epoch_examples=[int(n) for n in n_examples],
+        words_trained=words_done, seconds=state.seconds, state=state, params={"w_in": w_in, "w_out": w_out},
+        downpour=downpour,
+    )

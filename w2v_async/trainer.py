@@ -38,6 +38,7 @@ class TrainResult:
     seconds: float = 0.0
     state: Optional["RunState"] = None
     params: Dict[str, np.ndarray] = field(default_factory=dict)  # what a checkpoint saves
+    downpour: Dict[str, float] = field(default_factory=dict)  # --engine ray: staleness, pushes, timings
 
     @property
     def words_per_sec(self) -> float:
@@ -155,6 +156,22 @@ class RunState:
     def from_arrays(cls, arrays: Dict[str, np.ndarray]) -> "RunState":
         return cls(*(arrays["run_" + k].copy() for k in ("epoch", "position", "counters", "loss", "examples", "rng")),
                    seconds=float(arrays["run_seconds"][0]))
+
+    def dealt(self, shards: List[np.ndarray], rng: List[np.ndarray]) -> "RunState":
+        """A one-thread state (the Ray engine's, or --threads 1) spread over len(shards) threads.
+
+        One thread had done the first position sentences of its epoch; each thread of the new run
+        skips its sentences among them. The word count goes to thread 0 (the learning rate only
+        needs the sum); the RNG streams start anew.
+        """
+        n = len(shards)
+        epoch, done = int(self.epoch[0]), int(self.position[0])
+        state = RunState.new(n, self.loss.shape[1], np.concatenate(rng))
+        state.epoch[:] = epoch
+        state.position[:] = [np.searchsorted(sh, done) for sh in shards]
+        state.counters[1] = self.counters[1]
+        state.loss[0], state.examples[0], state.seconds = self.loss[0], self.examples[0], self.seconds
+        return state
 
     def diverged_epoch(self) -> int:
         """1-based epoch whose loss first turned non-finite (else the epoch being trained)."""
@@ -413,12 +430,15 @@ def train_word2vec(
     n_words = len(vocab)
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
     resumed = _resumed(ckpt.resume, ("w_in", "w_out"), [(n_words, cfg.dim)] * 2)
+    shards = corpus.shards(n_threads)
     if resumed is not None:
         w_in, w_out = resumed
         state = RunState.from_arrays(ckpt.resume)
         if state.epoch.shape[0] != n_threads:
-            raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
-                             f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
+            if state.epoch.shape[0] != 1:
+                raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
+                                 f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
+            state = state.dealt(shards, thread_rng_states(cfg.seed + 1, n_threads))
     else:
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
@@ -431,7 +451,6 @@ def train_word2vec(
     tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
     total_words = corpus.n_words * cfg.epochs
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
-    shards = corpus.shards(n_threads)
     max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
     scratch = [word2vec_scratch(cfg, max_sentence, n_hot, n_words + t * n_hot) for t in range(n_threads)]
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
@@ -675,25 +694,23 @@ def train_from_corpus(
     check_output_path(output)
     fmt = resolve_format(output, fmt)
     if ray is not None:
-        ray.validate()
-        if checkpoint_dir or resume or checkpoint_every is not None:
-            raise ConfigError("checkpoints and --resume work with --engine threads; the Ray engine does not write "
-                              "checkpoints yet.")
-        from .downpour import import_ray
+        from .downpour import import_ray, train_word2vec_ray
 
+        ray.validate()
         import_ray()
     job = _Job(cfg.model, output, vocab_cfg, cfg, checkpoint_dir, checkpoint_every, resume, log)
     t0 = time.perf_counter()
     reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
-    if ray is not None:
-        return _train_on_ray(source, output, fmt, vocab_cfg, cfg, ray, reader, vocab, encoded, progress, t0)
     job.check_data(vocab.words, _fingerprint(encoded.ids, encoded.sent_starts), "corpus")
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
     with Interrupts() as interrupts:
         checkpointing = job.checkpointing(interrupts, vocab.counts, encoded.n_words * cfg.epochs)
         try:
-            result = train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=checkpointing)
+            if ray is None:
+                result = train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=checkpointing)
+            else:
+                result = train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=checkpointing)
         except DivergedError as e:
             raise job.diverged(e, "--alpha", cfg.start_alpha) from e
         if result.state.stopped:
@@ -707,8 +724,12 @@ def train_from_corpus(
             raise job.diverged(e, "--alpha", cfg.start_alpha) from e
         config_path = _write_outputs(output, vocab.words, result.w_in, fmt, to_json(vocab=vocab_cfg, train=cfg))
     write_s = time.perf_counter() - t1
+    extra = {}
+    if ray is not None:
+        extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour}
     return {
         "model": cfg.model,
+        **extra,
         "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
         "corpus": {
             "source": source,
@@ -726,36 +747,6 @@ def train_from_corpus(
         "seconds": {"scan": scan_s, "train": result.seconds, "write": write_s,
                     "checkpoints": job.checkpoint_seconds},
         "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
-    }
-
-
-def _train_on_ray(source, output, fmt, vocab_cfg, cfg, rcfg, reader, vocab, encoded, progress, t0) -> dict:
-    """train_from_corpus with --engine ray: Downpour SGD, then the same outputs and summary."""
-    from .downpour import train_word2vec_ray
-
-    _Job(cfg.model, output, vocab_cfg, cfg, None, None, None, lambda msg: None).check_space(
-        len(vocab), cfg.dim, fmt, 0)
-    scan_s = time.perf_counter() - t0
-    result = train_word2vec_ray(encoded, vocab, cfg, rcfg, progress=progress)
-    t1 = time.perf_counter()
-    config_path = _write_outputs(output, vocab.words, result.w_in, fmt, to_json(vocab=vocab_cfg, train=cfg, ray=rcfg))
-    return {
-        "model": cfg.model,
-        "engine": "ray",
-        "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg),
-                   "ray": dataclasses.asdict(rcfg)},
-        "corpus": {"source": source, "tokens": reader.stats.n_tokens, "words_in_vocab": encoded.n_words,
-                   "sentences": encoded.n_sentences},
-        "vocab_size": len(vocab),
-        "words_trained": result.words_trained,
-        "words_per_sec": result.words_per_sec,
-        "epoch_loss": result.epoch_loss,
-        "epoch_examples": result.epoch_examples,
-        "downpour": {"mean_staleness": result.mean_staleness, "pushes": result.pushes,
-                     "pulled_rows": result.pulled_rows, "jobs_retried": result.jobs_retried,
-                     "replica_seconds_train": result.seconds_train, "replica_seconds_comm": result.seconds_comm},
-        "seconds": {"scan": scan_s, "train": result.seconds, "write": time.perf_counter() - t1},
-        "outputs": {"vectors": output, "format": fmt, "config": config_path},
     }
 
 
