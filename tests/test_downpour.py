@@ -117,13 +117,25 @@ def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray,
     assert _margin(vocab.words, res.w_in) > 0.3
 
 
-def test_adagrad_shards_learn_too(local_ray, tmp_path):
-    from w2v_async.downpour import train_word2vec_ray
+def test_adagrad_shards_learn_and_their_sums_survive_a_resume(local_ray, tmp_path):
+    from w2v_async.io import checkpoint_files, load_checkpoint, load_vectors
 
-    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt"))
-    cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=3, threads=1, seed=1)
-    res = train_word2vec_ray(enc, vocab, cfg, RayConfig(ps_optimizer="adagrad", job_words=5000), progress=False)
-    assert _margin(vocab.words, res.w_in) > 0.3
+    corpus = planted_corpus(tmp_path / "c.txt")
+    args = ["train", str(corpus), "--engine", "ray", "--ps-optimizer", "adagrad", "--batch-words", "3000",
+            "--min-count", "1", "--dim", "16", "--window", "3", "--epochs", "3", "--sample", "0", "-q"]
+    ck = tmp_path / "ck"
+    assert CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "a.bin"), "--checkpoint-dir", str(ck)]).exit_code == 0
+    kv = load_vectors(str(tmp_path / "a.bin"))
+    assert _margin(kv.index_to_key, kv.vectors) > 0.3
+    os.unlink(checkpoint_files(str(ck))[0][1])  # back to the end of epoch 2
+    _, before, _ = load_checkpoint(str(ck))
+    assert before["ps_gradsq_in"].any() and before["ps_gradsq_out"].any()
+    assert CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "b.bin"), "--resume", str(ck)]).exit_code == 0
+    _, after, _ = load_checkpoint(str(ck))
+    # the shards started from the saved sums (from zero, rows the last epoch missed would fall back)
+    assert np.all(after["ps_gradsq_in"] >= before["ps_gradsq_in"])
+    assert np.all(after["ps_gradsq_out"] >= before["ps_gradsq_out"])
+    assert after["run_epoch"].tolist() == [3]
 
 
 def test_checkpoints_resume_across_engines(local_ray, tmp_path):

@@ -101,11 +101,14 @@ class ParamShard:
     between the replica's pull and its push (its staleness).
     """
 
-    def __init__(self, w_in: np.ndarray, w_out: np.ndarray, n_shards: int, optimizer: str, eta: float):
+    def __init__(self, w_in: np.ndarray, w_out: np.ndarray, n_shards: int, optimizer: str, eta: float,
+                 gradsq: Optional[Tuple[np.ndarray, np.ndarray]] = None):
         self.w_in, self.w_out = np.array(w_in), np.array(w_out)
         self.n_shards, self.optimizer, self.eta = n_shards, optimizer, np.float32(eta)
-        self.g_in = np.zeros_like(self.w_in) if optimizer == "adagrad" else None
-        self.g_out = np.zeros_like(self.w_out) if optimizer == "adagrad" else None
+        self.g_in = self.g_out = None
+        if optimizer == "adagrad":  # the sums of squared changes: zero, or a checkpoint's
+            self.g_in, self.g_out = (np.array(g) for g in gradsq) if gradsq is not None else (
+                np.zeros_like(self.w_in), np.zeros_like(self.w_out))
         self.version = 0
         self.busy = 0.0  # seconds spent serving pulls and pushes (what bounds a shard's throughput)
 
@@ -132,8 +135,8 @@ class ParamShard:
         return staleness
 
     def rows(self):
-        """All of this shard's rows of (w_in, w_out), and its busy seconds."""
-        return self.w_in, self.w_out, self.busy
+        """All of this shard's rows of (w_in, w_out), its AdaGrad sums (or None) and its busy seconds."""
+        return self.w_in, self.w_out, (self.g_in, self.g_out), self.busy
 
 
 # ---- model replicas ----
@@ -357,8 +360,13 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     noise_prob, noise_alias = kernels.build_alias_table(vocab.noise_distribution())
     tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
     state = RunState.new(1, cfg.epochs, thread_rng_states(cfg.seed, 1)[0])
+    gradsq = None  # AdaGrad shards' sums of squared changes, full size, for checkpoints
+    if rcfg.ps_optimizer == "adagrad":
+        gradsq = {k: np.zeros((n_words, cfg.dim), np.float32) for k in ("ps_gradsq_in", "ps_gradsq_out")}
     if ckpt.resume is not None:
         w_in, w_out = (np.array(ckpt.resume[k], np.float32) for k in ("w_in", "w_out"))
+        if gradsq is not None and "ps_gradsq_in" in ckpt.resume:
+            gradsq = {k: np.array(ckpt.resume[k], np.float32) for k in gradsq}
         saved = RunState.from_arrays(ckpt.resume)
         start_epoch, start_sentence = run_state_for_ray(saved, corpus.shards(saved.epoch.shape[0]))
         state.loss[0], state.examples[0] = saved.loss.sum(axis=0), saved.examples.sum(axis=0)
@@ -373,8 +381,10 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     m = rcfg.ps_shards
     run = f"w2v-async-{uuid.uuid4().hex[:12]}"
     shard_cls = ray.remote(num_cpus=1)(ParamShard)
-    shards = [shard_cls.options(name=f"{run}-shard-{s}").remote(w_in[s::m], w_out[s::m], m, rcfg.ps_optimizer,
-                                                              rcfg.ps_eta) for s in range(m)]
+    shards = [shard_cls.options(name=f"{run}-shard-{s}").remote(
+        w_in[s::m], w_out[s::m], m, rcfg.ps_optimizer, rcfg.ps_eta,
+        None if gradsq is None else (gradsq["ps_gradsq_in"][s::m], gradsq["ps_gradsq_out"][s::m]))
+        for s in range(m)]
     refs = [ray.put(a) for a in (corpus.ids, corpus.sent_starts)] + [ray.put(tables)]
     data = ray.remote(num_cpus=0)(DataRefs).options(name=f"{run}-data").remote(refs)
     replica_cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(Replica)
@@ -383,10 +393,15 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     def alpha_at(words):
         return max(cfg.min_alpha, cfg.start_alpha - (cfg.start_alpha - cfg.min_alpha) * words / max(total, 1))
 
-    def gather(into_w_in, into_w_out):
+    params = {"w_in": w_in, "w_out": w_out, **(gradsq or {})}  # what a checkpoint holds
+
+    def gather():
+        """Copy every shard's rows (and AdaGrad sums) into params; returns the shards' busy seconds."""
         busy = 0.0
-        for s, (rows_in, rows_out, b) in enumerate(ray.get([sh.rows.remote() for sh in shards])):
-            into_w_in[s::m], into_w_out[s::m] = rows_in, rows_out
+        for s, (rows_in, rows_out, (g_in, g_out), b) in enumerate(ray.get([sh.rows.remote() for sh in shards])):
+            w_in[s::m], w_out[s::m] = rows_in, rows_out
+            if gradsq is not None:
+                gradsq["ps_gradsq_in"][s::m], gradsq["ps_gradsq_out"][s::m] = g_in, g_out
             busy += b
         return busy
 
@@ -401,8 +416,8 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
 
     def save(next_job: int):
         mark(next_job)
-        gather(w_in, w_out)
-        ckpt.save({"w_in": w_in, "w_out": w_out}, state)
+        gather()
+        ckpt.save(params, state)
 
     stats = dict(pushes=0, staleness=0, pulled_rows=0, jobs_retried=0, seconds_train=0.0, seconds_comm=0.0,
                  seconds_shards=0.0)
@@ -470,7 +485,7 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
             bar.update(words_done, epoch=f"{res.epoch + 1}/{cfg.epochs}")
             if after_job is not None:
                 after_job(replicas, jobs_done)
-        stats["seconds_shards"] = gather(w_in, w_out)
+        stats["seconds_shards"] = gather()
         state.seconds += time.perf_counter() - t0
         if not np.isfinite(state.loss).all():
             from .trainer import DivergedError
@@ -490,6 +505,6 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     return TrainResult(
         w_in=w_in, w_out=w_out, epoch_loss=[float(x / max(n, 1)) for x, n in zip(loss_sum, n_examples)],
         epoch_loss_sum=[float(x) for x in loss_sum], epoch_examples=[int(n) for n in n_examples],
-        words_trained=words_done, seconds=state.seconds, state=state, params={"w_in": w_in, "w_out": w_out},
+        words_trained=words_done, seconds=state.seconds, state=state, params=params,
         downpour=downpour,
     )
