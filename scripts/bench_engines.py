@@ -63,9 +63,8 @@ def main():
         rows["ray"] = dict(wall_s=wall, train_s=s["seconds"]["train"], words_per_sec=s["words_per_sec"],
                            driver_rss_mib=rss, mean_staleness=d["mean_staleness"], pushes=d["pushes"],
                            pulled_rows_per_word=d["pulled_rows"] / s["words_trained"],
-                           replica_seconds_train=d["replica_seconds_train"],
-                           replica_seconds_comm=d["replica_seconds_comm"],
-                           shard_seconds_busy=d["shard_seconds_busy"], **quality(out))
+                           replica_seconds_train=d["seconds_train"], replica_seconds_comm=d["seconds_comm"],
+                           shard_seconds_busy=d["seconds_shards"], **quality(out))
         print("ray", json.dumps(rows["ray"]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

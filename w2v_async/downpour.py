@@ -58,11 +58,6 @@ class Batch:
     def arrays(self):
         return (self.words, self.sent_bounds, self.reach, self.neg_bounds, self.negatives)
 
-    def rows(self) -> Tuple[np.ndarray, np.ndarray]:
-        """(ids read as words, ids only ever drawn as negatives): sorted, disjoint, unique."""
-        in_rows = np.unique(self.words)
-        return in_rows, np.setdiff1d(np.unique(self.negatives), in_rows, assume_unique=True)
-
 
 def sample(corpus: Tuple[np.ndarray, np.ndarray], sentences: np.ndarray, tables, rng_state: np.ndarray,
            cfg: Word2VecConfig) -> Batch:
@@ -206,8 +201,10 @@ class Replica:
         out = JobResult(epoch, 0.0, 0, 0, 0, 0, 0, 0.0, 0.0)
         pending = []
         for first in range(0, len(parts), rcfg.n_fetch):
+            t0 = time.perf_counter()
             window = parts[first : first + rcfg.n_fetch]
             batches = [sample((self.ids, self.sent_starts), p, self.tables, self.rng, cfg) for p in window]
+            out.seconds_train += time.perf_counter() - t0  # drawing is part of the replica's compute
             t0 = time.perf_counter()
             ids_in, ids_out, w_in, w_out, versions = self._pull(batches)
             out.seconds_comm += time.perf_counter() - t0
