@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import RayConfig, Word2VecConfig
 from .corpus import EncodedCorpus
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .vocab import Vocab
 
 RAY_INSTALL = "pip install 'w2v-async[ray]'"
@@ -279,7 +279,12 @@ def connect(rcfg: RayConfig):
     opts = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
                 configure_logging=True)
     if rcfg.address:
-        ray.init(address=rcfg.address, **opts)
+        try:
+            ray.init(address=rcfg.address, **opts)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise InputError(f"cannot join the Ray cluster at {rcfg.address!r} ({str(e).splitlines()[0]}); check "
+                             "that `ray start --head` runs there and the address, set RAY_AUTH_MODE=token if the "
+                             "cluster uses token authentication, or leave out --ray-address for a local Ray.") from e
     else:
         ray.init(num_cpus=rcfg.replicas + rcfg.ps_shards, **opts)
     return ray
