@@ -173,3 +173,53 @@ def test_checkpoints_resume_across_engines(local_ray, tmp_path):
     for name in ("ray-from-ray", "threads-from-ray", "ray-from-one"):
         kv = load_vectors(str(tmp_path / f"{name}.bin"))
         assert _margin(kv.index_to_key, kv.vectors) > 0.3, name
+
+
+def _random_cooc(n_words=100, seed=0):
+    from w2v_async.cooccur import Cooccurrence
+    from w2v_async.vocab import Vocab
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.divmod(np.arange(n_words * n_words, dtype=np.int64), n_words)
+    values = rng.gamma(0.5, 20.0, size=rows.shape).astype(np.float32) + np.float32(0.01)
+    vocab = Vocab([f"w{i}" for i in range(n_words)], np.arange(n_words, 0, -1) + 10)
+    return Cooccurrence(rows.astype(np.int32), cols.astype(np.int32), values, vocab, 10, True)
+
+
+def test_glove_one_replica_with_one_batch_makes_the_threaded_adagrad_update(local_ray):
+    """The AdaGrad sums travel with the rows: pull, glove.c's update on the compact copy, push."""
+    from w2v_async.config import GloveConfig
+    from w2v_async.downpour import train_glove_ray
+    from w2v_async.trainer import train_glove
+
+    cooc = _random_cooc()
+    cfg = GloveConfig(dim=8, epochs=1, threads=1, seed=4, x_max=10.0)
+    threaded = train_glove(cooc, cfg, progress=False)
+    rcfg = RayConfig(replicas=1, ps_shards=3, batch_words=10**6, job_words=10**6)
+    res = train_glove_ray(cooc, cfg, rcfg, progress=False)
+    for name in ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word", "gradsq_b_ctx"):
+        np.testing.assert_allclose(res.params[name], threaded.params[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    assert not np.all(res.params["gradsq_word"] == 1.0)
+    assert res.epoch_cost[0] == pytest.approx(threaded.epoch_cost[0], rel=1e-5)
+
+
+def test_glove_on_ray_learns_checkpoints_and_resumes_on_threads(local_ray, tmp_path):
+    from w2v_async.io import checkpoint_files
+
+    corpus = planted_corpus(tmp_path / "c.txt")
+    args = ["train", str(corpus), "--model", "glove", "--min-count", "1", "--dim", "16", "--x-max", "10",
+            "--epochs", "6", "-q", "--json"]
+    ck = tmp_path / "ck"
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "g.bin"), "--engine", "ray", "--batch-words", "100",
+                                      "--checkpoint-dir", str(ck)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["engine"] == "ray" and summary["epoch_cost"][-1] < 0.5 * summary["epoch_cost"][0]
+    from w2v_async.io import load_vectors
+
+    kv = load_vectors(str(tmp_path / "g.bin"))
+    assert _margin(kv.index_to_key, kv.vectors) > 0.3
+    os.unlink(checkpoint_files(str(ck))[0][1])  # back to the end of epoch 5
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "t.bin"), "--threads", "2", "--resume", str(ck)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["entries_trained"] == summary["entries_trained"]

@@ -222,7 +222,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--replicas", default=2, show_default=True, type=int, help="ray: model replicas (actors).")
 @click.option("--ps-shards", default=2, show_default=True, type=int, help="ray: parameter-server shards (actors).")
 @click.option("--batch-words", default=50_000, show_default=True, type=int,
-              help="ray: words per minibatch (larger: fewer, bigger messages).")
+              help="ray: words (glove: co-occurrence entries) per minibatch; larger: fewer, bigger messages.")
 @click.option("--n-fetch", default=1, show_default=True, type=int,
               help="ray: batches per pull of the rows they touch.")
 @click.option("--n-push", default=1, show_default=True, type=int,
@@ -273,8 +273,6 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
         vocab_cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
         rcfg = None
         if engine == "ray":
-            if model == "glove":
-                raise UsageFailure("--engine ray trains --model sgns or cbow; train GloVe with --engine threads.")
             rcfg = RayConfig(replicas, ps_shards, n_fetch, n_push, ps_optimizer, ps_eta, batch_words,
                              max(200_000, batch_words), address=ray_address).validate()
         if model == "glove":
@@ -282,7 +280,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
                               threads, seed, which_vectors)
             vocab_cfg, cfg = _resumed(ctx, saved, vocab_cfg, cfg, GLOVE_FIELDS)
             summary = train_glove_from_corpus(corpus, output, vocab_cfg, cfg.validate(), cooccur_path=cooccur_path,
-                                              **jobs)
+                                              ray=rcfg, **jobs)
         else:
             if corpus is None or cooccur_path is not None:
                 raise UsageFailure(f"--model {model} trains on a CORPUS; --cooccur is for --model glove.")

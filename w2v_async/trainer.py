@@ -157,18 +157,17 @@ class RunState:
         return cls(*(arrays["run_" + k].copy() for k in ("epoch", "position", "counters", "loss", "examples", "rng")),
                    seconds=float(arrays["run_seconds"][0]))
 
-    def dealt(self, shards: List[np.ndarray], rng: List[np.ndarray]) -> "RunState":
-        """A one-thread state (the Ray engine's, or --threads 1) spread over len(shards) threads.
+    def dealt(self, positions: List[int], rng: List[np.ndarray]) -> "RunState":
+        """A one-thread state (the Ray engine's, or --threads 1) spread over len(positions) threads.
 
-        One thread had done the first position sentences of its epoch; each thread of the new run
-        skips its sentences among them. The word count goes to thread 0 (the learning rate only
-        needs the sum); the RNG streams start anew.
+        One thread had done the first self.position items (sentences, entries) of its epoch;
+        positions[t] is how many of thread t's own items are among them. The unit count goes to
+        thread 0 (the learning rate only needs the sum); the RNG streams start anew.
         """
-        n = len(shards)
-        epoch, done = int(self.epoch[0]), int(self.position[0])
+        n = len(positions)
         state = RunState.new(n, self.loss.shape[1], np.concatenate(rng))
-        state.epoch[:] = epoch
-        state.position[:] = [np.searchsorted(sh, done) for sh in shards]
+        state.epoch[:] = self.epoch[0]
+        state.position[:] = positions
         state.counters[1] = self.counters[1]
         state.loss[0], state.examples[0], state.seconds = self.loss[0], self.examples[0], self.seconds
         return state
@@ -438,7 +437,9 @@ def train_word2vec(
             if state.epoch.shape[0] != 1:
                 raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
                                  f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
-            state = state.dealt(shards, thread_rng_states(cfg.seed + 1, n_threads))
+            done = int(state.position[0])
+            state = state.dealt([int(np.searchsorted(sh, done)) for sh in shards],
+                                thread_rng_states(cfg.seed + 1, n_threads))
     else:
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
@@ -763,6 +764,7 @@ class GloveResult:
     seconds: float = 0.0
     state: Optional[RunState] = None
     params: Dict[str, np.ndarray] = field(default_factory=dict)  # what a checkpoint saves
+    downpour: Dict[str, float] = field(default_factory=dict)  # --engine ray: staleness, pushes, timings
 
     def vectors(self, which: str = "word+context") -> np.ndarray:
         """The output vectors: W + W~ (GloVe's default) or W alone."""
@@ -799,12 +801,17 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
     n_threads = min(cfg.threads, cooc.nnz)
     shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)] * 2
     resumed = _resumed(ckpt.resume, GLOVE_PARAMS, shapes)
+    cuts = np.linspace(0, cooc.nnz, n_threads + 1).astype(np.int64)
     if resumed is not None:
         arrays = resumed
         state = RunState.from_arrays(ckpt.resume)
         if state.epoch.shape[0] != n_threads:
-            raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
-                             f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
+            if state.epoch.shape[0] != 1:
+                raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
+                                 f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
+            done = int(state.position[0])
+            state = state.dealt([int(np.clip(done - cuts[t], 0, cuts[t + 1] - cuts[t])) for t in range(n_threads)],
+                                [np.zeros(1, np.uint64)] * n_threads)
     else:
         scale = np.float32(1.0 / cfg.dim)
         arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
@@ -813,7 +820,6 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
         state = RunState.new(n_threads, cfg.epochs)
     params, gradsq = tuple(arrays[:4]), tuple(arrays[4:])
     hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta], np.float64)
-    cuts = np.linspace(0, cooc.nnz, n_threads + 1).astype(np.int64)
     slices = [tuple(a[cuts[t] : cuts[t + 1]] for a in coo) for t in range(n_threads)]
 
     def run_chunk(t, epoch, start, counters):
@@ -855,8 +861,11 @@ def train_glove_from_corpus(
     checkpoint_dir: Optional[str] = None,
     checkpoint_every: Optional[float] = None,
     resume: Optional[str] = None,
+    ray: Optional[RayConfig] = None,
 ) -> dict:
     """The ``w2v-async train --model glove`` job: count co-occurrences (or load them), train, write.
+
+    With ray (a RayConfig), training runs as Downpour on Ray (downpour.train_glove_ray).
 
     Exactly one of source and cooccur_path is given. Checkpoints, resume and signals as
     train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
@@ -870,6 +879,13 @@ def train_glove_from_corpus(
         raise ConfigError("give a CORPUS or --cooccur FILE (not both) to train GloVe.")
     check_output_path(output)
     fmt = resolve_format(output, fmt)
+    if ray is not None:
+        from .downpour import import_ray, train_glove_ray
+
+        ray.validate()
+        if ray.ps_optimizer != "sgd":
+            raise ConfigError("GloVe on Ray runs its own AdaGrad in the replicas; use --ps-optimizer sgd.")
+        import_ray()
     job = _Job("glove", output, vocab_cfg, cfg, checkpoint_dir, checkpoint_every, resume, log)
     t0 = time.perf_counter()
     if cooccur_path is not None:
@@ -895,7 +911,10 @@ def train_glove_from_corpus(
     with Interrupts() as interrupts:
         checkpointing = job.checkpointing(interrupts, cooc.vocab.counts, cooc.nnz * cfg.epochs)
         try:
-            result = train_glove(cooc, cfg, progress=progress, checkpointing=checkpointing)
+            if ray is None:
+                result = train_glove(cooc, cfg, progress=progress, checkpointing=checkpointing)
+            else:
+                result = train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=checkpointing)
         except DivergedError as e:
             raise job.diverged(e, "--eta", cfg.eta) from e
         if result.state.stopped:
@@ -909,8 +928,12 @@ def train_glove_from_corpus(
             raise job.diverged(e, "--eta", cfg.eta) from e
         config_path = _write_outputs(output, cooc.vocab.words, result.vectors(cfg.vectors), fmt,
                                      to_json(vocab=vocab_cfg, train=cfg))
+    extra = {}
+    if ray is not None:
+        extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour}
     return {
         "model": "glove",
+        **extra,
         "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
         "vocab_size": n_words,
         "nnz": cooc.nnz,
