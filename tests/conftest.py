@@ -16,3 +16,24 @@ def planted_corpus(path, n_groups=4, group_size=10, n_sentences=1500, length=20,
 @pytest.fixture
 def planted(tmp_path):
     return str(planted_corpus(tmp_path / "planted.txt"))
+
+
+def group_margin(words, vectors):
+    """Mean cosine within planted groups minus mean cosine across groups (words g<group>w<i>)."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    group = np.array([w.split("w")[0] for w in words])
+    same = (group[:, None] == group[None, :]) & ~np.eye(len(group), dtype=bool)
+    return cos[same].mean() - cos[group[:, None] != group[None, :]].mean()
+
+
+def random_cooc(n_words, seed=0):
+    """A dense random co-occurrence matrix of n_words^2 entries (not from a corpus)."""
+    from w2v_async.cooccur import Cooccurrence
+    from w2v_async.vocab import Vocab
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.divmod(np.arange(n_words * n_words, dtype=np.int64), n_words)
+    values = rng.gamma(0.5, 20.0, size=rows.shape).astype(np.float32) + np.float32(0.01)
+    vocab = Vocab([f"w{i}" for i in range(n_words)], np.arange(n_words, 0, -1) + 10)
+    return Cooccurrence(rows.astype(np.int32), cols.astype(np.int32), values, vocab, 10, True)

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import random_cooc
 from w2v_async import trainer
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
 from w2v_async.corpus import CorpusReader
@@ -54,20 +55,8 @@ def test_resume_from_any_checkpoint_gives_bit_identical_vectors(planted, frequen
         assert resumed.words_trained == plain.words_trained
 
 
-def _random_cooc(n_words=600, seed=0):
-    """A dense random co-occurrence matrix: 360,000 entries, several GloVe progress ticks per epoch."""
-    from w2v_async.cooccur import Cooccurrence
-    from w2v_async.vocab import Vocab
-
-    rng = np.random.default_rng(seed)
-    rows, cols = np.divmod(np.arange(n_words * n_words, dtype=np.int64), n_words)
-    values = rng.gamma(0.5, 20.0, size=rows.shape).astype(np.float32) + np.float32(0.01)
-    vocab = Vocab([f"w{i}" for i in range(n_words)], np.arange(n_words, 0, -1) + 10)
-    return Cooccurrence(rows.astype(np.int32), cols.astype(np.int32), values, vocab, 10, True)
-
-
 def test_glove_resume_restores_adagrad_state_bit_identically(frequent_pauses):
-    cooc = _random_cooc()
+    cooc = random_cooc(600)  # several GloVe progress ticks per epoch
     cfg = GloveConfig(dim=8, epochs=3, threads=1, seed=2)
     plain = train_glove(cooc, cfg, progress=False)
     rec = Recorder()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import planted_corpus
+from conftest import group_margin, planted_corpus, random_cooc
 from w2v_async import kernels
 from w2v_async.cli import cli
 from w2v_async.config import RayConfig, VocabConfig, Word2VecConfig
@@ -23,14 +23,6 @@ MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
 
 def _encode(path):
     return scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=1))
-
-
-def _margin(words, vectors):
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    cos = unit @ unit.T
-    group = np.array([w.split("w")[0] for w in words])
-    same = (group[:, None] == group[None, :]) & ~np.eye(len(group), dtype=bool)
-    return cos[same].mean() - cos[group[:, None] != group[None, :]].mean()
 
 
 @pytest.mark.parametrize("model, batching", MODES)
@@ -95,7 +87,7 @@ def test_cli_ray_engine_end_to_end_learns_and_reports_staleness(local_ray, tmp_p
     from w2v_async.io import load_vectors
 
     kv = load_vectors(str(out))
-    assert _margin(kv.index_to_key, kv.vectors) > 0.3
+    assert group_margin(kv.index_to_key, kv.vectors) > 0.3
 
 
 def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray, tmp_path):
@@ -114,7 +106,7 @@ def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray,
     res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, after_job=kill_first_replica)
     assert killed and res.downpour["jobs_retried"] >= 1
     assert res.words_trained == 2 * enc.n_words  # every job completed exactly once in the end
-    assert _margin(vocab.words, res.w_in) > 0.3
+    assert group_margin(vocab.words, res.w_in) > 0.3
 
 
 def test_adagrad_shards_learn_and_their_sums_survive_a_resume(local_ray, tmp_path):
@@ -126,7 +118,7 @@ def test_adagrad_shards_learn_and_their_sums_survive_a_resume(local_ray, tmp_pat
     ck = tmp_path / "ck"
     assert CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "a.bin"), "--checkpoint-dir", str(ck)]).exit_code == 0
     kv = load_vectors(str(tmp_path / "a.bin"))
-    assert _margin(kv.index_to_key, kv.vectors) > 0.3
+    assert group_margin(kv.index_to_key, kv.vectors) > 0.3
     os.unlink(checkpoint_files(str(ck))[0][1])  # back to the end of epoch 2
     _, before, _ = load_checkpoint(str(ck))
     assert before["ps_gradsq_in"].any() and before["ps_gradsq_out"].any()
@@ -172,18 +164,7 @@ def test_checkpoints_resume_across_engines(local_ray, tmp_path):
 
     for name in ("ray-from-ray", "threads-from-ray", "ray-from-one"):
         kv = load_vectors(str(tmp_path / f"{name}.bin"))
-        assert _margin(kv.index_to_key, kv.vectors) > 0.3, name
-
-
-def _random_cooc(n_words=100, seed=0):
-    from w2v_async.cooccur import Cooccurrence
-    from w2v_async.vocab import Vocab
-
-    rng = np.random.default_rng(seed)
-    rows, cols = np.divmod(np.arange(n_words * n_words, dtype=np.int64), n_words)
-    values = rng.gamma(0.5, 20.0, size=rows.shape).astype(np.float32) + np.float32(0.01)
-    vocab = Vocab([f"w{i}" for i in range(n_words)], np.arange(n_words, 0, -1) + 10)
-    return Cooccurrence(rows.astype(np.int32), cols.astype(np.int32), values, vocab, 10, True)
+        assert group_margin(kv.index_to_key, kv.vectors) > 0.3, name
 
 
 def test_glove_one_replica_with_one_batch_makes_the_threaded_adagrad_update(local_ray):
@@ -192,7 +173,7 @@ def test_glove_one_replica_with_one_batch_makes_the_threaded_adagrad_update(loca
     from w2v_async.downpour import train_glove_ray
     from w2v_async.trainer import train_glove
 
-    cooc = _random_cooc()
+    cooc = random_cooc(100)
     cfg = GloveConfig(dim=8, epochs=1, threads=1, seed=4, x_max=10.0)
     threaded = train_glove(cooc, cfg, progress=False)
     rcfg = RayConfig(replicas=1, ps_shards=3, batch_words=10**6, job_words=10**6)
@@ -218,7 +199,7 @@ def test_glove_on_ray_learns_checkpoints_and_resumes_on_threads(local_ray, tmp_p
     from w2v_async.io import load_vectors
 
     kv = load_vectors(str(tmp_path / "g.bin"))
-    assert _margin(kv.index_to_key, kv.vectors) > 0.3
+    assert group_margin(kv.index_to_key, kv.vectors) > 0.3
     os.unlink(checkpoint_files(str(ck))[0][1])  # back to the end of epoch 5
     result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "t.bin"), "--threads", "2", "--resume", str(ck)])
     assert result.exit_code == 0, result.output

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import group_margin
 from naive import glove_loss, glove_step
 from w2v_async import kernels
 
@@ -79,14 +80,6 @@ def _planted_cooc(tmp_path):
     return count_cooccurrences(enc, vocab, window=5)
 
 
-def _margin(words, vectors):
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    cos = unit @ unit.T
-    group = np.array([w.split("w")[0] for w in words])
-    same = (group[:, None] == group[None, :]) & ~np.eye(len(group), dtype=bool)
-    return cos[same].mean() - cos[group[:, None] != group[None, :]].mean()
-
-
 def test_glove_single_thread_is_bit_identical_and_learns_planted_groups(tmp_path):
     from w2v_async.config import GloveConfig
     from w2v_async.trainer import train_glove
@@ -97,9 +90,9 @@ def test_glove_single_thread_is_bit_identical_and_learns_planted_groups(tmp_path
     b = train_glove(cooc, cfg, progress=False)
     assert np.array_equal(a.vectors(), b.vectors()) and a.epoch_cost == b.epoch_cost
     assert a.epoch_cost[-1] < 0.5 * a.epoch_cost[0]
-    assert _margin(cooc.vocab.words, a.vectors()) > 0.5
+    assert group_margin(cooc.vocab.words, a.vectors()) > 0.5
     two = train_glove(cooc, GloveConfig(dim=16, epochs=25, x_max=10.0, threads=2, seed=3), progress=False)
     # two Hogwild threads on 40 words collide on most updates: the converged cost (~1e-3) varies
     # 0.7-1.8x between runs, so check that they learn rather than match one thread's last digits
     assert two.epoch_cost[-1] < 0.5 * two.epoch_cost[0]
-    assert _margin(cooc.vocab.words, two.vectors()) > 0.3
+    assert group_margin(cooc.vocab.words, two.vectors()) > 0.3

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import group_margin
 from w2v_async.config import VocabConfig, Word2VecConfig
 from w2v_async.corpus import CorpusReader
 from w2v_async.trainer import train_word2vec
@@ -13,16 +14,6 @@ SMALL = dict(dim=16, window=3, negative=5, sample=0.0, epochs=3)
 
 def _encode(path):
     return scan_corpus(CorpusReader(path), VocabConfig(min_count=1))
-
-
-def _group_margin(vocab, vectors):
-    """Mean cosine within planted groups minus mean cosine across groups."""
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    cos = unit @ unit.T
-    group = np.array([w.split("w")[0] for w in vocab.words])
-    same = group[:, None] == group[None, :]
-    off_diag = ~np.eye(len(group), dtype=bool)
-    return cos[same & off_diag].mean() - cos[~same].mean()
 
 
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
@@ -59,12 +50,12 @@ def test_planted_groups_are_learned_and_loss_falls(planted, model, batching, thr
     the margin they reach is lower (0.43-0.67 over seeds, against 0.65-0.66 for one thread).
     """
     vocab, enc = _encode(planted)
-    before = _group_margin(vocab, np.random.default_rng(0).standard_normal((len(vocab), 16)))
+    before = group_margin(vocab.words, np.random.default_rng(0).standard_normal((len(vocab), 16)))
     cfg = Word2VecConfig(model=model, threads=threads, batching=batching, **SMALL)
     res = train_word2vec(enc, vocab, cfg, progress=False)
     assert abs(before) < 0.1
     assert res.w_in.shape == res.w_out.shape == (len(vocab), 16)  # private hot rows are not returned
-    assert _group_margin(vocab, res.w_in) > min_margin
+    assert group_margin(vocab.words, res.w_in) > min_margin
     assert res.epoch_loss[-1] < 0.95 * res.epoch_loss[0]
     assert np.isfinite(res.w_in).all() and np.isfinite(res.w_out).all()
 

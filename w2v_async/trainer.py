@@ -402,6 +402,19 @@ def _resumed(arrays: Optional[Dict[str, np.ndarray]], names, shapes) -> Optional
     return out
 
 
+def _resumed_state(arrays: Dict[str, np.ndarray], n_threads: int, positions: Callable[[int], List[int]],
+                   rng: List[np.ndarray]) -> RunState:
+    """A checkpoint's RunState for n_threads threads: as saved, or a one-thread state (the Ray
+    engine's, or --threads 1) dealt out, where positions(items done) gives each thread's share."""
+    state = RunState.from_arrays(arrays)
+    if state.epoch.shape[0] == n_threads:
+        return state
+    if state.epoch.shape[0] != 1:
+        raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
+                         f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
+    return state.dealt(positions(int(state.position[0])), rng)
+
+
 def train_word2vec(
     corpus: EncodedCorpus,
     vocab: Vocab,
@@ -432,14 +445,8 @@ def train_word2vec(
     shards = corpus.shards(n_threads)
     if resumed is not None:
         w_in, w_out = resumed
-        state = RunState.from_arrays(ckpt.resume)
-        if state.epoch.shape[0] != n_threads:
-            if state.epoch.shape[0] != 1:
-                raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
-                                 f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
-            done = int(state.position[0])
-            state = state.dealt([int(np.searchsorted(sh, done)) for sh in shards],
-                                thread_rng_states(cfg.seed + 1, n_threads))
+        state = _resumed_state(ckpt.resume, n_threads, lambda done: [int(np.searchsorted(sh, done)) for sh in shards],
+                               thread_rng_states(cfg.seed + 1, n_threads))
     else:
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
@@ -804,14 +811,10 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
     cuts = np.linspace(0, cooc.nnz, n_threads + 1).astype(np.int64)
     if resumed is not None:
         arrays = resumed
-        state = RunState.from_arrays(ckpt.resume)
-        if state.epoch.shape[0] != n_threads:
-            if state.epoch.shape[0] != 1:
-                raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
-                                 f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
-            done = int(state.position[0])
-            state = state.dealt([int(np.clip(done - cuts[t], 0, cuts[t + 1] - cuts[t])) for t in range(n_threads)],
-                                [np.zeros(1, np.uint64)] * n_threads)
+        state = _resumed_state(ckpt.resume, n_threads,
+                               lambda done: [int(np.clip(done - cuts[t], 0, cuts[t + 1] - cuts[t]))
+                                             for t in range(n_threads)],
+                               [np.zeros(1, np.uint64)] * n_threads)
     else:
         scale = np.float32(1.0 / cfg.dim)
         arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
