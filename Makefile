@@ -5,6 +5,8 @@
 #   make test            set up and run the test suite
 #   make bench           w2v-async vs gensim on the benchmark corpus (scripts/bench_vs_gensim.py)
 #   make bench-glove     the GloVe pipeline's stages, memory and quality (scripts/bench_glove.py)
+#   make bench-engines   threads vs Downpour SGD on Ray, and a scaling estimate (scripts/bench_engines.py)
+#   make bench-checkpoint  what a checkpoint costs, in time and size (scripts/bench_checkpoint.py)
 #   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
 # Any corpus works: make CORPUS=my.txt.gz THREADS=8 eval
 
@@ -21,7 +23,7 @@ TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
 COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 
-.PHONY: all demo test bench bench-glove eval text8 clean
+.PHONY: all demo test bench bench-glove bench-engines bench-checkpoint eval text8 clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -69,6 +71,12 @@ bench: $(W2V)
 
 bench-glove: $(W2V)
 	$(BIN)/python scripts/bench_glove.py --threads $(THREADS)
+
+bench-engines: $(W2V)
+	$(BIN)/python scripts/bench_engines.py --threads $(THREADS)
+
+bench-checkpoint: $(W2V)
+	$(BIN)/python scripts/bench_checkpoint.py --threads $(THREADS)
 
 # text8 (100M characters of Wikipedia, one line): for users with internet access.
 text8: $(DATA)/text8
