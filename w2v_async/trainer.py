@@ -624,6 +624,28 @@ class _Job:
         return Checkpointing(save=self.save if self.directory is not None else None, every_s=self.every_s,
                              resume=self.arrays, interrupts=interrupts)
 
+    def train_and_write(self, run: Callable[[Checkpointing], object], counts: np.ndarray, total_units: int,
+                        vectors: Callable[[object], np.ndarray], fmt: str, rate: Tuple[str, float]):
+        """run(checkpointing) -> result under Interrupts, then the vectors and config, atomically.
+
+        A signal writes a checkpoint and the vectors so far and raises Interrupted; divergence raises
+        an error naming rate = (flag, value). Returns (result, config path, seconds writing).
+        """
+        config_json = to_json(vocab=self.vocab_cfg, train=self.cfg)
+        with Interrupts() as interrupts:
+            try:
+                result = run(self.checkpointing(interrupts, counts, total_units))
+                if result.state.stopped:
+                    raise self.interrupted(result, interrupts.signal,
+                                           lambda path: _write_outputs(path, self.words, vectors(result), fmt,
+                                                                       config_json))
+                check_finite(result.params, result.state)
+            except DivergedError as e:
+                raise self.diverged(e, *rate) from e
+            t0 = time.perf_counter()
+            config_path = _write_outputs(self.output, self.words, vectors(result), fmt, config_json)
+        return result, config_path, time.perf_counter() - t0
+
     def diverged(self, e: DivergedError, rate_flag: str, rate: float) -> InputError:
         kept = (f" The last good checkpoint, {self.last_checkpoint}, is kept." if self.last_checkpoint else "")
         return InputError(f"{e} No vectors were written. Lower {rate_flag} (it was {rate:g}; try {rate / 10:g}).{kept}")
@@ -712,29 +734,11 @@ def train_from_corpus(
     job.check_data(vocab.words, _fingerprint(encoded.ids, encoded.sent_starts), "corpus")
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
-    with Interrupts() as interrupts:
-        checkpointing = job.checkpointing(interrupts, vocab.counts, encoded.n_words * cfg.epochs)
-        try:
-            if ray is None:
-                result = train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=checkpointing)
-            else:
-                result = train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=checkpointing)
-        except DivergedError as e:
-            raise job.diverged(e, "--alpha", cfg.start_alpha) from e
-        if result.state.stopped:
-            raise job.interrupted(result, interrupts.signal,
-                                  lambda path: _write_outputs(path, vocab.words, result.w_in, fmt,
-                                                              to_json(vocab=vocab_cfg, train=cfg)))
-        t1 = time.perf_counter()
-        try:
-            check_finite(result.params, result.state)
-        except DivergedError as e:
-            raise job.diverged(e, "--alpha", cfg.start_alpha) from e
-        config_path = _write_outputs(output, vocab.words, result.w_in, fmt, to_json(vocab=vocab_cfg, train=cfg))
-    write_s = time.perf_counter() - t1
-    extra = {}
-    if ray is not None:
-        extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour}
+    run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
+        else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))
+    result, config_path, write_s = job.train_and_write(
+        run, vocab.counts, encoded.n_words * cfg.epochs, lambda res: res.w_in, fmt, ("--alpha", cfg.start_alpha))
+    extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
     return {
         "model": cfg.model,
         **extra,
@@ -911,29 +915,11 @@ def train_glove_from_corpus(
     job.check_data(cooc.vocab.words, _fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
     job.check_space(n_words, cfg.dim, fmt, 4 * n_words * (cfg.dim + 1))
     prepare_s = time.perf_counter() - t0
-    with Interrupts() as interrupts:
-        checkpointing = job.checkpointing(interrupts, cooc.vocab.counts, cooc.nnz * cfg.epochs)
-        try:
-            if ray is None:
-                result = train_glove(cooc, cfg, progress=progress, checkpointing=checkpointing)
-            else:
-                result = train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=checkpointing)
-        except DivergedError as e:
-            raise job.diverged(e, "--eta", cfg.eta) from e
-        if result.state.stopped:
-            raise job.interrupted(result, interrupts.signal,
-                                  lambda path: _write_outputs(path, cooc.vocab.words, result.vectors(cfg.vectors),
-                                                              fmt, to_json(vocab=vocab_cfg, train=cfg)))
-        t1 = time.perf_counter()
-        try:
-            check_finite(result.params, result.state)
-        except DivergedError as e:
-            raise job.diverged(e, "--eta", cfg.eta) from e
-        config_path = _write_outputs(output, cooc.vocab.words, result.vectors(cfg.vectors), fmt,
-                                     to_json(vocab=vocab_cfg, train=cfg))
-    extra = {}
-    if ray is not None:
-        extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour}
+    run = (lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
+        else (lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt))
+    result, config_path, write_s = job.train_and_write(
+        run, cooc.vocab.counts, cooc.nnz * cfg.epochs, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
+    extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
     return {
         "model": "glove",
         **extra,
@@ -943,7 +929,7 @@ def train_glove_from_corpus(
         "entries_trained": result.entries_trained,
         "entries_per_sec": result.entries_trained / result.seconds if result.seconds > 0 else 0.0,
         "epoch_cost": result.epoch_cost,
-        "seconds": {"cooccur": prepare_s, "train": result.seconds, "write": time.perf_counter() - t1,
+        "seconds": {"cooccur": prepare_s, "train": result.seconds, "write": write_s,
                     "checkpoints": job.checkpoint_seconds},
         "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
     }
