@@ -114,7 +114,8 @@ class RayConfig:
     address None starts a local Ray; "auto" or "HOST:PORT" joins a cluster. A replica pulls the
     rows of n_fetch batches at once and pushes its changes every n_push batches and before each
     pull (so n_push above n_fetch acts as n_fetch). A batch is about batch_words words (before
-    subsampling); job_words: words per job the driver hands out (the unit retried after a failure).
+    subsampling; GloVe: co-occurrence entries); job_words: words (entries) per job the driver
+    hands out, the unit retried after a failure. ps_optimizer / ps_eta: how shards apply pushes.
     """
 
     replicas: int = 2
