@@ -251,8 +251,9 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
     The corpus is read once into an int32 id array; every epoch then runs inside nogil numba
-    kernels on lock-free threads. The vectors and OUTPUT.json (the configuration) are written
-    atomically when training ends. GloVe counts co-occurrences first (or reads --cooccur).
+    kernels on lock-free threads (or, with --engine ray, as Downpour SGD on Ray). The vectors and
+    OUTPUT.json (the configuration) are written atomically when training ends. GloVe counts
+    co-occurrences first (or reads --cooccur). Ctrl-C saves a checkpoint and the vectors so far.
 
     \b
     Example:
@@ -260,6 +261,8 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
       w2v-async train corpus.txt --vocab vocab.tsv -o vectors.txt --model cbow --json
       w2v-async train --model glove --cooccur cooc.npz -o glove.txt --format glove
       w2v-async train corpus.txt -o vectors.bin --engine ray --replicas 4 --ps-shards 2
+      w2v-async train corpus.txt -o vectors.bin --checkpoint-dir ck --checkpoint-every 10
+      w2v-async train corpus.txt -o vectors.bin --resume ck
     """
     from .config import GloveConfig
     from .trainer import Interrupted, train_from_corpus, train_glove_from_corpus
