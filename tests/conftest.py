@@ -18,6 +18,20 @@ def planted(tmp_path):
     return str(planted_corpus(tmp_path / "planted.txt"))
 
 
+def zipf_corpus(path, n_words=3000, n_tokens=400_000, exponent=1.1, length=20, seed=0):
+    """Words drawn from a Zipf law with a very hot head (the top two 12% of tokens each, as "the"
+    is 6% of English), each followed by its partner word (id xor 1) half the time."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, n_words + 1) ** exponent
+    ids = rng.choice(n_words, size=n_tokens, p=p / p.sum())
+    follow = np.flatnonzero(rng.random(n_tokens - 1) < 0.5) + 1
+    ids[follow] = ids[follow - 1] ^ 1
+    with open(path, "w") as f:
+        for s in range(0, n_tokens, length):
+            f.write(" ".join(f"w{i}" for i in ids[s : s + length]) + "\n")
+    return path
+
+
 def group_margin(words, vectors):
     """Mean cosine within planted groups minus mean cosine across groups (words g<group>w<i>)."""
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -198,8 +198,10 @@ class EncodedCorpus:
 
         Returns, for each thread, the int64 sentence numbers it trains, in corpus order. Dealing
         blocks round-robin (as gensim's job queue does) keeps every thread in the same region of
-        the corpus, so the learning-rate schedule sees the corpus in order, not in n slices.
+        the corpus, so the learning-rate schedule sees the corpus in order, not in n slices. A
+        corpus of fewer than 4 n blocks gets smaller blocks, so that every thread has work.
         """
+        block_words = max(1, min(block_words, self.n_words // (4 * n)))
         block = (self.sent_starts[:-1] // block_words).astype(np.int64)
         # renumber non-empty blocks consecutively so the deal stays balanced
         block = np.concatenate([[0], np.cumsum(np.diff(block) > 0)]) if block.size else block

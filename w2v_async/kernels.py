@@ -20,6 +20,9 @@ del _x
 
 PROGRESS_EVERY = 10_000  # words between learning-rate updates and stop checks (word2vec.c)
 GLOVE_PROGRESS_EVERY = 1 << 16  # entries between GloVe's stop and divergence checks
+# uses of a hot row by all threads together that a private copy may lag behind (merge_hot_row);
+# on the registry corpus 32 kept the 8-thread epoch-1 loss within 0.3% of no copies, 64 cost 1.2%
+HOT_ROW_STALENESS = 32
 
 # counters[0], read by every kernel at each progress tick: anything but RUN makes it return early
 RUN, STOP, PAUSE, DIVERGED = 0, 1, 2, 3
@@ -38,12 +41,15 @@ F4_1D = types.float32[::1]
 I4_1D = types.int32[::1]
 CORPUS = types.Tuple((types.int32[::1], types.int64[::1], types.int64[::1]))  # ids, sent_starts, sentences
 TABLES = types.Tuple((types.float32[::1], types.float32[::1], types.int32[::1]))  # keep, noise prob, alias
-# Per-thread scratch; its type also selects the model inside the shared epoch loop.
-SGNS_SCRATCH = types.Tuple((I4_1D, I4_1D, F4_1D))  # sentence, negatives, grad
-CBOW_SCRATCH = types.Tuple((I4_1D, I4_1D, F4_1D, I4_1D, F4_1D))  # sentence, negatives, grad, contexts, neu1
-# skip-gram with one negative set per window (HogBatch): sentence, negatives, contexts, deltas, grads,
-# hot-row remapping (H, offset) and the hot rows of w_in and w_out as of the last merge
-SGNS_WINDOW_SCRATCH = types.Tuple((I4_1D, I4_1D, I4_1D, F4_2D, F4_2D, types.int64[::1], F4_2D, F4_2D))
+# A thread's private hot rows (see merge_hot_row): (H, offset, uses between merges K), uses of each
+# row since its last merge (w_in's H, then w_out's H), and w_in's and w_out's hot rows as of that merge
+HOT = types.Tuple((types.int64[::1], I4_1D, F4_2D, F4_2D))
+# Per-thread scratch: sentence, negatives, hot rows, then the model's own; its type selects the model
+# inside the shared epoch loop.
+SGNS_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D))  # ..., grad
+CBOW_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D, I4_1D, F4_1D))  # ..., grad, contexts, neu1
+# skip-gram with one negative set per window (HogBatch): ..., contexts, deltas, grads
+SGNS_WINDOW_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, I4_1D, F4_2D, F4_2D))
 
 
 def _epoch_sig(scratch):
@@ -331,22 +337,53 @@ def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, gra
     return loss
 
 
+@njit(types.void(F4_2D, types.int64, types.int64, F4_2D), **KERNEL_OPTS)
+def merge_hot_row(matrix, w, offset, base):
+    """Add a thread's change to its private copy of hot row w into the shared row, and restart from it.
+
+    matrix[offset + w] is the thread's copy of row w < H = base.shape[0]; base[w] is what the copy
+    held after its last merge, so each change is added once (no lock: a Hogwild write):
+    matrix[w] += matrix[offset + w] - base[w]; base[w] = matrix[offset + w] = matrix[w].
+
+    Why the sum stays stable at any thread count T: a change is computed against the shared row as
+    of the last merge, so it misses the other threads' changes made since (its staleness). Merging
+    a row after every K of this thread's uses of it (K = HOT_ROW_STALENESS // T; see
+    _touch_hot_rows) bounds that staleness to about T K <= HOT_ROW_STALENESS uses of the row,
+    whatever T is: a bounded delay, as in lock-free Hogwild. Merging on a timer instead (every
+    10,000 words) let the hottest rows take hundreds of uses in each of T threads against one
+    stale value; each copy moved most of the way to its optimum, so the T changes added together
+    overshot it about T-fold, and training diverged from 6 threads on.
+    """
+    shared = matrix[w]
+    mine = matrix[offset + w]
+    b = base[w]
+    for k in range(shared.shape[0]):
+        shared[k] += mine[k] - b[k]
+        b[k] = shared[k]
+        mine[k] = b[k]
+
+
 @njit(types.void(F4_2D, types.int64, F4_2D), **KERNEL_OPTS)
 def merge_hot_rows(matrix, offset, base):
-    """Add a thread's changes to its private copies of the hot rows into the shared rows, and restart.
-
-    matrix[offset + w] is the thread's copy of row w < H = base.shape[0]; base is what the copy
-    held after the last merge, so each change is added once:
-    matrix[w] += matrix[offset + w] - base[w]; base[w] = matrix[offset + w] = matrix[w].
-    """
+    """merge_hot_row for every hot row w < base.shape[0] (at ticks, pauses and the end of a chunk)."""
     for w in range(base.shape[0]):
-        shared = matrix[w]
-        mine = matrix[offset + w]
-        b = base[w]
-        for k in range(shared.shape[0]):
-            shared[k] += mine[k] - b[k]
-            b[k] = shared[k]
-            mine[k] = b[k]
+        merge_hot_row(matrix, w, offset, base)
+
+
+@njit(types.void(F4_2D, I4_1D, types.int64[::1], I4_1D, F4_2D), **KERNEL_OPTS)
+def _touch_hot_rows(matrix, ids, info, uses, base):
+    """Count one use of each private hot row among ids (rows offset + w); merge a row every K uses.
+
+    info = (H, offset, K); uses : int32[H], this matrix's uses of each hot row since its merge.
+    """
+    n_hot, offset, every = info[0], info[1], info[2]
+    for q in range(ids.shape[0]):
+        w = ids[q] - offset
+        if 0 <= w < n_hot:
+            uses[w] += 1
+            if uses[w] >= every:
+                merge_hot_row(matrix, w, offset, base)
+                uses[w] = 0
 
 
 @njit(**KERNEL_OPTS)
@@ -363,17 +400,17 @@ def _draw_negatives(r, noise_prob, noise_alias, negatives, n_hot, offset):
 
 
 @njit(**KERNEL_OPTS)
-def _draw_window(r, i, n, window, tables, negatives, per_context, per_word, hot):
+def _draw_window(r, i, n, window, tables, negatives, per_context, per_word, remap):
     """Draw word i's reduced window (of a sentence of n words) and its negatives into negatives.
 
-    Returns (rng state, reach, number of negatives drawn).
+    remap = (H, offset): negatives w < H are written as w + offset. Returns (rng state, reach, number of negatives drawn).
     """
     _, noise_prob, noise_alias = tables
     r = xorshift_next(r)
     reach = window - bounded(r * _XORSHIFT_MULT, np.uint64(window))  # reduced window in [1, window]
     n_ctx = min(n, i + reach + 1) - max(0, i - reach) - 1
     m = n_ctx * per_context + (per_word if n_ctx > 0 else 0)
-    r = _draw_negatives(r, noise_prob, noise_alias, negatives[:m], hot[0], hot[1])
+    r = _draw_negatives(r, noise_prob, noise_alias, negatives[:m], remap[0], remap[1])
     return r, reach, m
 
 
@@ -382,9 +419,13 @@ def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per
     """Draw word i's reduced window and its negatives, and prefetch the rows they will touch.
 
     negatives receives per_context ids for each context word plus per_word ids (skip-gram draws
-    per pair, CBOW per word). Returns (rng state, reach).
+    per pair, CBOW per word); hot negatives are the thread's private rows (HOT tuple hot), and
+    count as uses of them. Returns (rng state, reach).
     """
-    r, reach, m = _draw_window(r, i, n, window, tables, negatives, per_context, per_word, hot)
+    info, uses = hot[0], hot[1]
+    n_hot = info[0]
+    r, reach, m = _draw_window(r, i, n, window, tables, negatives, per_context, per_word, (n_hot, info[1]))
+    _touch_hot_rows(w_out, negatives[:m], info, uses[n_hot:], hot[3])
     prefetch_row(w_out, sent_buf[i])
     for q in range(m):
         prefetch_row(w_out, negatives[q])
@@ -422,7 +463,7 @@ def learning_rate(sched, counters):
 @njit(**KERNEL_OPTS)
 def _sgns_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     """Skip-gram for center word i: every context word in reach predicts it (word2vec.c order)."""
-    grad_buf = scratch[2]
+    grad_buf = scratch[3]
     center = sent_buf[i]
     loss = np.float32(0.0)
     q = 0
@@ -448,7 +489,7 @@ def _window_contexts(sent_buf, i, reach, n, contexts):
 @njit(**KERNEL_OPTS)
 def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     """CBOW for center word i: the mean of the context words in reach predicts it."""
-    grad_buf, contexts, neu1 = scratch[2], scratch[3], scratch[4]
+    grad_buf, contexts, neu1 = scratch[3], scratch[4], scratch[5]
     n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
     if n_ctx == 0:
         return np.float32(0.0), 0
@@ -458,7 +499,7 @@ def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
 @njit(**KERNEL_OPTS)
 def _sgns_window_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     """Skip-gram for center word i as one HogBatch step: its whole window shares k negatives."""
-    contexts, deltas, grads = scratch[2], scratch[3], scratch[4]
+    contexts, deltas, grads = scratch[3], scratch[4], scratch[5]
     n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
     if n_ctx == 0:
         return np.float32(0.0), 0
@@ -487,30 +528,12 @@ def _negatives_per_context_for_scratch(scratch):
     return lambda scratch: per_pair
 
 
-def _hot_rows(scratch):
-    """(H, offset): ids w < H train in the thread's rows offset + w (HogBatch scratch), else (0, 0)."""
-
-
-@overload(_hot_rows, jit_options=KERNEL_OPTS)
-def _hot_rows_for_scratch(scratch):
-    if scratch == SGNS_WINDOW_SCRATCH:
-        return lambda scratch: (scratch[5][0], scratch[5][1])
-    return lambda scratch: (np.int64(0), np.int64(0))
-
-
-def _sync_hot_rows(w_in, w_out, scratch):
-    """Merge this thread's private hot rows into the shared matrices (HogBatch scratch only)."""
-
-
-@overload(_sync_hot_rows, jit_options=KERNEL_OPTS)
-def _sync_hot_rows_for_scratch(w_in, w_out, scratch):
-    if scratch == SGNS_WINDOW_SCRATCH:
-        def sync(w_in, w_out, scratch):
-            offset = scratch[5][1]
-            merge_hot_rows(w_in, offset, scratch[6])
-            merge_hot_rows(w_out, offset, scratch[7])
-        return sync
-    return lambda w_in, w_out, scratch: None
+@njit(**KERNEL_OPTS)
+def _sync_hot_rows(w_in, w_out, hot):
+    """Merge every private hot row of this thread (HOT tuple hot) into the shared matrices."""
+    offset = hot[0][1]
+    merge_hot_rows(w_in, offset, hot[2])
+    merge_hot_rows(w_out, offset, hot[3])
 
 
 @njit(**KERNEL_OPTS)
@@ -531,14 +554,16 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
     lr = learning_rate(sched, counters)
     loss = 0.0
     n_examples = 0
-    hot = _hot_rows(scratch)
-    _sync_hot_rows(w_in, w_out, scratch)
+    hot = scratch[2]
+    info, uses = hot[0], hot[1]
+    n_hot, offset = info[0], info[1]
+    _sync_hot_rows(w_in, w_out, hot)
     n_sentences = 0
     for s in sentences:
         if words_done - last_report >= PROGRESS_EVERY:
             counters[slot] = words_done
             last_report = words_done
-            _sync_hot_rows(w_in, w_out, scratch)
+            _sync_hot_rows(w_in, w_out, hot)
             if not np.isfinite(loss):
                 counters[0] = DIVERGED
             if counters[0] != RUN:
@@ -547,10 +572,12 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
         n_sentences += 1
         start = sent_starts[s]
         end = sent_starts[s + 1]
-        r, n = _subsample(r, ids, start, end, keep_prob, sent_buf, hot[0], hot[1])
+        r, n = _subsample(r, ids, start, end, keep_prob, sent_buf, n_hot, offset)
         words_done += end - start
         if n == 0:
             continue
+        _touch_hot_rows(w_in, sent_buf[:n], info, uses[:n_hot], hot[2])  # contexts
+        _touch_hot_rows(w_out, sent_buf[:n], info, uses[n_hot:], hot[3])  # centers
         # two-stage pipeline: word i + 1's window and negatives are drawn, and its rows
         # prefetched, before word i trains
         r, reach = _prepare_word(r, 0, n, window, tables, w_in, w_out, sent_buf, neg_cur, per_context, per_word, hot)
@@ -565,7 +592,7 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
             n_examples += n_word
             neg_cur, neg_next = neg_next, neg_cur
             reach = next_reach
-    _sync_hot_rows(w_in, w_out, scratch)
+    _sync_hot_rows(w_in, w_out, hot)
     if not np.isfinite(loss):
         counters[0] = DIVERGED
     counters[slot] = words_done
@@ -577,14 +604,18 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
 def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
     """One pass of one thread over its sentences with word2vec.c skip-gram semantics.
 
-    w_in, w_out : float32[V, d], shared, updated in place without locks.
+    w_in, w_out : float32[V + T H, d], shared, updated in place without locks; rows from V on
+    hold each thread's private copies of the H most frequent words' rows.
     corpus : (ids int32[N], sent_starts int64[S+1], sentences int64[m]): trains the sentences
     ids[sent_starts[s]:sent_starts[s + 1]] for s in sentences, in that order.
     tables : (keep_prob float32[V], noise_prob float32[V], noise_alias int32[V]).
     sched : float64[3] = (alpha, min_alpha, words of the whole run, all epochs).
     rng_state : uint64[1], advanced. counters : int64[1 + n_threads] shared by all threads:
     (stop flag, words done by each thread). scratch : (sentence int32[L], negatives
-    int32[4 window negative] (two words' worth), grad float32[d]).
+    int32[4 window negative] (two words' worth), hot rows, grad float32[d]), where hot rows =
+    (int64[3] (H, offset, K), uses int32[2 H], base_in, base_out float32[H, d]): the thread
+    trains ids w < H in its rows offset + w and merges each into row w after every K uses, at
+    the start, every PROGRESS_EVERY words and at the end (merge_hot_row); H = 0 for none.
     Every PROGRESS_EVERY words it publishes its word count, and returns early when counters[0]
     is not RUN (a pause, a stop, or a thread that saw its loss turn non-finite and set DIVERGED).
     Returns (loss sum, n pairs, n words read, n sentences trained): a caller resumes an early
@@ -597,8 +628,8 @@ def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
 def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
     """One pass of one thread over its sentences with word2vec.c CBOW semantics (mean of contexts).
 
-    As train_sgns_epoch, with scratch (sentence int32[L], negatives int32[4 window negative],
-    grad float32[d], contexts int32[2 window], neu1 float32[d]). Returns (loss sum, n center
+    As train_sgns_epoch, with scratch (sentence, negatives, hot rows, grad float32[d],
+    contexts int32[2 window], neu1 float32[d]). Returns (loss sum, n center
     words trained, n words read, n sentences trained).
     """
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
@@ -608,12 +639,8 @@ def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
 def train_sgns_window_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
     """One pass of one thread over its sentences with HogBatch skip-gram (sgns_window_update).
 
-    As train_sgns_epoch, with scratch (sentence int32[L], negatives int32[4 window negative],
-    contexts int32[2 window], deltas float32[2 window, d], grads float32[2 window, negative + 1],
-    hot int64[2] = (H, offset), base_in, base_out float32[H, d]). The thread trains the H most
-    frequent words (ids w < H) in its own rows offset + w of w_in and w_out, and merges them into
-    rows w at the start, every PROGRESS_EVERY words and at the end (merge_hot_rows): the rows
-    that every thread writes all the time stop bouncing between cores. Returns as
+    As train_sgns_epoch, with scratch (sentence, negatives, hot rows, contexts int32[2 window],
+    deltas float32[2 window, d], grads float32[2 window, negative + 1]). Returns as
     train_sgns_epoch.
     """
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
@@ -762,7 +789,7 @@ def sort_reduce(keys, values, tmp_keys, tmp_values, max_key):
     """Sort (keys, values) by key and sum the values of equal keys; keys are in [0, max_key].
 
     LSD radix sort on 16-bit digits, ping-ponging between the arrays and tmp_*, then an in-place
-    reduction. Returns (m, in_tmp): the first m entries of tmp_* (in_tmp) or of keys/values hold
+    reduction (summed in float64). Returns (m, in_tmp): the first m entries of tmp_* (in_tmp) or of keys/values hold
     the sorted unique keys and their sums.
     """
     n = keys.shape[0]
@@ -787,13 +814,18 @@ def sort_reduce(keys, values, tmp_keys, tmp_values, max_key):
         in_tmp = not in_tmp
         shift += RADIX_BITS
     m = 0
+    acc = 0.0  # float64: a float32 running sum would depend on how the entries were split into runs
     for i in range(n):
         if m > 0 and src_k[i] == src_k[m - 1]:
-            src_v[m - 1] += src_v[i]
+            acc += src_v[i]
         else:
+            if m > 0:
+                src_v[m - 1] = acc
             src_k[m] = src_k[i]
-            src_v[m] = src_v[i]
+            acc = np.float64(src_v[i])
             m += 1
+    if m > 0:
+        src_v[m - 1] = acc
     return m, in_tmp
 
 

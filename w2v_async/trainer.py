@@ -64,17 +64,27 @@ HOT_ROWS_BYTES = 512 * 1024  # per thread, for the 4 hot-row copies: a part of a
 
 
 def hot_rows(n_words: int, dim: int, n_threads: int) -> int:
-    """How many of the most frequent words each HogBatch thread trains in private copies.
+    """How many of the most frequent words each thread trains in private copies of their rows.
 
     One thread shares nothing, so it keeps none (and stays update for update the plain kernel).
-    Otherwise as many as fit HOT_ROWS_BYTES (two copies of w_in's and w_out's rows): the top
-    words' rows are the ones every thread writes all the time, and merging them every 10,000
-    words costs well under 1% of the time. At most a 16th of the vocabulary: only the head of a
-    Zipf distribution is contended, and the other threads see a hot row's changes only at merges.
+    Neither do threads that would merge after every use or two (hot_row_merge_every < 2: more
+    than HOT_ROW_STALENESS / 2 threads): the copies would only add work. Otherwise as many as fit
+    HOT_ROWS_BYTES (a copy and a base of w_in's and w_out's rows): the top words' rows are the
+    ones every thread writes all the time, and with private copies each thread writes them to the
+    shared matrices once every few uses instead of at every use. At most a 16th of the
+    vocabulary: only the head of a Zipf distribution is contended.
     """
-    if n_threads == 1:
+    if n_threads == 1 or hot_row_merge_every(n_threads) < 2:
         return 0
     return int(min(n_words // 16, HOT_ROWS_BYTES // (4 * 4 * dim)))
+
+
+def hot_row_merge_every(n_threads: int) -> int:
+    """K, a thread's uses of a hot row between merges: T K stays within HOT_ROW_STALENESS uses
+    whatever the thread count T (kernels.merge_hot_row says why)."""
+    from .kernels import HOT_ROW_STALENESS
+
+    return max(1, HOT_ROW_STALENESS // n_threads)
 
 
 def init_matrices(n_words: int, dim: int, seed: int):
@@ -345,14 +355,19 @@ def run_hogwild(
     return state
 
 
-def word2vec_scratch(cfg: Word2VecConfig, max_sentence: int, n_hot: int = 0, offset: int = 0) -> tuple:
+def word2vec_scratch(cfg: Word2VecConfig, max_sentence: int, n_hot: int = 0, offset: int = 0,
+                     merge_every: int = 1) -> tuple:
     """One thread's scratch buffers for cfg's model; their types select the model in the kernels.
 
-    HogBatch skip-gram trains ids w < n_hot in rows offset + w (the thread's hot-row copies).
+    The thread trains ids w < n_hot in its private rows offset + w and merges each of them into
+    the shared row after merge_every uses (kernels.merge_hot_row).
     """
+    hot = (np.array([n_hot, offset, merge_every], np.int64), private_zeros(2 * n_hot, np.int32),
+           private_zeros((n_hot, cfg.dim), np.float32), private_zeros((n_hot, cfg.dim), np.float32))
     buffers = (
         private_zeros(max_sentence, np.int32),
         private_zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
+        hot,
     )
     if cfg.model == "cbow":
         return buffers + (private_zeros(cfg.dim, np.float32), private_zeros(2 * cfg.window, np.int32),
@@ -360,9 +375,7 @@ def word2vec_scratch(cfg: Word2VecConfig, max_sentence: int, n_hot: int = 0, off
     if cfg.update == "window":
         return buffers + (private_zeros(2 * cfg.window, np.int32),
                           private_zeros((2 * cfg.window, cfg.dim), np.float32),
-                          private_zeros((2 * cfg.window, cfg.negative + 1), np.float32),
-                          np.array([n_hot, offset], np.int64),
-                          private_zeros((n_hot, cfg.dim), np.float32), private_zeros((n_hot, cfg.dim), np.float32))
+                          private_zeros((2 * cfg.window, cfg.negative + 1), np.float32))
     return buffers + (private_zeros(cfg.dim, np.float32),)
 
 
@@ -451,7 +464,7 @@ def train_word2vec(
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
-    n_hot = hot_rows(n_words, cfg.dim, n_threads) if cfg.model == "sgns" and cfg.update == "window" else 0
+    n_hot = hot_rows(n_words, cfg.dim, n_threads)
     if n_hot:  # one private copy of the hot rows per thread, below the shared rows
         w_in = np.concatenate([w_in, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
         w_out = np.concatenate([w_out, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
@@ -460,7 +473,8 @@ def train_word2vec(
     total_words = corpus.n_words * cfg.epochs
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
     max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
-    scratch = [word2vec_scratch(cfg, max_sentence, n_hot, n_words + t * n_hot) for t in range(n_threads)]
+    merge_every = hot_row_merge_every(n_threads)
+    scratch = [word2vec_scratch(cfg, max_sentence, n_hot, n_words + t * n_hot, merge_every) for t in range(n_threads)]
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
 
     def run_chunk(t, epoch, start, counters):
