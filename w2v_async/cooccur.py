@@ -4,14 +4,16 @@ Counts X_ij over a window with weight 1/distance (Stanford GloVe's ``cooccur``),
 corpus, across threads, inside numba. Output: sorted COO arrays plus the vocabulary, in one file.
 """
 
+import collections
 import os
 import resource
 import tempfile
 import threading
 import time
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Deque, List, Optional
 
 import numpy as np
 
@@ -99,12 +101,12 @@ def _lower_bound(f, start: int, end: int, key: int) -> int:
 
 
 def _read_into(f, offset: int, out: np.ndarray) -> None:
-    """Fill out with the bytes at offset of f (a plain read: no copy, no mapping)."""
-    f.seek(offset)
+    """Fill out with the bytes at offset of f (a plain positioned read: no mapping, and threads may
+    read one file at once)."""
     view = memoryview(out).cast("B")
     got = 0
     while got < len(view):
-        n = f.readinto(view[got:])
+        n = os.preadv(f.fileno(), [view[got:]], offset + got)
         if not n:
             raise InputError(f"a temporary run file ended early at byte {offset + got}; is the disk full?")
         got += n
@@ -131,30 +133,28 @@ class _RunFile:
         self._keys.close()
         self._values.close()
 
-    def merge(self, n_words: int, budget: int):
+    def merge(self, n_words: int, budget: int, threads: int = 1):
         """Merge all runs into sorted (rows, cols, values, nnz), reading at most ~budget entries at once.
 
-        The key space is cut into ranges of about budget entries; for each range, every run's slice
-        is read with plain reads (never mapped: the page cache of a mapping counts as our memory) and
-        merged in numba. Returns arrays of the total run length, of which the first nnz are filled
-        (the rest is never touched, so never resident).
+        The key space is cut into ranges of about budget / threads entries, merged by threads
+        ranges at a time: for each range, every run's slice is read with plain reads (never
+        mapped: the page cache of a mapping counts as our memory) and merged in numba (nogil).
+        Returns arrays of the total run length, of which the first nnz are filled (the rest is
+        never touched, so never resident).
         """
         from . import kernels
 
         offsets = np.asarray(self.offsets, np.int64)
         total = int(offsets[-1])
-        n_ranges = -(-total // budget)
+        n_ranges = max(threads, -(-total // max(1, budget // threads)))
         with open(self.keys_path, "rb") as fk, open(self.values_path, "rb") as fv:
             # keys sampled evenly over all runs: their quantiles cut ranges of about equal entry counts
             positions = np.linspace(0, total - 1, 64 * n_ranges + 1).astype(np.int64)
             sample = np.sort([_key_at(fk, int(i)) for i in positions])
             cuts = sample[(np.arange(1, n_ranges) * sample.shape[0]) // n_ranges]
             bounds = np.concatenate([[np.iinfo(np.int64).min], np.unique(cuts), [np.iinfo(np.int64).max]])
-            rows = np.empty(total, np.int32)
-            cols = np.empty(total, np.int32)
-            values = np.empty(total, np.float32)
-            nnz = 0
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
+
+            def merge_range(lo: int, hi: int):
                 slices = [
                     (_lower_bound(fk, a, b, lo), _lower_bound(fk, a, b, hi)) for a, b in zip(offsets[:-1], offsets[1:])
                 ]
@@ -165,11 +165,29 @@ class _RunFile:
                 for (i, j), start in zip(slices, local[:-1]):
                     _read_into(fk, 8 * i, range_keys[start : start + j - i])
                     _read_into(fv, 4 * i, range_values[start : start + j - i])
-                nnz += kernels.merge_runs(
-                    range_keys, range_values, local, n_words, rows[nnz:], cols[nnz:], values[nnz:]
-                )
-                del range_keys, range_values
-        return rows, cols, values, nnz
+                out = (np.empty(local[-1], np.int32), np.empty(local[-1], np.int32), np.empty(local[-1], np.float32))
+                m = kernels.merge_runs(range_keys, range_values, local, n_words, *out)
+                return [a[:m] for a in out]
+
+            merged = (np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.float32))
+            nnz = 0
+            pending: Deque[Future] = collections.deque()
+            with ThreadPoolExecutor(threads) as pool:  # at most `threads` ranges in memory at once
+                for lo, hi in zip(bounds[:-1], bounds[1:]):
+                    pending.append(pool.submit(merge_range, lo, hi))
+                    if len(pending) == threads:
+                        nnz = _append(merged, nnz, pending.popleft().result())
+                while pending:
+                    nnz = _append(merged, nnz, pending.popleft().result())
+        return (*merged, nnz)
+
+
+def _append(merged, nnz: int, parts) -> int:
+    """Copy one merged range's (rows, cols, values) behind the first nnz entries of merged."""
+    m = parts[0].shape[0]
+    for dst, src in zip(merged, parts):
+        dst[nnz : nnz + m] = src
+    return nnz + m
 
 
 def count_cooccurrences(
@@ -252,7 +270,7 @@ def count_cooccurrences(
         # entries of keys + values read at once; a fifth of the cap is left for the heap, the
         # allocator and Python objects
         budget = max(1, int(0.8 * memory_gb * 2**30 / 12))
-        rows, cols, out, nnz = runs.merge(n_words, budget)
+        rows, cols, out, nnz = runs.merge(n_words, budget, threads)
     return Cooccurrence(rows[:nnz], cols[:nnz], out[:nnz], vocab, window, symmetric, len(runs.offsets) - 1)
 
 
