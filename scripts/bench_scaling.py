@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from w2v_async import trainer
+from w2v_async import kernels, trainer
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
 from w2v_async.cooccur import count_cooccurrences
 from w2v_async.corpus import EncodedCorpus
@@ -42,17 +42,23 @@ DEMO = os.path.join(HERE, "..", "data", "enwiki.txt")
 MODES = {"window": ("sgns", "window"), "pair": ("sgns", "pair"), "cbow": ("cbow", None)}
 
 
-def word2vec_rate(vocab, enc, mode, threads, epochs=1, hot_rows=True):
-    """Words/s of one run (training time only) and the run's result."""
+def word2vec_rate(vocab, enc, mode, threads, epochs=1, hot_rows=True, hot_bytes=None, staleness=None):
+    """Words/s of one run (training time only) and the run's result.
+
+    hot_rows=False trains without private hot-row copies; hot_bytes and staleness replace
+    trainer.HOT_ROWS_BYTES and kernels.HOT_ROW_STALENESS for this run (diagnostics).
+    """
     model, batching = MODES[mode]
-    original = trainer.hot_rows
+    saved = trainer.hot_rows, trainer.HOT_ROWS_BYTES, kernels.HOT_ROW_STALENESS
     if not hot_rows:
         trainer.hot_rows = lambda n_words, dim, n_threads: 0
+    trainer.HOT_ROWS_BYTES = hot_bytes or trainer.HOT_ROWS_BYTES
+    kernels.HOT_ROW_STALENESS = staleness or kernels.HOT_ROW_STALENESS
     try:
         res = trainer.train_word2vec(enc, vocab, Word2VecConfig(model=model, batching=batching, threads=threads,
                                                                 epochs=epochs), progress=False)
     finally:
-        trainer.hot_rows = original
+        trainer.hot_rows, trainer.HOT_ROWS_BYTES, kernels.HOT_ROW_STALENESS = saved
     return res.words_per_sec, res
 
 
@@ -134,6 +140,11 @@ def main():
     p.add_argument("--modes", default="window,pair,cbow,glove,cooccur")
     p.add_argument("--gensim-threads", default="", help="thread counts for gensim corpus_file (skip-gram); '' skips")
     p.add_argument("--diagnose", action="store_true", help="add the no-copies and N-processes rows")
+    p.add_argument("--variants", action="store_true",
+                   help="at the most threads: each word2vec mode without hot-row copies, with 4x and 16x the "
+                        "hot-row bytes, and with twice the staleness budget")
+    p.add_argument("--base-repeats", type=int, default=1,
+                   help="runs at the fewest threads (the efficiency baseline); the median counts")
     p.add_argument("--quality-threads", default="", help="thread counts for a 5-epoch default-mode run, evaluated")
     p.add_argument("--json-out", default="scaling.json")
     p.add_argument("--plot", default="scaling.png")
@@ -174,7 +185,20 @@ def run(args, corpus, tmp):
                         progress=False)
     for mode in [m for m in modes if m in MODES]:
         for t in threads:
-            record(mode, t, word2vec_rate(vocab, enc, mode, t)[0])
+            repeats = args.base_repeats if t == min(threads) else 1
+            runs = sorted((word2vec_rate(vocab, enc, mode, t) for _ in range(repeats)), key=lambda x: x[0])
+            rate, res = runs[len(runs) // 2]
+            record(mode, t, rate, runs=[x[0] for x in runs], loss=res.epoch_loss)
+    if args.variants:
+        most = max(threads)
+        variants = {"no hot-row copies": dict(hot_rows=False),
+                    "hot rows x4": dict(hot_bytes=4 * trainer.HOT_ROWS_BYTES),
+                    "hot rows x16": dict(hot_bytes=16 * trainer.HOT_ROWS_BYTES),
+                    "staleness x2": dict(staleness=2 * kernels.HOT_ROW_STALENESS)}
+        for mode in [m for m in modes if m in MODES]:
+            for name, kw in variants.items():
+                rate, res = word2vec_rate(vocab, enc, mode, most, **kw)
+                record(f"{mode}, {name}", most, rate, extra, loss=res.epoch_loss, variant=True)
     if args.diagnose:
         for t in threads:
             record("window, no hot-row copies", t, word2vec_rate(vocab, enc, "window", t, hot_rows=False)[0], extra)
@@ -202,7 +226,12 @@ def run(args, corpus, tmp):
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
           f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}")
-    table(rows + [r for r in extra if not r["mode"].startswith("quality")])
+    table(rows + [r for r in extra if not r["mode"].startswith("quality") and not r.get("variant")])
+    for r in extra:
+        if r.get("variant"):
+            base = next(x for x in rows if x["mode"] == r["mode"].split(",")[0] and x["threads"] == r["threads"])
+            print(f"{r['mode']}: {r['rate'] / base['rate']:.2f}x the default at {r['threads']} threads; "
+                  f"loss {r['loss'][0]:.4f} (default {base.get('loss', [float('nan')])[0]:.4f})")
     with open(args.json_out, "w") as f:
         json.dump({"args": vars(args), "machine": platform.machine(), "cores": os.cpu_count(), "rows": rows,
                    "extra": extra}, f, indent=2)
