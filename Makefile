@@ -7,6 +7,7 @@
 #   make bench-glove     the GloVe pipeline's stages, memory and quality (scripts/bench_glove.py)
 #   make bench-engines   threads vs Downpour SGD on Ray, and a scaling estimate (scripts/bench_engines.py)
 #   make bench-checkpoint  what a checkpoint costs, in time and size (scripts/bench_checkpoint.py)
+#   make bench-scaling   every mode's words/s against threads beside gensim, JSON + PNG (scripts/bench_scaling.py)
 #   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
 # Any corpus works: make CORPUS=my.txt.gz THREADS=8 eval
 
@@ -23,7 +24,7 @@ TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
 COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 
-.PHONY: all demo test bench bench-glove bench-engines bench-checkpoint eval text8 clean
+.PHONY: all demo test bench bench-glove bench-engines bench-checkpoint bench-scaling eval text8 clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -77,6 +78,14 @@ bench-engines: $(W2V)
 
 bench-checkpoint: $(W2V)
 	$(BIN)/python scripts/bench_checkpoint.py --threads $(THREADS)
+
+# threads 1, 2, 4, ... up to the machine's cores; matplotlib (the plot) is the benchmark scripts' extra
+SCALING_THREADS ?= $(shell n=$(THREADS); t=1; s=1; while [ $$((t * 2)) -le $$n ]; do t=$$((t * 2)); s="$$s,$$t"; done; [ $$t -eq $$n ] || s="$$s,$$n"; echo $$s)
+bench-scaling: $(W2V)
+	$(BIN)/pip install --quiet -r scripts/requirements.txt
+	mkdir -p $(DATA)
+	$(BIN)/python scripts/bench_scaling.py --threads $(SCALING_THREADS) --gensim-threads 1,$(THREADS) \
+		--json-out $(DATA)/scaling.json --plot $(DATA)/scaling.png
 
 # text8 (100M characters of Wikipedia, one line): for users with internet access.
 text8: $(DATA)/text8

@@ -8,7 +8,7 @@ skip-gram in a worker process at --gensim-threads. Writes JSON and, with matplot
 (pip install -r scripts/requirements.txt), a PNG of throughput against threads with the ideal line.
 
     python scripts/bench_scaling.py [--corpus FILE] [--threads 1,2,4,8,16] [--modes window,pair,cbow,glove,cooccur]
-                                    [--gensim-threads 1,16] [--json-out scaling.json] [--plot scaling.png]
+                                    [--gensim-threads 1,16|none] [--json-out scaling.json] [--plot scaling.png]
 
 Diagnostics for what limits scaling (--diagnose):
   * "window, no hot-row copies": the default mode with every row shared (no private copies);
@@ -51,7 +51,7 @@ def word2vec_rate(vocab, enc, mode, threads, epochs=1, hot_rows=True, hot_bytes=
     model, batching = MODES[mode]
     saved = trainer.hot_rows, trainer.HOT_ROWS_BYTES, kernels.HOT_ROW_STALENESS
     if not hot_rows:
-        trainer.hot_rows = lambda n_words, dim, n_threads: 0
+        trainer.hot_rows = lambda *args: 0
     trainer.HOT_ROWS_BYTES = hot_bytes or trainer.HOT_ROWS_BYTES
     kernels.HOT_ROW_STALENESS = staleness or kernels.HOT_ROW_STALENESS
     try:
@@ -138,7 +138,9 @@ def main():
     p.add_argument("--corpus", default=REGISTRY if os.path.exists(REGISTRY) else DEMO)
     p.add_argument("--threads", default="1,2,4,8,16")
     p.add_argument("--modes", default="window,pair,cbow,glove,cooccur")
-    p.add_argument("--gensim-threads", default="", help="thread counts for gensim corpus_file (skip-gram); '' skips")
+    p.add_argument("--gensim-threads", default=None,
+                   help="thread counts for gensim corpus_file (skip-gram); default: the fewest and the most of "
+                        "--threads; 'none' skips")
     p.add_argument("--diagnose", action="store_true", help="add the no-copies and N-processes rows")
     p.add_argument("--variants", action="store_true",
                    help="at the most threads: each word2vec mode without hot-row copies, with 4x and 16x the "
@@ -216,7 +218,9 @@ def run(args, corpus, tmp):
         for t in threads:
             res = trainer.train_glove(cooc, GloveConfig(epochs=1, threads=t), progress=False)
             record("glove (entries/s)", t, res.entries_trained / res.seconds)
-    for t in [int(x) for x in args.gensim_threads.split(",") if x]:
+    if args.gensim_threads is None:
+        args.gensim_threads = f"{min(threads)},{max(threads)}"
+    for t in [int(x) for x in args.gensim_threads.split(",") if x and x != "none"]:
         record("gensim corpus_file sgns", t, gensim_rate(corpus, t))
     for t in [int(x) for x in args.quality_threads.split(",") if x]:
         rate, res = word2vec_rate(vocab, enc, "window", t, epochs=5)

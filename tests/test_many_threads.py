@@ -76,14 +76,20 @@ def test_every_thread_gets_work_on_a_small_corpus(planted_big):
 
 
 def test_hot_row_staleness_is_bounded_for_any_thread_count():
-    """Copies merge after K uses with T K within the budget; beyond it no copies are kept."""
+    """Copies merge after K uses with T K within the budget (smaller for a larger --alpha); where
+    K would be 1, no copies are kept."""
     from w2v_async.kernels import HOT_ROW_STALENESS
 
-    assert hot_rows(60_000, 100, 1) == 0
-    for threads in (2, 4, 8, 16, 32, 64, 1024):
-        k = hot_row_merge_every(threads)
-        assert k >= 1 and (threads * k <= HOT_ROW_STALENESS or hot_rows(60_000, 100, threads) == 0)
-    assert hot_rows(60_000, 100, 2) > 0 and hot_rows(60_000, 100, 64) == 0
+    for alpha_ratio in (0.5, 1.0, 2.0, 10.0):
+        for threads in (1, 2, 3, 4, 8, 16, 32, 64, 1024):
+            k = hot_row_merge_every(threads, alpha_ratio)
+            n_hot = hot_rows(60_000, 100, threads, k)
+            assert k >= 1
+            if threads == 1 or k < 2:
+                assert n_hot == 0
+            else:
+                assert n_hot > 0 and threads * k * max(1.0, alpha_ratio) <= HOT_ROW_STALENESS
+    assert hot_row_merge_every(8, 2.0) < hot_row_merge_every(8, 1.0) == hot_row_merge_every(8, 0.5)
 
 
 @pytest.fixture(scope="module")

@@ -73,10 +73,13 @@ class Word2VecConfig:
         return self.batching or "window"
 
     @property
-    def start_alpha(self) -> float:
-        if self.alpha is not None:
-            return self.alpha
+    def default_alpha(self) -> float:
+        """word2vec.c's starting learning rate for the model."""
         return 0.05 if self.model == "cbow" else 0.025
+
+    @property
+    def start_alpha(self) -> float:
+        return self.alpha if self.alpha is not None else self.default_alpha
 
     def validate(self) -> "Word2VecConfig":
         if self.model not in ("sgns", "cbow"):

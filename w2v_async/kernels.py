@@ -20,8 +20,10 @@ del _x
 
 PROGRESS_EVERY = 10_000  # words between learning-rate updates and stop checks (word2vec.c)
 GLOVE_PROGRESS_EVERY = 1 << 16  # entries between GloVe's stop and divergence checks
-# uses of a hot row by all threads together that a private copy may lag behind (merge_hot_row);
-# on the registry corpus 32 kept the 8-thread epoch-1 loss within 0.3% of no copies, 64 cost 1.2%
+# uses of a hot row by all threads together that a private copy may lag behind (merge_hot_row), at
+# the model's default --alpha. Measured on 16 cores, registry corpus, 16 threads, epoch-1 loss: 32
+# (K = 2) costs 1.3-1.6% against no copies in every mode; 64 (K = 4) costs 3% in pair and CBOW and
+# 27% in HogBatch skip-gram, whose output rows take every context's gradient at once.
 HOT_ROW_STALENESS = 32
 
 # counters[0], read by every kernel at each progress tick: anything but RUN makes it return early

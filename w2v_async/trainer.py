@@ -63,28 +63,30 @@ def private_zeros(shape, dtype) -> np.ndarray:
 HOT_ROWS_BYTES = 512 * 1024  # per thread, for the 4 hot-row copies: a part of a core's L2
 
 
-def hot_rows(n_words: int, dim: int, n_threads: int) -> int:
+def hot_rows(n_words: int, dim: int, n_threads: int, merge_every: int) -> int:
     """How many of the most frequent words each thread trains in private copies of their rows.
 
     One thread shares nothing, so it keeps none (and stays update for update the plain kernel).
-    Neither do threads that would merge after every use or two (hot_row_merge_every < 2: more
-    than HOT_ROW_STALENESS / 2 threads): the copies would only add work. Otherwise as many as fit
-    HOT_ROWS_BYTES (a copy and a base of w_in's and w_out's rows): the top words' rows are the
-    ones every thread writes all the time, and with private copies each thread writes them to the
-    shared matrices once every few uses instead of at every use. At most a 16th of the
-    vocabulary: only the head of a Zipf distribution is contended.
+    Neither do threads that would merge after every use (merge_every < 2, see
+    hot_row_merge_every): the copies would only add work. Otherwise as many as fit HOT_ROWS_BYTES
+    (a copy and a base of w_in's and w_out's rows): the top words' rows are the ones every thread
+    writes all the time, and with private copies each thread writes them to the shared matrices
+    once every merge_every uses instead of at every use. At most a 16th of the vocabulary: only
+    the head of a Zipf distribution is contended.
     """
-    if n_threads == 1 or hot_row_merge_every(n_threads) < 2:
+    if n_threads == 1 or merge_every < 2:
         return 0
     return int(min(n_words // 16, HOT_ROWS_BYTES // (4 * 4 * dim)))
 
 
-def hot_row_merge_every(n_threads: int) -> int:
+def hot_row_merge_every(n_threads: int, alpha_ratio: float = 1.0) -> int:
     """K, a thread's uses of a hot row between merges: T K stays within HOT_ROW_STALENESS uses
-    whatever the thread count T (kernels.merge_hot_row says why)."""
+    whatever the thread count T (kernels.merge_hot_row says why). alpha_ratio: --alpha over the
+    model's default; a larger step tolerates proportionally less delay (delayed SGD is stable
+    while step x delay stays bounded), so the budget shrinks by it (and never grows)."""
     from .kernels import HOT_ROW_STALENESS
 
-    return max(1, HOT_ROW_STALENESS // n_threads)
+    return max(1, int(HOT_ROW_STALENESS / max(1.0, alpha_ratio)) // n_threads)
 
 
 def init_matrices(n_words: int, dim: int, seed: int):
@@ -464,7 +466,8 @@ def train_word2vec(
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
-    n_hot = hot_rows(n_words, cfg.dim, n_threads)
+    merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)
+    n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every)
     if n_hot:  # one private copy of the hot rows per thread, below the shared rows
         w_in = np.concatenate([w_in, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
         w_out = np.concatenate([w_out, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
@@ -473,7 +476,6 @@ def train_word2vec(
     total_words = corpus.n_words * cfg.epochs
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
     max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
-    merge_every = hot_row_merge_every(n_threads)
     scratch = [word2vec_scratch(cfg, max_sentence, n_hot, n_words + t * n_hot, merge_every) for t in range(n_threads)]
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
 
