@@ -86,6 +86,25 @@ def test_sgns_window_update_differs_from_sequential_pair_updates():
     assert np.abs(batch_out - seq_out).max() > 1e-3
 
 
+def test_a_hot_row_is_merged_after_every_k_uses_and_only_then():
+    """Rows 0-1 are hot with copies at rows 4-5 (offset 4), K = 3: the shared row sees a thread's
+    change at its third use, not before, and the count restarts; other ids are not counted."""
+    rng = np.random.default_rng(6)
+    m = np.zeros((6, D), np.float32)
+    m[:4] = rng.standard_normal((4, D))
+    base = np.zeros((2, D), np.float32)
+    kernels.merge_hot_rows(m, 4, base)  # the copies start from the shared rows
+    info, uses = np.array([2, 4, 3], np.int64), np.zeros(2, np.int32)
+    start = m[:4].copy()
+    for n_use in range(1, 7):
+        m[4] += np.float32(1.0)  # the thread trains its copy of row 0
+        kernels._touch_hot_rows(m, np.array([4, 2, 3], np.int32), info, uses, base)  # one use of row 0
+        merged = n_use // 3 * 3
+        np.testing.assert_allclose(m[0], start[0] + merged, rtol=1e-6)
+        assert uses[0] == n_use % 3 and uses[1] == 0
+    np.testing.assert_array_equal(m[1:4], start[1:4])
+
+
 def test_merge_hot_rows_adds_each_threads_change_once():
     """Two threads' private copies of shared rows 0-1 (at rows 4-5 and 6-7): after both merge, the
     shared rows hold the start plus both changes, and each copy restarts from the shared row."""
