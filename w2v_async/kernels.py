@@ -349,8 +349,8 @@ def merge_hot_row(matrix, w, offset, base):
 
     Why the sum stays stable at any thread count T: a change is computed against the shared row as
     of the last merge, so it misses the other threads' changes made since (its staleness). Merging
-    a row after every K of this thread's uses of it (K = HOT_ROW_STALENESS // T; see
-    _touch_hot_rows) bounds that staleness to about T K <= HOT_ROW_STALENESS uses of the row,
+    a row after every K of this thread's uses of it (K = HOT_ROW_STALENESS // T, less with a larger
+    --alpha: trainer.hot_row_merge_every; see _touch_hot_rows) bounds that staleness to about T K <= HOT_ROW_STALENESS uses of the row,
     whatever T is: a bounded delay, as in lock-free Hogwild. Merging on a timer instead (every
     10,000 words) let the hottest rows take hundreds of uses in each of T threads against one
     stale value; each copy moved most of the way to its optimum, so the T changes added together
@@ -405,7 +405,8 @@ def _draw_negatives(r, noise_prob, noise_alias, negatives, n_hot, offset):
 def _draw_window(r, i, n, window, tables, negatives, per_context, per_word, remap):
     """Draw word i's reduced window (of a sentence of n words) and its negatives into negatives.
 
-    remap = (H, offset): negatives w < H are written as w + offset. Returns (rng state, reach, number of negatives drawn).
+    remap = (H, offset): negatives w < H are written as w + offset. Returns (rng state, reach,
+    number of negatives drawn).
     """
     _, noise_prob, noise_alias = tables
     r = xorshift_next(r)
