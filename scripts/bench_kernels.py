@@ -13,14 +13,14 @@ import time
 import numpy as np
 from numba import njit
 
-from w2v_async import kernels
+from w2v_async.models import word2vec
 
 
 @njit(nogil=True)
 def _windows(w_in, w_out, contexts, negatives, deltas, grads, n):
     loss = 0.0
     for i in range(n):  # no negative equals the center (row 0), so the in-place compaction keeps them all
-        loss += kernels.sgns_window_update(w_in, w_out, 0, contexts, negatives, np.float32(1e-4), deltas, grads)
+        loss += word2vec.sgns_window_update(w_in, w_out, 0, contexts, negatives, np.float32(1e-4), deltas, grads)
     return loss
 
 
@@ -30,7 +30,7 @@ def _pairs(w_in, w_out, contexts, negatives, grad, n):
     k = negatives.shape[0]
     for i in range(n):
         for c in range(contexts.shape[0]):  # word2vec.c: each pair its own k negatives
-            loss += kernels.sgns_update(w_in, w_out, 0, contexts[c], negatives[c * k:(c + 1) * k],
+            loss += word2vec.sgns_update(w_in, w_out, 0, contexts[c], negatives[c * k:(c + 1) * k],
                                         np.float32(1e-4), grad)
     return loss
 

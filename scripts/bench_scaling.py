@@ -30,7 +30,9 @@ import time
 
 import numpy as np
 
-from w2v_async import kernels, trainer
+from w2v_async import trainer
+
+from w2v_async.models import hot_rows as hot
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
 from w2v_async.cooccur import count_cooccurrences
 from w2v_async.corpus import EncodedCorpus
@@ -42,23 +44,23 @@ DEMO = os.path.join(HERE, "..", "data", "enwiki.txt")
 MODES = {"window": ("sgns", "window"), "pair": ("sgns", "pair"), "cbow": ("cbow", None)}
 
 
-def word2vec_rate(vocab, enc, mode, threads, epochs=1, hot_rows=True, hot_bytes=None, staleness=None):
+def word2vec_rate(vocab, enc, mode, threads, epochs=1, copies=True, hot_bytes=None, staleness=None):
     """Words/s of one run (training time only) and the run's result.
 
-    hot_rows=False trains without private hot-row copies; hot_bytes and staleness replace
-    trainer.HOT_ROWS_BYTES and kernels.HOT_ROW_STALENESS for this run (diagnostics).
+    copies=False trains without private hot-row copies; hot_bytes and staleness replace
+    models.hot_rows.HOT_ROWS_BYTES and HOT_ROW_STALENESS for this run (diagnostics).
     """
     model, batching = MODES[mode]
-    saved = trainer.hot_rows, trainer.HOT_ROWS_BYTES, kernels.HOT_ROW_STALENESS
-    if not hot_rows:
+    saved = trainer.hot_rows, hot.HOT_ROWS_BYTES, hot.HOT_ROW_STALENESS
+    if not copies:
         trainer.hot_rows = lambda *args: 0
-    trainer.HOT_ROWS_BYTES = hot_bytes or trainer.HOT_ROWS_BYTES
-    kernels.HOT_ROW_STALENESS = staleness or kernels.HOT_ROW_STALENESS
+    hot.HOT_ROWS_BYTES = hot_bytes or hot.HOT_ROWS_BYTES
+    hot.HOT_ROW_STALENESS = staleness or hot.HOT_ROW_STALENESS
     try:
         res = trainer.train_word2vec(enc, vocab, Word2VecConfig(model=model, batching=batching, threads=threads,
                                                                 epochs=epochs), progress=False)
     finally:
-        trainer.hot_rows, trainer.HOT_ROWS_BYTES, kernels.HOT_ROW_STALENESS = saved
+        trainer.hot_rows, hot.HOT_ROWS_BYTES, hot.HOT_ROW_STALENESS = saved
     return res.words_per_sec, res
 
 
@@ -193,17 +195,17 @@ def run(args, corpus, tmp):
             record(mode, t, rate, runs=[x[0] for x in runs], loss=res.epoch_loss)
     if args.variants:
         most = max(threads)
-        variants = {"no hot-row copies": dict(hot_rows=False),
-                    "hot rows x4": dict(hot_bytes=4 * trainer.HOT_ROWS_BYTES),
-                    "hot rows x16": dict(hot_bytes=16 * trainer.HOT_ROWS_BYTES),
-                    "staleness x2": dict(staleness=2 * kernels.HOT_ROW_STALENESS)}
+        variants = {"no hot-row copies": dict(copies=False),
+                    "hot rows x4": dict(hot_bytes=4 * hot.HOT_ROWS_BYTES),
+                    "hot rows x16": dict(hot_bytes=16 * hot.HOT_ROWS_BYTES),
+                    "staleness x2": dict(staleness=2 * hot.HOT_ROW_STALENESS)}
         for mode in [m for m in modes if m in MODES]:
             for name, kw in variants.items():
                 rate, res = word2vec_rate(vocab, enc, mode, most, **kw)
                 record(f"{mode}, {name}", most, rate, extra, loss=res.epoch_loss, variant=True)
     if args.diagnose:
         for t in threads:
-            record("window, no hot-row copies", t, word2vec_rate(vocab, enc, "window", t, hot_rows=False)[0], extra)
+            record("window, no hot-row copies", t, word2vec_rate(vocab, enc, "window", t, copies=False)[0], extra)
         for t in sorted({min(threads), max(threads)}):  # each process reads the corpus: two points only
             record("N processes x 1 thread", t, processes_rate(corpus, t), extra)
     cooc = None

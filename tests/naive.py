@@ -31,7 +31,7 @@ def negative_sampling_step(w_out, h, center, negatives, lr):
 
 
 def sgns_step(w_in, w_out, center, context, negatives, lr):
-    """Reference of kernels.sgns_update on float64 copies; returns (w_in, w_out, loss)."""
+    """Reference of word2vec.sgns_update on float64 copies; returns (w_in, w_out, loss)."""
     w_in, w_out = w_in.astype(np.float64), w_out.astype(np.float64)
     h = w_in[context].copy()
     grad, loss = negative_sampling_step(w_out, h, center, negatives, lr)
@@ -40,7 +40,7 @@ def sgns_step(w_in, w_out, center, context, negatives, lr):
 
 
 def sgns_window_step(w_in, w_out, center, contexts, negatives, lr):
-    """Reference of kernels.sgns_window_update: one minibatch gradient step at the old parameters.
+    """Reference of word2vec.sgns_window_update: one minibatch gradient step at the old parameters.
 
     Loss = sum over contexts c of -log s(v_c.u_center) - sum_n log s(-v_c.u_n), with negatives
     equal to center dropped; every gradient is taken before any row changes.
@@ -61,7 +61,7 @@ def sgns_window_step(w_in, w_out, center, contexts, negatives, lr):
 
 
 def cbow_step(w_in, w_out, center, contexts, negatives, lr):
-    """Reference of kernels.cbow_update: mean of contexts as h; every context gets the gradient."""
+    """Reference of word2vec.cbow_update: mean of contexts as h; every context gets the gradient."""
     w_in, w_out = w_in.astype(np.float64), w_out.astype(np.float64)
     h = w_in[list(contexts)].mean(axis=0)
     grad, loss = negative_sampling_step(w_out, h, center, negatives, lr)
@@ -77,7 +77,7 @@ def glove_loss(wi, wj, bi, bj, x, x_max, alpha):
 
 
 def glove_step(params, gradsq, i, j, x, x_max, alpha, eta):
-    """Reference of kernels.glove_update on float64 copies: one AdaGrad step (glove.c)."""
+    """Reference of glove.glove_update on float64 copies: one AdaGrad step (glove.c)."""
     w, c, bw, bc = [np.array(p, np.float64) for p in params]
     gw, gc, gbw, gbc = [np.array(g, np.float64) for g in gradsq]
     diff = w[i] @ c[j] + bw[i] + bc[j] - np.log(x)

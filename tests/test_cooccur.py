@@ -81,7 +81,7 @@ def test_errors(tmp_path):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 2**40), max_size=300), st.integers(0, 3))
 def test_radix_sort_reduce_matches_numpy(keys, extra_bits):
-    from w2v_async import kernels
+    from w2v_async.models import cooccur as cooc_kernels
 
     max_key = max(keys, default=0) << extra_bits  # any upper bound works
     k = np.asarray([x << extra_bits for x in keys], np.int64)
@@ -89,7 +89,7 @@ def test_radix_sort_reduce_matches_numpy(keys, extra_bits):
     expected_keys, inverse = np.unique(k, return_inverse=True)
     expected_sums = np.bincount(inverse.ravel(), weights=v, minlength=expected_keys.shape[0])
     tmp_k, tmp_v = np.empty_like(k), np.empty_like(v)
-    m, in_tmp = kernels.sort_reduce(k, v, tmp_k, tmp_v, max_key)
+    m, in_tmp = cooc_kernels.sort_reduce(k, v, tmp_k, tmp_v, max_key)
     got_k, got_v = (tmp_k, tmp_v) if in_tmp else (k, v)
     np.testing.assert_array_equal(got_k[:m], expected_keys)
     np.testing.assert_allclose(got_v[:m], expected_sums, rtol=1e-6)

@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import group_margin, planted_corpus, random_cooc
-from w2v_async import kernels
+from w2v_async.models import sampling
 from w2v_async.cli import cli
 from w2v_async.config import RayConfig, VocabConfig, Word2VecConfig
 from w2v_async.corpus import CorpusReader
 from w2v_async.downpour import sample, train_batch
-from w2v_async.trainer import init_matrices, thread_rng_states, train_word2vec, word2vec_scratch
+from w2v_async.trainer import init_matrices, thread_rng_states, thread_scratch, train_word2vec
 from w2v_async.vocab import scan_corpus
 
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
@@ -32,10 +32,10 @@ def test_sampled_batch_trains_exactly_as_the_threaded_epoch_kernel(tmp_path, mod
     cfg = Word2VecConfig(model=model, batching=batching, dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
     threaded = train_word2vec(enc, vocab, cfg, progress=False)
     w_in, w_out = init_matrices(len(vocab), cfg.dim, cfg.seed)
-    tables = (vocab.keep_probs(cfg.sample), *kernels.build_alias_table(vocab.noise_distribution()))
+    tables = (vocab.keep_probs(cfg.sample), *sampling.build_alias_table(vocab.noise_distribution()))
     rng = thread_rng_states(cfg.seed, 1)[0]
     batch = sample((enc.ids, enc.sent_starts), np.arange(enc.n_sentences), tables, rng, cfg)
-    loss, examples = train_batch(w_in, w_out, batch, cfg, cfg.start_alpha, word2vec_scratch(cfg, 100))
+    loss, examples = train_batch(w_in, w_out, batch, cfg, cfg.start_alpha, thread_scratch(cfg, 100))
     assert np.array_equal(w_in, threaded.w_in) and np.array_equal(w_out, threaded.w_out)
     assert examples == threaded.epoch_examples[0] and batch.words_read == enc.n_words
     assert loss == pytest.approx(threaded.epoch_loss_sum[0], rel=1e-6)

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import group_margin
 from naive import glove_loss, glove_step
-from w2v_async import kernels
+from w2v_async.models import glove
 
 V, D = 6, 4
 
@@ -23,7 +23,7 @@ def _state(seed=0):
 def test_glove_update_matches_numpy_reference(x):
     params, gradsq = _state()
     ref_params, ref_gradsq, ref_loss = glove_step(params, gradsq, 1, 3, x, 100.0, 0.75, 0.05)
-    loss = kernels.glove_update(params, gradsq, 1, 3, np.float32(x), np.array([100.0, 0.75, 0.05]))
+    loss = glove.glove_update(params, gradsq, 1, 3, np.float32(x), np.array([100.0, 0.75, 0.05]))
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     for got, want in zip(params + gradsq, ref_params + ref_gradsq):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
@@ -46,7 +46,7 @@ def test_glove_step_follows_the_finite_difference_gradient():
     g_bi = (glove_loss(w[i], c[j], bw[i] + eps, bc[j], x, 100.0, 0.75)
             - glove_loss(w[i], c[j], bw[i] - eps, bc[j], x, 100.0, 0.75)) / (2 * eps)
     before = [p.copy() for p in params]
-    kernels.glove_update(params, ones, i, j, np.float32(x), np.array([100.0, 0.75, eta]))
+    glove.glove_update(params, ones, i, j, np.float32(x), np.array([100.0, 0.75, eta]))
     np.testing.assert_allclose((params[0][i] - before[0][i]) / -eta, g_wi, rtol=1e-3, atol=1e-5)
     assert (params[2][i] - before[2][i]) / -eta == pytest.approx(g_bi, rel=1e-3)
     assert np.abs(g_wi).max() > 1e-2  # not a vacuous check
@@ -63,7 +63,7 @@ def test_epoch_kernel_reduces_cost_on_a_consistent_problem():
               np.zeros(V, np.float32), np.zeros(V, np.float32))
     gradsq = tuple(np.ones_like(p) for p in params)
     counters = np.zeros(2, np.int64)
-    costs = [kernels.train_glove_epoch(params, gradsq, coo, np.array([100.0, 0.75, 0.05]), counters, 0)[0]
+    costs = [glove.train_glove_epoch(params, gradsq, coo, np.array([100.0, 0.75, 0.05]), counters, 0)[0]
              for _ in range(300)]
     assert costs[-1] < 0.05 * costs[0]
     assert counters[1] == 300 * V * V

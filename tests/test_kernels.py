@@ -5,7 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from w2v_async import kernels
+from w2v_async.models import hot_rows
+
+from w2v_async.models import sampling
+
+from w2v_async.models import word2vec
 from naive import cbow_step, sgns_loss, sgns_step, sgns_window_step
 
 V, D = 6, 4
@@ -25,7 +29,7 @@ def test_sgns_update_matches_numpy_reference(negatives):
     center, context, lr = 0, 1, 0.5
     ref_in, ref_out, ref_loss = sgns_step(w_in, w_out, center, context, negatives, lr)
     grad = np.zeros(D, np.float32)
-    loss = kernels.sgns_update(w_in, w_out, center, context, np.array(negatives, np.int32), np.float32(lr), grad)
+    loss = word2vec.sgns_update(w_in, w_out, center, context, np.array(negatives, np.int32), np.float32(lr), grad)
     tol = lr * SIGMOID_TABLE_ERROR * 4 * 0.5 * D
     np.testing.assert_allclose(w_in, ref_in, atol=tol)
     np.testing.assert_allclose(w_out, ref_out, atol=tol)
@@ -40,7 +44,7 @@ def test_cbow_update_matches_numpy_reference():
     ref_in, ref_out, ref_loss = cbow_step(w_in, w_out, center, contexts, negatives, lr)
     grad = np.zeros(D, np.float32)
     neu1 = np.zeros(D, np.float32)
-    loss = kernels.cbow_update(
+    loss = word2vec.cbow_update(
         w_in, w_out, center, np.array(contexts, np.int32), np.array(negatives, np.int32), np.float32(lr), grad, neu1
     )
     tol = lr * SIGMOID_TABLE_ERROR * D
@@ -58,7 +62,7 @@ def test_sgns_window_update_matches_numpy_minibatch_reference(contexts, negative
     center, lr = 0, 0.5
     ref_in, ref_out, ref_loss = sgns_window_step(w_in, w_out, center, contexts, negatives, lr)
     n_in, n_out = len(contexts), len(negatives) + 1
-    loss = kernels.sgns_window_update(
+    loss = word2vec.sgns_window_update(
         w_in, w_out, center, np.array(contexts, np.int32), np.array(negatives, np.int32), np.float32(lr),
         np.zeros((n_in, D), np.float32), np.zeros((n_in, n_out), np.float32),
     )
@@ -78,7 +82,7 @@ def test_sgns_window_update_differs_from_sequential_pair_updates():
     w_in, w_out = _matrices(4)
     contexts, negatives, lr = [1, 2], [3], 0.5
     batch_in, batch_out = w_in.copy(), w_out.copy()
-    kernels.sgns_window_update(batch_in, batch_out, 0, np.array(contexts, np.int32), np.array(negatives, np.int32),
+    word2vec.sgns_window_update(batch_in, batch_out, 0, np.array(contexts, np.int32), np.array(negatives, np.int32),
                                np.float32(lr), np.zeros((2, D), np.float32), np.zeros((2, 2), np.float32))
     seq_in, seq_out = w_in.astype(np.float64), w_out.astype(np.float64)
     for c in contexts:
@@ -93,12 +97,12 @@ def test_a_hot_row_is_merged_after_every_k_uses_and_only_then():
     m = np.zeros((6, D), np.float32)
     m[:4] = rng.standard_normal((4, D))
     base = np.zeros((2, D), np.float32)
-    kernels.merge_hot_rows(m, 4, base)  # the copies start from the shared rows
+    hot_rows.merge_hot_rows(m, 4, base)  # the copies start from the shared rows
     info, uses = np.array([2, 4, 3], np.int64), np.zeros(2, np.int32)
     start = m[:4].copy()
     for n_use in range(1, 7):
         m[4] += np.float32(1.0)  # the thread trains its copy of row 0
-        kernels._touch_hot_rows(m, np.array([4, 2, 3], np.int32), info, uses, base)  # one use of row 0
+        hot_rows._touch_hot_rows(m, np.array([4, 2, 3], np.int32), info, uses, base)  # one use of row 0
         merged = n_use // 3 * 3
         np.testing.assert_allclose(m[0], start[0] + merged, rtol=1e-6)
         assert uses[0] == n_use % 3 and uses[1] == 0
@@ -113,18 +117,18 @@ def test_merge_hot_rows_adds_each_threads_change_once():
     m[:2] = rng.standard_normal((2, D))
     bases = [np.zeros((2, D), np.float32), np.zeros((2, D), np.float32)]
     for offset, base in zip((4, 6), bases):  # first merge: copies and bases start from the shared rows
-        kernels.merge_hot_rows(m, offset, base)
+        hot_rows.merge_hot_rows(m, offset, base)
     start = m[:2].copy()
     np.testing.assert_array_equal(m[4:6], start)
     np.testing.assert_array_equal(m[6:8], start)
     change_a, change_b = rng.standard_normal((2, 2, D)).astype(np.float32)
     m[4:6] += change_a
     m[6:8] += change_b
-    kernels.merge_hot_rows(m, 4, bases[0])
-    kernels.merge_hot_rows(m, 6, bases[1])
+    hot_rows.merge_hot_rows(m, 4, bases[0])
+    hot_rows.merge_hot_rows(m, 6, bases[1])
     np.testing.assert_allclose(m[:2], start + change_a + change_b, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(m[6:8], m[:2])
-    kernels.merge_hot_rows(m, 4, bases[0])  # nothing new: the shared rows stay
+    hot_rows.merge_hot_rows(m, 4, bases[0])  # nothing new: the shared rows stay
     np.testing.assert_allclose(m[:2], start + change_a + change_b, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(m[4:6], m[:2])
 
@@ -147,7 +151,7 @@ def test_sgns_update_is_minus_lr_times_finite_difference_gradient():
     grad_v = _numeric_grad(lambda x: sgns_loss(x, u[0], u[1:]), v)
     grad_u = _numeric_grad(lambda x: sgns_loss(v, x[0], x[1:]), u)
     before_in, before_out = w_in.copy(), w_out.copy()
-    kernels.sgns_update(w_in, w_out, center, context, np.array(negatives, np.int32), np.float32(lr),
+    word2vec.sgns_update(w_in, w_out, center, context, np.array(negatives, np.int32), np.float32(lr),
                         np.zeros(D, np.float32))
     step_v = (w_in[context] - before_in[context]) / -lr
     step_u = (w_out[[center] + negatives] - before_out[[center] + negatives]) / -lr
@@ -164,7 +168,7 @@ def test_saturated_scores_get_word2vec_c_gradients():
     w_in[0] = [10.0, 0.0]
     w_out[1] = [-1.0, 0.0]  # f = -10 for the positive pair
     grad = np.zeros(2, np.float32)
-    loss = kernels.sgns_update(w_in, w_out, 1, 0, np.zeros(0, np.int32), np.float32(0.1), grad)
+    loss = word2vec.sgns_update(w_in, w_out, 1, 0, np.zeros(0, np.int32), np.float32(0.1), grad)
     np.testing.assert_allclose(w_in[0], [10.0 - 0.1, 0.0], rtol=1e-6)  # v += lr * u
     assert loss == pytest.approx(10.0)  # -log s(-10) ~ 10
 
@@ -173,7 +177,7 @@ def test_saturated_scores_get_word2vec_c_gradients():
 @given(st.lists(st.floats(min_value=1e-3, max_value=1e3), min_size=1, max_size=50))
 def test_alias_table_reproduces_distribution_exactly(weights):
     p = np.asarray(weights) / np.sum(weights)
-    prob, alias = kernels.build_alias_table(p)
+    prob, alias = sampling.build_alias_table(p)
     n = p.shape[0]
     implied = prob.astype(np.float64) / n
     np.add.at(implied, alias, (1.0 - prob.astype(np.float64)) / n)
@@ -184,9 +188,9 @@ def test_alias_table_reproduces_distribution_exactly(weights):
 def test_negative_draws_follow_unigram_power_distribution():
     counts = np.array([1000, 300, 100, 30, 10, 1], np.float64)
     p = counts**0.75 / (counts**0.75).sum()
-    prob, alias = kernels.build_alias_table(p)
+    prob, alias = sampling.build_alias_table(p)
     draws = np.zeros(200_000, np.int32)
-    kernels._draw_negatives(np.uint64(12345), prob, alias, draws, 0, 0)
+    sampling._draw_negatives(np.uint64(12345), prob, alias, draws, 0, 0)
     freq = np.bincount(draws, minlength=len(p)) / draws.shape[0]
     assert (np.abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / draws.shape[0]) + 1e-4).all(), (freq, p)
 
@@ -196,6 +200,6 @@ def test_rng_bounded_covers_range_uniformly():
     seen = np.zeros(5, np.int64)
     with np.errstate(over="ignore"):  # uint64 multiplication wraps, as in the kernel
         for _ in range(20_000):
-            r = kernels.xorshift_next(r)
-            seen[kernels.bounded(r * kernels._XORSHIFT_MULT, np.uint64(5))] += 1
+            r = sampling.xorshift_next(r)
+            seen[sampling.bounded(r * sampling._XORSHIFT_MULT, np.uint64(5))] += 1
     assert seen.min() > 3700 and seen.max() < 4300

@@ -8,7 +8,8 @@ from conftest import group_margin, planted_corpus, zipf_corpus
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
 from w2v_async.cooccur import count_cooccurrences
 from w2v_async.corpus import CorpusReader
-from w2v_async.trainer import hot_row_merge_every, hot_rows, train_glove, train_word2vec
+from w2v_async.models.hot_rows import HOT_ROW_STALENESS, hot_row_merge_every, hot_rows
+from w2v_async.trainer import train_glove, train_word2vec
 from w2v_async.vocab import scan_corpus
 
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
@@ -78,8 +79,6 @@ def test_every_thread_gets_work_on_a_small_corpus(planted_big):
 def test_hot_row_staleness_is_bounded_for_any_thread_count():
     """Copies merge after K uses with T K within the budget (smaller for a larger --alpha); where
     K would be 1, no copies are kept."""
-    from w2v_async.kernels import HOT_ROW_STALENESS
-
     for alpha_ratio in (0.5, 1.0, 2.0, 10.0):
         for threads in (1, 2, 3, 4, 8, 16, 32, 64, 1024):
             k = hot_row_merge_every(threads, alpha_ratio)

@@ -21,6 +21,7 @@ from .config import VocabConfig
 from .corpus import EncodedCorpus, check_output_path
 from .errors import ConfigError, InputError
 from .io import atomic_path
+from .models.cooccur import add_transpose, fill_cooccurrences, merge_runs, sort_reduce
 from .vocab import Vocab, read_corpus
 
 BYTES_PER_ENTRY = 24  # keys + values and the radix sort's second copy (8 + 4 + 8 + 4)
@@ -142,8 +143,6 @@ class _RunFile:
         Returns arrays of the total run length, of which the first nnz are filled (the rest is
         never touched, so never resident).
         """
-        from . import kernels
-
         offsets = np.asarray(self.offsets, np.int64)
         total = int(offsets[-1])
         n_ranges = max(threads, -(-total // max(1, budget // threads)))
@@ -166,7 +165,7 @@ class _RunFile:
                     _read_into(fk, 8 * i, range_keys[start : start + j - i])
                     _read_into(fv, 4 * i, range_values[start : start + j - i])
                 out = (np.empty(local[-1], np.int32), np.empty(local[-1], np.int32), np.empty(local[-1], np.float32))
-                m = kernels.merge_runs(range_keys, range_values, local, n_words, *out)
+                m = merge_runs(range_keys, range_values, local, n_words, *out)
                 return [a[:m] for a in out]
 
             merged = (np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.float32))
@@ -205,8 +204,6 @@ def count_cooccurrences(
     reduces it by key in numba, and appends it as a sorted run to a temporary file; the runs are
     then k-way merged, one key range at a time. Temporary files are removed whatever happens.
     """
-    from . import kernels
-
     _check_settings(window, memory_gb, threads)
     n_words = len(vocab)
     max_key = n_words * n_words - 1
@@ -231,13 +228,13 @@ def count_cooccurrences(
                 shard = (corpus.ids, corpus.sent_starts, shards[t])
                 first = 0
                 while first < shards[t].shape[0] and not errors:
-                    first, n = kernels.fill_cooccurrences(
+                    first, n = fill_cooccurrences(
                         shard, first, window, n_words, keys[: capacity // factor], values[: capacity // factor]
                     )
                     if symmetric:
-                        kernels.add_transpose(keys, values, n, n_words)
+                        add_transpose(keys, values, n, n_words)
                     size = factor * n
-                    m, in_tmp = kernels.sort_reduce(
+                    m, in_tmp = sort_reduce(
                         keys[:size], values[:size], tmp_keys[:size], tmp_values[:size], max_key
                     )
                     sorted_keys, sorted_values = (tmp_keys, tmp_values) if in_tmp else (keys, values)

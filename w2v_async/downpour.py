@@ -1,7 +1,7 @@
 """Downpour SGD (Dean et al., NIPS 2012) on Ray: parameter-server shards and asynchronous model replicas.
 
 Ray runs the processes, the messages and the restarts; this module only says what the shards and
-the replicas do. The numba kernels are the threaded engine's (kernels.sample_batch, train_*_batch).
+the replicas do. The numba kernels are the threaded engine's (models/word2vec_loops.py).
 """
 
 import logging
@@ -15,6 +15,9 @@ import numpy as np
 from .config import RayConfig, Word2VecConfig
 from .corpus import EncodedCorpus
 from .errors import ConfigError, InputError
+from .models.glove import train_glove_epoch
+from .models.sampling import build_alias_table
+from .models.word2vec_loops import sample_batch, train_cbow_batch, train_sgns_batch, train_sgns_window_batch
 from .vocab import Vocab
 
 RAY_INSTALL = "pip install 'w2v-async[ray]'"
@@ -33,18 +36,16 @@ def import_ray():
 
 def batch_kernel(cfg: Word2VecConfig):
     """The train_*_batch kernel and (negatives per context, per center word) for cfg's model."""
-    from . import kernels
-
     if cfg.model == "cbow":
-        return kernels.train_cbow_batch, (0, cfg.negative)
+        return train_cbow_batch, (0, cfg.negative)
     if cfg.update == "window":
-        return kernels.train_sgns_window_batch, (0, cfg.negative)
-    return kernels.train_sgns_batch, (cfg.negative, 0)
+        return train_sgns_window_batch, (0, cfg.negative)
+    return train_sgns_batch, (cfg.negative, 0)
 
 
 @dataclass
 class Batch:
-    """One minibatch as kernels.sample_batch draws it: kept words (sentences concatenated), each
+    """One minibatch as sample_batch draws it: kept words (sentences concatenated), each
     word's reduced window and negatives. words_read counts the words before subsampling."""
 
     words: np.ndarray
@@ -62,15 +63,13 @@ class Batch:
 def sample(corpus: Tuple[np.ndarray, np.ndarray], sentences: np.ndarray, tables, rng_state: np.ndarray,
            cfg: Word2VecConfig) -> Batch:
     """Subsample the sentences and draw every window and negative, in the threaded kernel's order."""
-    from . import kernels
-
     ids, sent_starts = corpus
     _, (per_context, per_word) = batch_kernel(cfg)
     n_read = int((sent_starts[sentences + 1] - sent_starts[sentences]).sum())
     arrays = (np.empty(n_read, np.int32), np.empty(len(sentences) + 1, np.int64), np.empty(n_read, np.int32),
               np.empty(n_read + 1, np.int64),
               np.empty(max(1, n_read * (2 * cfg.window * per_context + per_word)), np.int32))
-    n_sent, n_words, n_negs, words_read = kernels.sample_batch(
+    n_sent, n_words, n_negs, words_read = sample_batch(
         (ids, sent_starts, np.array(sentences, np.int64)), tables, rng_state, cfg.window,
         per_context, per_word, arrays)
     words, sent_bounds, reach, neg_bounds, negatives = arrays
@@ -251,13 +250,13 @@ class Replica(_ReplicaBase):
     """
 
     def __init__(self, index: int, run: str, cfg: Word2VecConfig, rcfg: RayConfig, n_words: int):
-        from .trainer import thread_rng_states, word2vec_scratch
+        from .trainer import thread_rng_states, thread_scratch
 
         self.ids, self.sent_starts, self.tables = self._connect(run, rcfg)
         self.cfg = cfg
         self.shapes = {"w_in": (cfg.dim,), "w_out": (cfg.dim,)}
         self.rng = thread_rng_states(cfg.seed + 7919 * index, 1)[0]
-        self.scratch = word2vec_scratch(cfg, int(np.diff(self.sent_starts).max(initial=1)))
+        self.scratch = thread_scratch(cfg, int(np.diff(self.sent_starts).max(initial=1)))
 
     def run(self, epoch: int, sentences: np.ndarray, alpha: Tuple[float, float]) -> JobResult:
         """Train one job: the sentences, in batches of about rcfg.batch_words words, with the learning
@@ -311,7 +310,7 @@ class GloveReplica(_ReplicaBase):
 
     GloVe's optimizer is AdaGrad with per-coordinate sums, so the sums are parameters like the
     rest: a replica pulls the rows of W, b and their sums that its entries' words touch, and of
-    W~, b~ and theirs for the contexts, runs glove.c's update there (kernels.train_glove_epoch),
+    W~, b~ and theirs for the contexts, runs glove.c's update there (models.glove.train_glove_epoch),
     and pushes every array's change; the shards add them (sgd).
     """
 
@@ -339,11 +338,9 @@ class GloveReplica(_ReplicaBase):
             windows.append((ids, batches))
 
         def train_one(local, coo):
-            from . import kernels
-
             params = tuple(local[n] for n in ("w_word", "w_ctx", "b_word", "b_ctx"))
             gradsq = tuple(local[n] for n in ("gradsq_word", "gradsq_ctx", "gradsq_b_word", "gradsq_b_ctx"))
-            cost, n = kernels.train_glove_epoch(params, gradsq, coo, self.hyper, np.zeros(2, np.int64), 0)
+            cost, n = train_glove_epoch(params, gradsq, coo, self.hyper, np.zeros(2, np.int64), 0)
             return cost, n, n
 
         return self._train_window(out, windows, train_one)
@@ -603,7 +600,6 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     same way and returns with state.stopped set. resume takes a checkpoint of either engine.
     Returns a trainer.TrainResult whose ``downpour`` dict holds the Downpour measurements.
     """
-    from . import kernels
     from .trainer import Checkpointing, RunState, TrainResult, init_matrices, thread_rng_states
 
     cfg.validate()
@@ -611,7 +607,7 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     ckpt = checkpointing or Checkpointing()
     ray = connect(rcfg)
     n_words = len(vocab)
-    noise_prob, noise_alias = kernels.build_alias_table(vocab.noise_distribution())
+    noise_prob, noise_alias = build_alias_table(vocab.noise_distribution())
     tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
     state = RunState.new(1, cfg.epochs, thread_rng_states(cfg.seed, 1)[0])
     if ckpt.resume is not None:

@@ -16,6 +16,12 @@ from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, to_json
 from .corpus import EncodedCorpus, check_output_path
 from .errors import ConfigError, InputError, W2VError
 from .io import atomic_write, load_checkpoint, resolve_format, save_checkpoint, save_vectors
+from .models.common import DIVERGED, PAUSE, RUN, STOP
+from .models.glove import train_glove_epoch
+from .models.hot_rows import hot_row_merge_every, hot_rows, hot_scratch
+from .models.sampling import build_alias_table, learning_rate
+from .models.word2vec import word2vec_scratch
+from .models.word2vec_loops import train_cbow_epoch, train_sgns_epoch, train_sgns_window_epoch
 from .vocab import Vocab, read_corpus
 
 PROGRESS_REFRESH_S = 0.25
@@ -45,48 +51,12 @@ class TrainResult:
         return self.words_trained / self.seconds if self.seconds > 0 else 0.0
 
 
-def private_zeros(shape, dtype) -> np.ndarray:
-    """Zeros on cache lines of their own (64-byte aligned, padded), for per-thread scratch.
-
-    Small arrays of different threads can otherwise share a cache line, and every write in the
-    hot loop would then bounce that line between cores (false sharing). shape: int or tuple.
-    """
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    n = int(np.prod(shape))
-    itemsize = np.dtype(dtype).itemsize
-    pad = 128 // itemsize
-    raw = np.zeros(n + 3 * pad, dtype)
-    start = (-raw.ctypes.data % 64) // itemsize + pad
-    return raw[start : start + n].reshape(shape)
-
-
-HOT_ROWS_BYTES = 512 * 1024  # per thread, for the 4 hot-row copies: a part of a core's L2
-
-
-def hot_rows(n_words: int, dim: int, n_threads: int, merge_every: int) -> int:
-    """How many of the most frequent words each thread trains in private copies of their rows.
-
-    One thread shares nothing, so it keeps none (and stays update for update the plain kernel).
-    Neither do threads that would merge after every use (merge_every < 2, see
-    hot_row_merge_every): the copies would only add work. Otherwise as many as fit HOT_ROWS_BYTES
-    (a copy and a base of w_in's and w_out's rows): the top words' rows are the ones every thread
-    writes all the time, and with private copies each thread writes them to the shared matrices
-    once every merge_every uses instead of at every use. At most a 16th of the vocabulary: only
-    the head of a Zipf distribution is contended.
-    """
-    if n_threads == 1 or merge_every < 2:
-        return 0
-    return int(min(n_words // 16, HOT_ROWS_BYTES // (4 * 4 * dim)))
-
-
-def hot_row_merge_every(n_threads: int, alpha_ratio: float = 1.0) -> int:
-    """K, a thread's uses of a hot row between merges: T K stays within HOT_ROW_STALENESS uses
-    whatever the thread count T (kernels.merge_hot_row says why). alpha_ratio: --alpha over the
-    model's default; a larger step tolerates proportionally less delay (delayed SGD is stable
-    while step x delay stays bounded), so the budget shrinks by it (and never grows)."""
-    from .kernels import HOT_ROW_STALENESS
-
-    return max(1, int(HOT_ROW_STALENESS / max(1.0, alpha_ratio)) // n_threads)
+def thread_scratch(cfg: Word2VecConfig, max_sentence: int, hot: Optional[tuple] = None) -> tuple:
+    """One thread's (or replica's) kernel scratch for cfg's model; hot: its hot_scratch tuple (none
+    by default)."""
+    update = "cbow" if cfg.model == "cbow" else cfg.update
+    hot = hot if hot is not None else hot_scratch(0, 0, 1, cfg.dim)
+    return word2vec_scratch(update, cfg.dim, cfg.window, cfg.negative, max_sentence, hot)
 
 
 def init_matrices(n_words: int, dim: int, seed: int):
@@ -157,7 +127,7 @@ class RunState:
 
     def to_arrays(self) -> Dict[str, np.ndarray]:
         counters = self.counters.copy()
-        counters[0] = 0  # kernels.RUN
+        counters[0] = RUN
         return {
             "run_epoch": self.epoch, "run_position": self.position, "run_counters": counters,
             "run_loss": self.loss, "run_examples": self.examples, "run_rng": self.rng,
@@ -260,8 +230,6 @@ def run_hogwild(
     Interrupts re-raises KeyboardInterrupt). A worker's exception is re-raised; a non-finite
     loss raises DivergedError.
     """
-    from .kernels import DIVERGED, PAUSE, RUN, STOP
-
     counters = state.counters
     counters[0] = RUN
     errors: List[BaseException] = []
@@ -357,30 +325,6 @@ def run_hogwild(
     return state
 
 
-def word2vec_scratch(cfg: Word2VecConfig, max_sentence: int, n_hot: int = 0, offset: int = 0,
-                     merge_every: int = 1) -> tuple:
-    """One thread's scratch buffers for cfg's model; their types select the model in the kernels.
-
-    The thread trains ids w < n_hot in its private rows offset + w and merges each of them into
-    the shared row after merge_every uses (kernels.merge_hot_row).
-    """
-    hot = (np.array([n_hot, offset, merge_every], np.int64), private_zeros(2 * n_hot, np.int32),
-           private_zeros((n_hot, cfg.dim), np.float32), private_zeros((n_hot, cfg.dim), np.float32))
-    buffers = (
-        private_zeros(max_sentence, np.int32),
-        private_zeros(4 * cfg.window * cfg.negative, np.int32),  # two words' negatives (pipeline)
-        hot,
-    )
-    if cfg.model == "cbow":
-        return buffers + (private_zeros(cfg.dim, np.float32), private_zeros(2 * cfg.window, np.int32),
-                          private_zeros(cfg.dim, np.float32))
-    if cfg.update == "window":
-        return buffers + (private_zeros(2 * cfg.window, np.int32),
-                          private_zeros((2 * cfg.window, cfg.dim), np.float32),
-                          private_zeros((2 * cfg.window, cfg.negative + 1), np.float32))
-    return buffers + (private_zeros(cfg.dim, np.float32),)
-
-
 @dataclass
 class Checkpointing:
     """How a run saves and restores its state.
@@ -446,14 +390,12 @@ def train_word2vec(
     checkpoints); the kernel reads the other threads' word counters to decay the learning rate by
     global progress. With checkpointing.resume, training continues where that checkpoint stopped.
     """
-    from . import kernels
-
     cfg.validate()
     ckpt = checkpointing or Checkpointing()
     if cfg.model == "cbow":
-        kernel = kernels.train_cbow_epoch
+        kernel = train_cbow_epoch
     else:
-        kernel = kernels.train_sgns_window_epoch if cfg.update == "window" else kernels.train_sgns_epoch
+        kernel = train_sgns_window_epoch if cfg.update == "window" else train_sgns_epoch
     n_words = len(vocab)
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
     resumed = _resumed(ckpt.resume, ("w_in", "w_out"), [(n_words, cfg.dim)] * 2)
@@ -471,12 +413,13 @@ def train_word2vec(
     if n_hot:  # one private copy of the hot rows per thread, below the shared rows
         w_in = np.concatenate([w_in, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
         w_out = np.concatenate([w_out, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
-    noise_prob, noise_alias = kernels.build_alias_table(vocab.noise_distribution())
+    noise_prob, noise_alias = build_alias_table(vocab.noise_distribution())
     tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
     total_words = corpus.n_words * cfg.epochs
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
     max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
-    scratch = [word2vec_scratch(cfg, max_sentence, n_hot, n_words + t * n_hot, merge_every) for t in range(n_threads)]
+    scratch = [thread_scratch(cfg, max_sentence, hot_scratch(n_hot, n_words + t * n_hot, merge_every, cfg.dim))
+               for t in range(n_threads)]
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
 
     def run_chunk(t, epoch, start, counters):
@@ -488,7 +431,7 @@ def train_word2vec(
 
     def postfix(counters):
         epoch = min(int(counters[1:].sum()) // max(corpus.n_words, 1), cfg.epochs - 1) + 1
-        return {"epoch": f"{epoch}/{cfg.epochs}", "lr": f"{kernels.learning_rate(sched, counters):.6f}"}
+        return {"epoch": f"{epoch}/{cfg.epochs}", "lr": f"{learning_rate(sched, counters):.6f}"}
 
     save = (lambda st: ckpt.save(params, st)) if ckpt.save is not None else None
     run_hogwild(
@@ -810,8 +753,6 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
     squared-gradient sums at 1. With checkpointing.resume, training continues where that
     checkpoint stopped, AdaGrad sums included.
     """
-    from . import kernels
-
     cfg.validate()
     ckpt = checkpointing or Checkpointing()
     if cooc.nnz == 0:
@@ -847,7 +788,7 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
 
     def run_chunk(t, epoch, start, counters):
         part = tuple(a[start:] for a in slices[t])
-        cost, entries = kernels.train_glove_epoch(params, gradsq, part, hyper, counters, t)
+        cost, entries = train_glove_epoch(params, gradsq, part, hyper, counters, t)
         return cost, entries, entries
 
     def postfix(counters):

@@ -1,0 +1,277 @@
+"""word2vec with negative sampling: the skip-gram, HogBatch skip-gram and CBOW updates, one center
+word's step for each, and the per-thread scratch whose type selects the model."""
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from .common import F4_1D, F4_2D, I4_1D, KERNEL_OPTS, private_zeros
+from .hot_rows import HOT
+from .sampling import _sigmoid_grad_loss
+
+# Per-thread scratch: sentence, negatives, hot rows, then the model's own; its type selects the model
+# inside the shared epoch loop.
+SGNS_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D))  # ..., grad
+CBOW_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D, I4_1D, F4_1D))  # ..., grad, contexts, neu1
+# skip-gram with one negative set per window (HogBatch): ..., contexts, deltas, grads
+SGNS_WINDOW_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, I4_1D, F4_2D, F4_2D))
+
+
+def word2vec_scratch(update: str, dim: int, window: int, negative: int, max_sentence: int, hot: tuple) -> tuple:
+    """One thread's scratch buffers; their types select the model in the kernels.
+
+    update: "pair" (word2vec.c skip-gram), "window" (HogBatch skip-gram) or "cbow"; hot: the
+    thread's hot_rows.hot_scratch tuple.
+    """
+    buffers = (
+        private_zeros(max_sentence, np.int32),
+        private_zeros(4 * window * negative, np.int32),  # two words' negatives (pipeline)
+        hot,
+    )
+    if update == "cbow":
+        return buffers + (private_zeros(dim, np.float32), private_zeros(2 * window, np.int32),
+                          private_zeros(dim, np.float32))
+    if update == "window":
+        return buffers + (private_zeros(2 * window, np.int32), private_zeros((2 * window, dim), np.float32),
+                          private_zeros((2 * window, negative + 1), np.float32))
+    return buffers + (private_zeros(dim, np.float32),)
+
+
+@njit(types.float32(F4_2D, F4_1D, types.int64, I4_1D, types.float32, F4_1D), **KERNEL_OPTS)
+def _negative_sampling(w_out, h, center, negatives, lr, grad_buf):
+    """Shared output step of SGNS and CBOW for hidden vector h (float32[d]).
+
+    Updates w_out rows of center (label 1) and negatives (label 0, skipped when equal to center)
+    in place, accumulates dLoss/dh * -lr into grad_buf, and returns the loss.
+    """
+    dim = h.shape[0]
+    loss = np.float32(0.0)
+    for k in range(dim):
+        grad_buf[k] = np.float32(0.0)
+    for n in range(negatives.shape[0] + 1):
+        if n == 0:
+            target = center
+            label = np.float32(1.0)
+        else:
+            target = negatives[n - 1]
+            if target == center:
+                continue
+            label = np.float32(0.0)
+        u = w_out[target]
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += h[k] * u[k]
+        g, pair_loss = _sigmoid_grad_loss(f, label, lr)
+        loss += pair_loss
+        for k in range(dim):  # word2vec.c: neu1e += g * syn1neg; syn1neg += g * syn0 (old syn1neg)
+            u_k = u[k]
+            grad_buf[k] += g * u_k
+            u[k] = u_k + g * h[k]
+    return loss
+
+
+@njit(types.float32(F4_2D, F4_2D, types.int64, types.int64, I4_1D, types.float32, F4_1D), **KERNEL_OPTS)
+def sgns_update(w_in, w_out, center, context, negatives, lr, grad_buf):
+    """One skip-gram negative-sampling step: w_in[context] predicts center against negatives.
+
+    w_in, w_out : float32[V, d], updated in place; negatives : int32[k]; grad_buf : float32[d] scratch.
+    Returns the loss -log s(v.u_c) - sum_n log s(-v.u_n) before the update.
+    """
+    v = w_in[context]
+    loss = _negative_sampling(w_out, v, center, negatives, lr, grad_buf)
+    for k in range(v.shape[0]):
+        v[k] += grad_buf[k]
+    return loss
+
+
+@njit(types.float32(F4_2D, F4_2D, types.int64, I4_1D, I4_1D, types.float32, F4_1D, F4_1D), **KERNEL_OPTS)
+def cbow_update(w_in, w_out, center, contexts, negatives, lr, grad_buf, neu1):
+    """One CBOW step: the mean of w_in[contexts] predicts center against negatives.
+
+    contexts : int32[c], c >= 1; neu1, grad_buf : float32[d] scratch. As word2vec.c, every context
+    row receives the full (undivided) gradient. Returns the loss before the update.
+    """
+    dim = neu1.shape[0]
+    for k in range(dim):
+        neu1[k] = np.float32(0.0)
+    for j in range(contexts.shape[0]):
+        row = w_in[contexts[j]]
+        for k in range(dim):
+            neu1[k] += row[k]
+    inv = np.float32(1.0) / np.float32(contexts.shape[0])
+    for k in range(dim):
+        neu1[k] *= inv
+    loss = _negative_sampling(w_out, neu1, center, negatives, lr, grad_buf)
+    for j in range(contexts.shape[0]):
+        row = w_in[contexts[j]]
+        for k in range(dim):
+            row[k] += grad_buf[k]
+    return loss
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _dots3(v, u0, u1, u2):
+    """v . u0, v . u1, v . u2 in one pass over the columns (v is read once, not three times)."""
+    f0 = np.float32(0.0)
+    f1 = np.float32(0.0)
+    f2 = np.float32(0.0)
+    for k in range(v.shape[0]):
+        x = v[k]
+        f0 += x * u0[k]
+        f1 += x * u1[k]
+        f2 += x * u2[k]
+    return f0, f1, f2
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _dot(v, u):
+    f = np.float32(0.0)
+    for k in range(v.shape[0]):
+        f += v[k] * u[k]
+    return f
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _add3(y, g0, x0, g1, x1, g2, x2):
+    """y += g0 x0 + g1 x1 + g2 x2 in one pass (y is loaded and stored once, not three times)."""
+    for k in range(y.shape[0]):
+        y[k] += g0 * x0[k] + g1 * x1[k] + g2 * x2[k]
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _add1(y, g, x):
+    for k in range(y.shape[0]):
+        y[k] += g * x[k]
+
+
+@njit(types.float32(F4_2D, F4_2D, types.int64, I4_1D, I4_1D, types.float32, F4_2D, F4_2D), **KERNEL_OPTS)
+def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, grads):
+    """One HogBatch skip-gram step (Ji et al. 2016): a whole window against one set of negatives.
+
+    Every context row v_c = w_in[contexts[c]] predicts center (label 1) and each negative
+    (label 0; negatives equal to center are dropped), all at the parameters as they were before
+    the step: a minibatch gradient step on
+        sum_c [-log s(v_c . u_center) - sum_n log s(-v_c . u_n)].
+    With G[c, o] = (label_o - s(v_c . u_o)) lr: v_c += sum_o G[c, o] u_o and
+    u_o += sum_c G[c, o] v_c. Each output row is read and written once per window instead of once
+    per (context, center) pair, and the products run three rows per pass.
+    negatives is compacted in place; deltas : float32[>= c, d] and grads : float32[>= c, k + 1]
+    are scratch. Returns the summed loss of the pairs before the update.
+    """
+    n_in = contexts.shape[0]
+    n_out = 1  # targets: center, then the negatives that differ from it
+    for q in range(negatives.shape[0]):
+        if negatives[q] != center:
+            negatives[n_out - 1] = negatives[q]
+            n_out += 1
+    loss = np.float32(0.0)
+    for c in range(n_in):  # scores, then G
+        v = w_in[contexts[c]]
+        o = 0
+        while o + 3 <= n_out:
+            f0, f1, f2 = _dots3(v, w_out[center if o == 0 else negatives[o - 1]],
+                                w_out[negatives[o]], w_out[negatives[o + 1]])
+            grads[c, o] = f0
+            grads[c, o + 1] = f1
+            grads[c, o + 2] = f2
+            o += 3
+        while o < n_out:
+            grads[c, o] = _dot(v, w_out[center if o == 0 else negatives[o - 1]])
+            o += 1
+        for o in range(n_out):
+            g, pair_loss = _sigmoid_grad_loss(grads[c, o], np.float32(1.0) if o == 0 else np.float32(0.0), lr)
+            grads[c, o] = g
+            loss += pair_loss
+    for c in range(n_in):  # input deltas from the old output rows
+        delta = deltas[c]
+        delta[:] = np.float32(0.0)
+        o = 0
+        while o + 3 <= n_out:
+            _add3(delta, grads[c, o], w_out[center if o == 0 else negatives[o - 1]],
+                  grads[c, o + 1], w_out[negatives[o]],
+                  grads[c, o + 2], w_out[negatives[o + 1]])
+            o += 3
+        while o < n_out:
+            _add1(delta, grads[c, o], w_out[center if o == 0 else negatives[o - 1]])
+            o += 1
+    for o in range(n_out):  # output rows from the old input rows
+        u = w_out[center if o == 0 else negatives[o - 1]]
+        c = 0
+        while c + 3 <= n_in:
+            _add3(u, grads[c, o], w_in[contexts[c]], grads[c + 1, o], w_in[contexts[c + 1]],
+                  grads[c + 2, o], w_in[contexts[c + 2]])
+            c += 3
+        while c < n_in:
+            _add1(u, grads[c, o], w_in[contexts[c]])
+            c += 1
+    for c in range(n_in):
+        _add1(w_in[contexts[c]], np.float32(1.0), deltas[c])
+    return loss
+
+
+@njit(**KERNEL_OPTS)
+def _sgns_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """Skip-gram for center word i: every context word in reach predicts it (word2vec.c order)."""
+    grad_buf = scratch[3]
+    center = sent_buf[i]
+    loss = np.float32(0.0)
+    q = 0
+    for j in range(max(0, i - reach), min(n, i + reach + 1)):
+        if j == i:
+            continue
+        loss += sgns_update(w_in, w_out, center, sent_buf[j], negatives[q : q + k], lr, grad_buf)
+        q += k
+    return loss, q // k
+
+
+@njit(**KERNEL_OPTS)
+def _window_contexts(sent_buf, i, reach, n, contexts):
+    """Copy the words within reach of position i (not i itself) into contexts; returns how many."""
+    n_ctx = 0
+    for j in range(max(0, i - reach), min(n, i + reach + 1)):
+        if j != i:
+            contexts[n_ctx] = sent_buf[j]
+            n_ctx += 1
+    return n_ctx
+
+
+@njit(**KERNEL_OPTS)
+def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """CBOW for center word i: the mean of the context words in reach predicts it."""
+    grad_buf, contexts, neu1 = scratch[3], scratch[4], scratch[5]
+    n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
+    if n_ctx == 0:
+        return np.float32(0.0), 0
+    return cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, grad_buf, neu1), 1
+
+
+@njit(**KERNEL_OPTS)
+def _sgns_window_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """Skip-gram for center word i as one HogBatch step: its whole window shares k negatives."""
+    contexts, deltas, grads = scratch[3], scratch[4], scratch[5]
+    n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
+    if n_ctx == 0:
+        return np.float32(0.0), 0
+    return sgns_window_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, deltas, grads), n_ctx
+
+
+def _train_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    """Train center word i with the model that the scratch tuple belongs to (resolved at compile time)."""
+
+
+@overload(_train_word, jit_options=KERNEL_OPTS)
+def _train_word_for_scratch(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
+    if scratch == SGNS_SCRATCH:
+        return _sgns_word.py_func
+    return (_sgns_window_word if scratch == SGNS_WINDOW_SCRATCH else _cbow_word).py_func
+
+
+def _negatives_per_context(scratch):
+    """word2vec.c skip-gram draws negatives for every (center, context) pair; CBOW and HogBatch
+    skip-gram once per center word."""
+
+
+@overload(_negatives_per_context, jit_options=KERNEL_OPTS)
+def _negatives_per_context_for_scratch(scratch):
+    per_pair = scratch == SGNS_SCRATCH
+    return lambda scratch: per_pair
