@@ -34,9 +34,9 @@ from w2v_async import trainer
 
 from w2v_async.models import hot_rows as hot
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
-from w2v_async.cooccur import count_cooccurrences
-from w2v_async.corpus import EncodedCorpus
-from w2v_async.vocab import read_corpus
+from w2v_async.data.cooccur import count_cooccurrences
+from w2v_async.data.corpus import EncodedCorpus
+from w2v_async.data.vocab import read_corpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "..", "..", "shared", "corpora", "registry-en.txt.gz")

@@ -43,8 +43,8 @@ def group_margin(words, vectors):
 
 def random_cooc(n_words, seed=0):
     """A dense random co-occurrence matrix of n_words^2 entries (not from a corpus)."""
-    from w2v_async.cooccur import Cooccurrence
-    from w2v_async.vocab import Vocab
+    from w2v_async.data.cooccur import Cooccurrence
+    from w2v_async.data.vocab import Vocab
 
     rng = np.random.default_rng(seed)
     rows, cols = np.divmod(np.arange(n_words * n_words, dtype=np.int64), n_words)

@@ -253,9 +253,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from w2v_async.config import VocabConfig  # noqa: E402
-from w2v_async.corpus import CorpusReader  # noqa: E402
+from w2v_async.data.corpus import CorpusReader  # noqa: E402
 from w2v_async.errors import W2VError  # noqa: E402
-from w2v_async.vocab import scan_corpus  # noqa: E402
+from w2v_async.data.vocab import scan_corpus  # noqa: E402
 
 TEXTISH = st.lists(st.sampled_from([b"a", b"b", b"word", b" ", b"\n", b"\t", b"\r", b"\xff", b"\xc3\xa9", b"\x00",
                                     b"\xef\xbb\xbf", b"\xfe\xff", b"\x1f\x8b"]), max_size=200).map(b"".join)
@@ -288,7 +288,7 @@ VOCAB_LINES = st.lists(st.tuples(st.text(min_size=1, max_size=5), st.sampled_fro
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.one_of(st.binary(max_size=500), VOCAB_LINES))
 def test_arbitrary_bytes_as_a_vocab_file_load_or_raise_our_error(tmp_path, data):
-    from w2v_async.vocab import Vocab
+    from w2v_async.data.vocab import Vocab
 
     path = tmp_path / "v.tsv"
     path.write_bytes(data)

@@ -8,11 +8,11 @@ import pytest
 from conftest import random_cooc
 from w2v_async import trainer
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
-from w2v_async.corpus import CorpusReader
+from w2v_async.data.corpus import CorpusReader
 from w2v_async.errors import InputError
 from w2v_async.io import checkpoint_files, load_checkpoint, read_checkpoint, save_checkpoint
 from w2v_async.trainer import Checkpointing, train_glove, train_word2vec
-from w2v_async.vocab import scan_corpus
+from w2v_async.data.vocab import scan_corpus
 
 SMALL = dict(dim=16, window=3, negative=5, sample=1e-3, epochs=3, threads=1, seed=5)
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]

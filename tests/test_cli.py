@@ -103,7 +103,7 @@ def test_similar_unknown_word_is_a_runtime_error(planted, tmp_path):
 
 
 def test_cooccur_command_writes_a_loadable_file(planted, tmp_path):
-    from w2v_async.cooccur import Cooccurrence
+    from w2v_async.data.cooccur import Cooccurrence
 
     out = tmp_path / "cooc.npz"
     result = invoke("cooccur", planted, "-o", out, "--min-count", "1", "--window", "3", "--json", "-q")

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from w2v_async.config import VocabConfig
-from w2v_async.cooccur import Cooccurrence, count_cooccurrences
-from w2v_async.corpus import CorpusReader
+from w2v_async.data.cooccur import Cooccurrence, count_cooccurrences
+from w2v_async.data.corpus import CorpusReader
 from w2v_async.errors import ConfigError, InputError
-from w2v_async.vocab import scan_corpus
+from w2v_async.data.vocab import scan_corpus
 
 
 def brute_force(sentences, window, symmetric):

@@ -6,7 +6,7 @@ import gzip
 import numpy as np
 import pytest
 
-from w2v_async.corpus import MAX_SENTENCE_TOKENS, CorpusReader, EncodedCorpus
+from w2v_async.data.corpus import MAX_SENTENCE_TOKENS, CorpusReader, EncodedCorpus
 from w2v_async.errors import ConfigError, InputError
 
 TEXT = "the cat sat\non the mat\n"
@@ -77,7 +77,7 @@ def test_shards_deal_every_sentence_once_and_balance_words(n_shards):
 
 
 def test_a_line_longer_than_the_read_limit_comes_in_pieces_cut_at_whitespace(tmp_path, monkeypatch):
-    from w2v_async import corpus
+    from w2v_async.data import corpus
 
     monkeypatch.setattr(corpus, "MAX_LINE_BYTES", 4096)
     rng = np.random.default_rng(0)

@@ -13,10 +13,10 @@ from conftest import group_margin, planted_corpus, random_cooc
 from w2v_async.models import sampling
 from w2v_async.cli import cli
 from w2v_async.config import RayConfig, VocabConfig, Word2VecConfig
-from w2v_async.corpus import CorpusReader
+from w2v_async.data.corpus import CorpusReader
 from w2v_async.downpour import sample, train_batch
 from w2v_async.trainer import init_matrices, thread_rng_states, thread_scratch, train_word2vec
-from w2v_async.vocab import scan_corpus
+from w2v_async.data.vocab import scan_corpus
 
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
 

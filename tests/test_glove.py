@@ -72,9 +72,9 @@ def test_epoch_kernel_reduces_cost_on_a_consistent_problem():
 def _planted_cooc(tmp_path):
     from conftest import planted_corpus
     from w2v_async.config import VocabConfig
-    from w2v_async.cooccur import count_cooccurrences
-    from w2v_async.corpus import CorpusReader
-    from w2v_async.vocab import scan_corpus
+    from w2v_async.data.cooccur import count_cooccurrences
+    from w2v_async.data.corpus import CorpusReader
+    from w2v_async.data.vocab import scan_corpus
 
     vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1))
     return count_cooccurrences(enc, vocab, window=5)

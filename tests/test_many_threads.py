@@ -6,11 +6,11 @@ import pytest
 
 from conftest import group_margin, planted_corpus, zipf_corpus
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
-from w2v_async.cooccur import count_cooccurrences
-from w2v_async.corpus import CorpusReader
+from w2v_async.data.cooccur import count_cooccurrences
+from w2v_async.data.corpus import CorpusReader
 from w2v_async.models.hot_rows import HOT_ROW_STALENESS, hot_row_merge_every, hot_rows
 from w2v_async.trainer import train_glove, train_word2vec
-from w2v_async.vocab import scan_corpus
+from w2v_async.data.vocab import scan_corpus
 
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
 MANY = [8, 16, 64]

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from w2v_async.config import VocabConfig
-from w2v_async.corpus import CorpusReader
+from w2v_async.data.corpus import CorpusReader
 from w2v_async.errors import InputError
-from w2v_async.vocab import Vocab, VocabCounter, scan_corpus
+from w2v_async.data.vocab import Vocab, VocabCounter, scan_corpus
 
 words_st = st.text(alphabet="abcdefgh", min_size=1, max_size=3)
 

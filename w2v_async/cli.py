@@ -158,8 +158,8 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
     Example:
       w2v-async vocab corpus.txt.gz -o vocab.tsv --min-count 5
     """
-    from .corpus import CorpusReader, check_output_path
-    from .vocab import scan_corpus
+    from .data.corpus import CorpusReader, check_output_path
+    from .data.vocab import scan_corpus
 
     try:
         cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
@@ -336,7 +336,7 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
     Example:
       w2v-async cooccur corpus.txt.gz -o cooc.npz --window 10 --memory 2
     """
-    from .cooccur import count_cooccurrences_from_corpus
+    from .data.cooccur import count_cooccurrences_from_corpus
 
     try:
         cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)

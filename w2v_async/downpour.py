@@ -13,12 +13,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .config import RayConfig, Word2VecConfig
-from .corpus import EncodedCorpus
+from .data.corpus import EncodedCorpus
 from .errors import ConfigError, InputError
 from .models.glove import train_glove_epoch
 from .models.sampling import build_alias_table
 from .models.word2vec_loops import sample_batch, train_cbow_batch, train_sgns_batch, train_sgns_window_batch
-from .vocab import Vocab
+from .data.vocab import Vocab
 
 RAY_INSTALL = "pip install 'w2v-async[ray]'"
 

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, to_json
-from .corpus import EncodedCorpus, check_output_path
+from .data.corpus import EncodedCorpus, check_output_path
 from .errors import ConfigError, InputError, W2VError
 from .io import atomic_write, load_checkpoint, resolve_format, save_checkpoint, save_vectors
 from .models.common import DIVERGED, PAUSE, RUN, STOP
@@ -22,7 +22,7 @@ from .models.hot_rows import hot_row_merge_every, hot_rows, hot_scratch
 from .models.sampling import build_alias_table, learning_rate
 from .models.word2vec import word2vec_scratch
 from .models.word2vec_loops import train_cbow_epoch, train_sgns_epoch, train_sgns_window_epoch
-from .vocab import Vocab, read_corpus
+from .data.vocab import Vocab, read_corpus
 
 PROGRESS_REFRESH_S = 0.25
 
@@ -835,7 +835,7 @@ def train_glove_from_corpus(
     train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
     training finishes.
     """
-    from .cooccur import Cooccurrence, count_cooccurrences
+    from .data.cooccur import Cooccurrence, count_cooccurrences
 
     vocab_cfg.validate()
     cfg.validate()

@@ -8,10 +8,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .config import VocabConfig
+from ..config import VocabConfig
 from .corpus import CorpusReader, EncodedCorpus, IdStreamBuilder, batched
-from .errors import InputError
-from .io import atomic_write
+from ..errors import InputError
+from ..io import atomic_write
 
 
 @dataclass

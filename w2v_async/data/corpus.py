@@ -13,7 +13,7 @@ from typing import Iterator, List
 
 import numpy as np
 
-from .errors import ConfigError, InputError
+from ..errors import ConfigError, InputError
 
 MAX_SENTENCE_TOKENS = 10_000
 BATCH_TOKENS = 1 << 20  # tokens looked up per vectorised batch while encoding
