@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from w2v_async import trainer
+from w2v_async.engines import threads as trainer
 
 from w2v_async.models import hot_rows as hot
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig

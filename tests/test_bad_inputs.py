@@ -190,9 +190,9 @@ def test_bad_input_gives_one_error_line_and_writes_nothing(inputs, tmp_path, arg
 
 
 def test_too_little_free_space_is_refused_before_training(inputs, tmp_path, monkeypatch):
-    from w2v_async import trainer
+    from w2v_async import job
 
-    monkeypatch.setattr(trainer.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    monkeypatch.setattr(job.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
     (tmp_path / "keep.bin").write_bytes(PREVIOUS)
     result = CliRunner().invoke(cli, ["train", str(inputs / "good.txt"), "-o", str(tmp_path / "keep.bin"),
                                       "--min-count", "1", "--checkpoint-dir", str(tmp_path / "ck"), "-q"])
@@ -222,7 +222,7 @@ def test_a_disk_that_fills_while_writing_leaves_the_old_vectors_and_no_temporary
 def test_divergence_keeps_the_last_good_checkpoint(inputs, tmp_path, monkeypatch):
     """A NaN that appears after the second checkpoint (planted here) stops the run; both checkpoints
     stay and verify, and no vectors are written."""
-    from w2v_async import io, trainer
+    from w2v_async import io, job
 
     real_save = io.save_checkpoint
     calls = []
@@ -234,7 +234,7 @@ def test_divergence_keeps_the_last_good_checkpoint(inputs, tmp_path, monkeypatch
             arrays["w_in"][:] = np.nan  # the live matrix: the next updates produce a NaN loss
         return path
 
-    monkeypatch.setattr(trainer, "save_checkpoint", save_then_poison)
+    monkeypatch.setattr(job, "save_checkpoint", save_then_poison)
     result = CliRunner().invoke(cli, ["train", str(inputs / "good.txt"), "-o", str(tmp_path / "v.bin"), "--min-count",
                                       "1", "--dim", "8", "--epochs", "5", "--threads", "1", "-q",
                                       "--checkpoint-dir", str(tmp_path / "ck")])

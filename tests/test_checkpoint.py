@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from conftest import random_cooc
-from w2v_async import trainer
+from w2v_async.engines import threads
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
 from w2v_async.data.corpus import CorpusReader
 from w2v_async.errors import InputError
 from w2v_async.io import checkpoint_files, load_checkpoint, read_checkpoint, save_checkpoint
-from w2v_async.trainer import Checkpointing, train_glove, train_word2vec
+from w2v_async.engines.base import Checkpointing
+from w2v_async.engines.threads import train_glove, train_word2vec
 from w2v_async.data.vocab import scan_corpus
 
 SMALL = dict(dim=16, window=3, negative=5, sample=1e-3, epochs=3, threads=1, seed=5)
@@ -35,7 +36,7 @@ class Recorder:
 @pytest.fixture
 def frequent_pauses(monkeypatch):
     """The main thread asks for a checkpoint about every millisecond: every kernel tick pauses."""
-    monkeypatch.setattr(trainer, "PROGRESS_REFRESH_S", 0.001)
+    monkeypatch.setattr(threads, "PROGRESS_REFRESH_S", 0.001)
     return 1e-6
 
 

@@ -14,8 +14,9 @@ from w2v_async.models import sampling
 from w2v_async.cli import cli
 from w2v_async.config import RayConfig, VocabConfig, Word2VecConfig
 from w2v_async.data.corpus import CorpusReader
-from w2v_async.downpour import sample, train_batch
-from w2v_async.trainer import init_matrices, thread_rng_states, thread_scratch, train_word2vec
+from w2v_async.engines.ray_actors import sample, train_batch
+from w2v_async.engines.base import init_matrices, thread_rng_states, thread_scratch
+from w2v_async.engines.threads import train_word2vec
 from w2v_async.data.vocab import scan_corpus
 
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]
@@ -58,7 +59,7 @@ def test_one_replica_fetching_and_pushing_every_batch_makes_the_threaded_update(
                                                                                batching):
     """One replica, n_fetch = n_push = 1, SGD shards: pull the rows, train the compact copy, push the
     change. Its first batch is the whole (small) corpus, so the result is the threaded kernel's."""
-    from w2v_async.downpour import train_word2vec_ray
+    from w2v_async.engines.ray import train_word2vec_ray
 
     vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=300))
     cfg = Word2VecConfig(model=model, batching=batching, dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
@@ -93,7 +94,7 @@ def test_cli_ray_engine_end_to_end_learns_and_reports_staleness(local_ray, tmp_p
 
 
 def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray, tmp_path):
-    from w2v_async.downpour import train_word2vec_ray
+    from w2v_async.engines.ray import train_word2vec_ray
 
     vocab, enc = _encode(planted_corpus(tmp_path / "c.txt"))
     cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=2, threads=1, seed=1)
@@ -172,8 +173,8 @@ def test_checkpoints_resume_across_engines(local_ray, tmp_path):
 def test_glove_one_replica_with_one_batch_makes_the_threaded_adagrad_update(local_ray):
     """The AdaGrad sums travel with the rows: pull, glove.c's update on the compact copy, push."""
     from w2v_async.config import GloveConfig
-    from w2v_async.downpour import train_glove_ray
-    from w2v_async.trainer import train_glove
+    from w2v_async.engines.ray import train_glove_ray
+    from w2v_async.engines.threads import train_glove
 
     cooc = random_cooc(100)
     cfg = GloveConfig(dim=8, epochs=1, threads=1, seed=4, x_max=10.0)

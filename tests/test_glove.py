@@ -82,7 +82,7 @@ def _planted_cooc(tmp_path):
 
 def test_glove_single_thread_is_bit_identical_and_learns_planted_groups(tmp_path):
     from w2v_async.config import GloveConfig
-    from w2v_async.trainer import train_glove
+    from w2v_async.engines.threads import train_glove
 
     cooc = _planted_cooc(tmp_path)
     cfg = GloveConfig(dim=16, epochs=25, x_max=10.0, threads=1, seed=3)

@@ -9,7 +9,7 @@ from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
 from w2v_async.data.cooccur import count_cooccurrences
 from w2v_async.data.corpus import CorpusReader
 from w2v_async.models.hot_rows import HOT_ROW_STALENESS, hot_row_merge_every, hot_rows
-from w2v_async.trainer import train_glove, train_word2vec
+from w2v_async.engines.threads import train_glove, train_word2vec
 from w2v_async.data.vocab import scan_corpus
 
 MODES = [("sgns", "window"), ("sgns", "pair"), ("cbow", None)]

@@ -6,7 +6,7 @@ import pytest
 from conftest import group_margin
 from w2v_async.config import VocabConfig, Word2VecConfig
 from w2v_async.data.corpus import CorpusReader
-from w2v_async.trainer import train_word2vec
+from w2v_async.engines.threads import train_word2vec
 from w2v_async.data.vocab import scan_corpus
 
 SMALL = dict(dim=16, window=3, negative=5, sample=0.0, epochs=3)

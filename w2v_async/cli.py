@@ -265,7 +265,8 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
       w2v-async train corpus.txt -o vectors.bin --resume ck
     """
     from .config import GloveConfig
-    from .trainer import Interrupted, train_from_corpus, train_glove_from_corpus
+    from .errors import Interrupted
+    from .job import train_from_corpus, train_glove_from_corpus
 
     saved = _checkpoint_settings(ctx, resume_dir)
     if saved is not None and ctx.get_parameter_source("model") == ParameterSource.DEFAULT:

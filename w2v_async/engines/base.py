@@ -1,0 +1,230 @@
+"""What an engine is given and returns: results, the run state a checkpoint holds, how a run saves
+and resumes, and the setup every engine shares (matrices, RNG streams, scratch, progress bar)."""
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Protocol
+
+import numpy as np
+
+from ..config import Word2VecConfig
+from ..errors import DivergedError, InputError
+from ..models.common import RUN
+from ..models.hot_rows import hot_scratch
+from ..models.word2vec import word2vec_scratch
+
+PROGRESS_REFRESH_S = 0.25
+
+
+@dataclass
+class RunState:
+    """Where every thread of a run is: all a checkpoint needs besides the parameters.
+
+    epoch, position : int64[T], thread t's epoch and the shard items (sentences, entries) it has
+    done in it; counters : int64[1 + T] as the kernels use them (flag, units done per thread over
+    all epochs); loss : float64[T, E] and examples : int64[T, E] summed so far; rng : uint64[T];
+    seconds : training time so far, over all resumed runs.
+    """
+
+    epoch: np.ndarray
+    position: np.ndarray
+    counters: np.ndarray
+    loss: np.ndarray
+    examples: np.ndarray
+    rng: np.ndarray
+    seconds: float = 0.0
+    stopped: bool = False  # the run stopped early on a signal or Ctrl-C
+
+    @classmethod
+    def new(cls, n_threads: int, epochs: int, rng: Optional[np.ndarray] = None) -> "RunState":
+        return cls(
+            np.zeros(n_threads, np.int64), np.zeros(n_threads, np.int64), np.zeros(1 + n_threads, np.int64),
+            np.zeros((n_threads, epochs), np.float64), np.zeros((n_threads, epochs), np.int64),
+            np.zeros(n_threads, np.uint64) if rng is None else rng,
+        )
+
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        counters = self.counters.copy()
+        counters[0] = RUN
+        return {
+            "run_epoch": self.epoch, "run_position": self.position, "run_counters": counters,
+            "run_loss": self.loss, "run_examples": self.examples, "run_rng": self.rng,
+            "run_seconds": np.array([self.seconds]),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Dict[str, np.ndarray]) -> "RunState":
+        return cls(*(arrays["run_" + k].copy() for k in ("epoch", "position", "counters", "loss", "examples", "rng")),
+                   seconds=float(arrays["run_seconds"][0]))
+
+    def dealt(self, positions: List[int], rng: List[np.ndarray]) -> "RunState":
+        """A one-thread state (the Ray engine's, or --threads 1) spread over len(positions) threads.
+
+        One thread had done the first self.position items (sentences, entries) of its epoch;
+        positions[t] is how many of thread t's own items are among them. The unit count goes to
+        thread 0 (the learning rate only needs the sum); the RNG streams start anew.
+        """
+        n = len(positions)
+        state = RunState.new(n, self.loss.shape[1], np.concatenate(rng))
+        state.epoch[:] = self.epoch[0]
+        state.position[:] = positions
+        state.counters[1] = self.counters[1]
+        state.loss[0], state.examples[0], state.seconds = self.loss[0], self.examples[0], self.seconds
+        return state
+
+    def diverged_epoch(self) -> int:
+        """1-based epoch whose loss first turned non-finite (else the epoch being trained)."""
+        bad = ~np.isfinite(self.loss).all(axis=0)
+        if bad.any():
+            return int(np.argmax(bad)) + 1
+        return int(min(self.epoch.max() + 1, self.loss.shape[1]))
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and measured.
+
+    w_in : float32[V, d] (the word vectors); w_out : float32[V, d] (output / context vectors).
+    epoch_loss : mean loss per example for each epoch; epoch_examples : examples per epoch.
+    """
+
+    w_in: np.ndarray
+    w_out: np.ndarray
+    epoch_loss: List[float] = field(default_factory=list)
+    epoch_loss_sum: List[float] = field(default_factory=list)
+    epoch_examples: List[int] = field(default_factory=list)
+    words_trained: int = 0
+    seconds: float = 0.0
+    state: Optional["RunState"] = None
+    params: Dict[str, np.ndarray] = field(default_factory=dict)  # what a checkpoint saves
+    downpour: Dict[str, float] = field(default_factory=dict)  # --engine ray: staleness, pushes, timings
+
+    @property
+    def words_per_sec(self) -> float:
+        return self.words_trained / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class GloveResult:
+    """w_word, w_ctx : float32[V, d]; b_word, b_ctx : float32[V]; epoch_cost: mean J per entry."""
+
+    w_word: np.ndarray
+    w_ctx: np.ndarray
+    b_word: np.ndarray
+    b_ctx: np.ndarray
+    epoch_cost: List[float] = field(default_factory=list)
+    entries_trained: int = 0
+    seconds: float = 0.0
+    state: Optional[RunState] = None
+    params: Dict[str, np.ndarray] = field(default_factory=dict)  # what a checkpoint saves
+    downpour: Dict[str, float] = field(default_factory=dict)  # --engine ray: staleness, pushes, timings
+
+    def vectors(self, which: str = "word+context") -> np.ndarray:
+        """The output vectors: W + W~ (GloVe's default) or W alone."""
+        return self.w_word + self.w_ctx if which == "word+context" else self.w_word
+
+
+# the arrays a GloVe checkpoint saves, by name
+GLOVE_ARRAY_NAMES = ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word", "gradsq_ctx", "gradsq_b_word", "gradsq_b_ctx")
+
+
+def thread_scratch(cfg: Word2VecConfig, max_sentence: int, hot: Optional[tuple] = None) -> tuple:
+    """One thread's (or replica's) kernel scratch for cfg's model; hot: its hot_scratch tuple (none
+    by default)."""
+    update = "cbow" if cfg.model == "cbow" else cfg.update
+    hot = hot if hot is not None else hot_scratch(0, 0, 1, cfg.dim)
+    return word2vec_scratch(update, cfg.dim, cfg.window, cfg.negative, max_sentence, hot)
+
+
+def init_matrices(n_words: int, dim: int, seed: int):
+    """word2vec.c initialisation: w_in ~ uniform(-0.5, 0.5) / dim, w_out = 0 (float32, C order)."""
+    rng = np.random.default_rng(seed)
+    w_in = ((rng.random((n_words, dim), dtype=np.float32) - np.float32(0.5)) / np.float32(dim))
+    return np.ascontiguousarray(w_in), np.zeros((n_words, dim), np.float32)
+
+
+def thread_rng_states(seed: int, n_threads: int) -> List[np.ndarray]:
+    """One non-zero uint64 xorshift state per thread, derived from the seed."""
+    seqs = np.random.SeedSequence(seed).spawn(n_threads)
+    states = []
+    for s in seqs:
+        x = s.generate_state(1, np.uint64)
+        x[0] |= np.uint64(1)
+        states.append(x)
+    return states
+
+
+class Progress:
+    """tqdm on stderr, owned by the main thread; workers only bump counters."""
+
+    def __init__(self, total: int, enabled: bool, desc: str, unit: str):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=unit, unit_scale=True, desc=desc, dynamic_ncols=True, leave=True)
+
+    def update(self, done: int, **postfix) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class StopSignal(Protocol):
+    """What an engine polls to stop early (job.Interrupts): ``signal`` is None until a SIGINT or
+    SIGTERM asks the run to stop, then the signal's name."""
+
+    signal: Optional[str]
+
+
+@dataclass
+class Checkpointing:
+    """How a run saves and restores its state.
+
+    save(params, state) writes a checkpoint of the named parameter arrays (see run_hogwild for
+    when); every_s adds a timed one; resume holds the arrays of a loaded checkpoint to continue
+    from; interrupts turns SIGINT / SIGTERM into a clean stop.
+    """
+
+    save: Optional[Callable[[Dict[str, np.ndarray], "RunState"], None]] = None
+    every_s: Optional[float] = None
+    resume: Optional[Dict[str, np.ndarray]] = None
+    interrupts: Optional["StopSignal"] = None
+
+
+def check_finite(params: Dict[str, np.ndarray], state: RunState) -> None:
+    """Raise DivergedError when any parameter is NaN or infinite (before anything is written)."""
+    for name, a in params.items():
+        if not np.isfinite(a).all():
+            raise DivergedError(state.diverged_epoch(), state.loss.shape[1], f"{name}")
+
+
+def resumed_arrays(arrays: Optional[Dict[str, np.ndarray]], names, shapes) -> Optional[List[np.ndarray]]:
+    """Writable copies of a checkpoint's parameter arrays, checked against the expected shapes."""
+    if arrays is None:
+        return None
+    out = []
+    for name, shape in zip(names, shapes):
+        a = arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != np.float32:
+            raise InputError(f"the checkpoint's {name} is missing or has another shape than {shape}; "
+                             "start again without --resume.")
+        out.append(np.array(a, dtype=np.float32, order="C"))
+    return out
+
+
+def resumed_state(arrays: Dict[str, np.ndarray], n_threads: int, positions: Callable[[int], List[int]],
+                   rng: List[np.ndarray]) -> RunState:
+    """A checkpoint's RunState for n_threads threads: as saved, or a one-thread state (the Ray
+    engine's, or --threads 1) dealt out, where positions(items done) gives each thread's share."""
+    state = RunState.from_arrays(arrays)
+    if state.epoch.shape[0] == n_threads:
+        return state
+    if state.epoch.shape[0] != 1:
+        raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
+                         f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
+    return state.dealt(positions(int(state.position[0])), rng)

@@ -1,0 +1,294 @@
+"""The Hogwild engine: lock-free threads on shared float32 matrices, each calling a nogil numba kernel
+on its shard (Recht et al. 2011; word2vec.c's TrainModelThread, glove.c's glove_thread)."""
+
+import threading
+import time
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+
+from ..config import GloveConfig, Word2VecConfig
+from ..data.corpus import EncodedCorpus
+from ..data.vocab import Vocab
+from ..errors import DivergedError, InputError
+from ..models.common import DIVERGED, PAUSE, RUN, STOP
+from ..models.glove import train_glove_epoch
+from ..models.hot_rows import hot_row_merge_every, hot_rows, hot_scratch
+from ..models.sampling import build_alias_table, learning_rate
+from ..models.word2vec_loops import train_cbow_epoch, train_sgns_epoch, train_sgns_window_epoch
+from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
+                   StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, thread_rng_states,
+                   thread_scratch)
+
+
+def run_hogwild(
+    n_threads: int,
+    epochs: int,
+    run_chunk: Callable[[int, int, int, np.ndarray], Tuple[float, int, int]],
+    shard_sizes: List[int],
+    state: RunState,
+    total: int,
+    progress: bool,
+    desc: str,
+    postfix: Callable[[np.ndarray], dict],
+    unit: str = "w",
+    checkpoint: Optional[Callable[[RunState], None]] = None,
+    checkpoint_every_s: Optional[float] = None,
+    interrupts: Optional[StopSignal] = None,
+) -> RunState:
+    """Run every remaining epoch on n_threads lock-free threads, from state (updated in place).
+
+    ``run_chunk(t, epoch, start, counters) -> (loss, examples, items)`` trains thread t's shard
+    from item start on, and returns early (items < the rest) when counters[0] is not RUN. The
+    kernels share counters: counters[0] is the flag (RUN, STOP, PAUSE, DIVERGED), counters[1 + t]
+    the units thread t has done; only this thread reads them for the progress bar. Threads do not
+    wait for each other between epochs.
+
+    With ``checkpoint``, the threads pause together (each at its next progress tick) every
+    checkpoint_every_s seconds and when the last of them finishes an epoch, and checkpoint(state)
+    runs while they wait; it also runs once at the end. A signal (interrupts.signal set, see job.Interrupts) or Ctrl-C stops
+    the threads at their next tick and returns the state with ``stopped`` set (Ctrl-C without
+    Interrupts re-raises KeyboardInterrupt). A worker's exception is re-raised; a non-finite
+    loss raises DivergedError.
+    """
+    counters = state.counters
+    counters[0] = RUN
+    errors: List[BaseException] = []
+    cond = threading.Condition()
+    parked = [0, 0]  # threads waiting for a checkpoint, threads finished
+
+    def park() -> None:
+        with cond:
+            parked[0] += 1
+            cond.notify_all()
+            cond.wait_for(lambda: counters[0] != PAUSE)
+            parked[0] -= 1
+
+    def work(t: int) -> None:
+        try:
+            while state.epoch[t] < epochs:
+                if counters[0] == PAUSE:
+                    park()
+                    continue
+                if counters[0] != RUN:
+                    return
+                epoch = int(state.epoch[t])
+                loss, examples, items = run_chunk(t, epoch, int(state.position[t]), counters)
+                state.loss[t, epoch] += loss
+                state.examples[t, epoch] += examples
+                state.position[t] += items
+                if not np.isfinite(loss):  # the kernel flags it too, but a pause may have overwritten that
+                    counters[0] = DIVERGED
+                    return
+                if state.position[t] == shard_sizes[t]:
+                    state.epoch[t] += 1
+                    state.position[t] = 0
+                    last_to_finish = state.epoch.min() > epoch
+                    if checkpoint is not None and last_to_finish and epoch + 1 < epochs and counters[0] == RUN:
+                        counters[0] = PAUSE
+        except BaseException as e:  # surfaced by the main thread
+            errors.append(e)
+            counters[0] = STOP
+        finally:
+            with cond:
+                parked[1] += 1
+                cond.notify_all()
+
+    bar = Progress(total, progress, desc, unit)
+    threads = [threading.Thread(target=work, args=(t,), name=f"w2v-{t}", daemon=True) for t in range(n_threads)]
+    start = time.perf_counter()
+    last_checkpoint = start
+    try:
+        for th in threads:
+            th.start()
+        while True:
+            with cond:
+                if parked[1] == n_threads:
+                    break
+                cond.wait(PROGRESS_REFRESH_S)
+                all_parked = parked[0] + parked[1] == n_threads
+            bar.update(int(counters[1:].sum()), **postfix(counters))
+            if interrupts is not None and interrupts.signal and counters[0] in (RUN, PAUSE):
+                state.stopped = True
+                with cond:
+                    counters[0] = STOP
+                    cond.notify_all()
+            now = time.perf_counter()
+            if checkpoint is not None and checkpoint_every_s and counters[0] == RUN \
+                    and now - last_checkpoint >= checkpoint_every_s:
+                counters[0] = PAUSE
+            if counters[0] == PAUSE and all_parked:
+                state.seconds += now - start
+                start = now
+                checkpoint(state)
+                last_checkpoint = start = time.perf_counter()
+                with cond:
+                    if counters[0] == PAUSE:
+                        counters[0] = RUN
+                    cond.notify_all()
+    except BaseException as e:
+        with cond:
+            counters[0] = STOP
+            cond.notify_all()
+        if interrupts is None or not isinstance(e, KeyboardInterrupt):  # a second signal exits at once
+            for th in threads:
+                th.join()
+        raise
+    finally:
+        bar.close()
+    state.seconds += time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    if counters[0] == DIVERGED:
+        raise DivergedError(state.diverged_epoch(), epochs)
+    if checkpoint is not None and not state.stopped:
+        checkpoint(state)
+    return state
+
+
+def train_word2vec(
+    corpus: EncodedCorpus,
+    vocab: Vocab,
+    cfg: Word2VecConfig,
+    progress: bool = True,
+    w_in: Optional[np.ndarray] = None,
+    w_out: Optional[np.ndarray] = None,
+    checkpointing: Optional[Checkpointing] = None,
+) -> TrainResult:
+    """Train SGNS or CBOW with cfg.threads lock-free threads on shared float32 matrices.
+
+    Each thread owns a shard of sentences (blocks of 10,000 words dealt in turn), its RNG state
+    and scratch buffers, and calls a nogil numba kernel per epoch (or per stretch between
+    checkpoints); the kernel reads the other threads' word counters to decay the learning rate by
+    global progress. With checkpointing.resume, training continues where that checkpoint stopped.
+    """
+    cfg.validate()
+    ckpt = checkpointing or Checkpointing()
+    if cfg.model == "cbow":
+        kernel = train_cbow_epoch
+    else:
+        kernel = train_sgns_window_epoch if cfg.update == "window" else train_sgns_epoch
+    n_words = len(vocab)
+    n_threads = min(cfg.threads, max(1, corpus.n_sentences))
+    resumed = resumed_arrays(ckpt.resume, ("w_in", "w_out"), [(n_words, cfg.dim)] * 2)
+    shards = corpus.shards(n_threads)
+    if resumed is not None:
+        w_in, w_out = resumed
+        state = resumed_state(ckpt.resume, n_threads, lambda done: [int(np.searchsorted(sh, done)) for sh in shards],
+                               thread_rng_states(cfg.seed + 1, n_threads))
+    else:
+        if w_in is None or w_out is None:
+            w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
+        state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
+    merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)
+    n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every)
+    if n_hot:  # one private copy of the hot rows per thread, below the shared rows
+        w_in = np.concatenate([w_in, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
+        w_out = np.concatenate([w_out, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
+    noise_prob, noise_alias = build_alias_table(vocab.noise_distribution())
+    tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
+    total_words = corpus.n_words * cfg.epochs
+    sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
+    max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
+    scratch = [thread_scratch(cfg, max_sentence, hot_scratch(n_hot, n_words + t * n_hot, merge_every, cfg.dim))
+               for t in range(n_threads)]
+    params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
+
+    def run_chunk(t, epoch, start, counters):
+        shard = (corpus.ids, corpus.sent_starts, shards[t][start:])
+        loss_sum, n_examples, _, n_sentences = kernel(
+            w_in, w_out, shard, tables, sched, state.rng[t : t + 1], counters, t, cfg.window, scratch[t]
+        )
+        return loss_sum, n_examples, n_sentences
+
+    def postfix(counters):
+        epoch = min(int(counters[1:].sum()) // max(corpus.n_words, 1), cfg.epochs - 1) + 1
+        return {"epoch": f"{epoch}/{cfg.epochs}", "lr": f"{learning_rate(sched, counters):.6f}"}
+
+    save = (lambda st: ckpt.save(params, st)) if ckpt.save is not None else None
+    run_hogwild(
+        n_threads, cfg.epochs, run_chunk, [len(sh) for sh in shards], state, total_words, progress,
+        f"{cfg.model} x{n_threads}", postfix, checkpoint=save, checkpoint_every_s=ckpt.every_s,
+        interrupts=ckpt.interrupts,
+    )
+    loss_sum = state.loss.sum(axis=0)
+    n_examples = state.examples.sum(axis=0)
+    return TrainResult(
+        w_in=params["w_in"],
+        w_out=params["w_out"],
+        epoch_loss=[float(s / max(n, 1)) for s, n in zip(loss_sum, n_examples)],
+        epoch_loss_sum=[float(s) for s in loss_sum],
+        epoch_examples=[int(n) for n in n_examples],
+        words_trained=int(state.counters[1:].sum()),
+        seconds=state.seconds,
+        state=state,
+        params=params,
+    )
+
+
+def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
+                checkpointing: Optional[Checkpointing] = None) -> GloveResult:
+    """Train GloVe on a Cooccurrence with cfg.threads lock-free AdaGrad threads.
+
+    The entries are shuffled once (as Stanford's ``shuffle``); each thread trains a contiguous
+    slice of them every epoch, as glove.c does. Parameters start uniform(-0.5, 0.5) / dim, the
+    squared-gradient sums at 1. With checkpointing.resume, training continues where that
+    checkpoint stopped, AdaGrad sums included.
+    """
+    cfg.validate()
+    ckpt = checkpointing or Checkpointing()
+    if cooc.nnz == 0:
+        raise InputError("the co-occurrence matrix is empty; count it from a larger corpus or lower --min-count.")
+    if np.any(cooc.values <= 0):
+        raise InputError("the co-occurrence file has non-positive counts; count it again with `w2v-async cooccur`.")
+    n_words = len(cooc.vocab)
+    if cooc.rows.max() >= n_words or cooc.cols.max() >= n_words:
+        raise InputError("the co-occurrence file indexes words outside its vocabulary; count it again.")
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(cooc.nnz)
+    coo = (cooc.rows[order], cooc.cols[order], cooc.values[order])
+    del order
+    n_threads = min(cfg.threads, cooc.nnz)
+    shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)] * 2
+    resumed = resumed_arrays(ckpt.resume, GLOVE_ARRAY_NAMES, shapes)
+    cuts = np.linspace(0, cooc.nnz, n_threads + 1).astype(np.int64)
+    if resumed is not None:
+        arrays = resumed
+        state = resumed_state(ckpt.resume, n_threads,
+                               lambda done: [int(np.clip(done - cuts[t], 0, cuts[t + 1] - cuts[t]))
+                                             for t in range(n_threads)],
+                               [np.zeros(1, np.uint64)] * n_threads)
+    else:
+        scale = np.float32(1.0 / cfg.dim)
+        arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
+                  for shape in shapes[:4]]
+        arrays += [np.ones_like(p) for p in arrays]
+        state = RunState.new(n_threads, cfg.epochs)
+    params, gradsq = tuple(arrays[:4]), tuple(arrays[4:])
+    hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta], np.float64)
+    slices = [tuple(a[cuts[t] : cuts[t + 1]] for a in coo) for t in range(n_threads)]
+
+    def run_chunk(t, epoch, start, counters):
+        part = tuple(a[start:] for a in slices[t])
+        cost, entries = train_glove_epoch(params, gradsq, part, hyper, counters, t)
+        return cost, entries, entries
+
+    def postfix(counters):
+        epoch = min(int(counters[1:].sum()) // cooc.nnz, cfg.epochs - 1) + 1
+        return {"epoch": f"{epoch}/{cfg.epochs}"}
+
+    named = dict(zip(GLOVE_ARRAY_NAMES, arrays))
+    save = (lambda st: ckpt.save(named, st)) if ckpt.save is not None else None
+    run_hogwild(
+        n_threads, cfg.epochs, run_chunk, [len(sl[0]) for sl in slices], state, cooc.nnz * cfg.epochs, progress,
+        f"glove x{n_threads}", postfix, unit=" entries", checkpoint=save, checkpoint_every_s=ckpt.every_s,
+        interrupts=ckpt.interrupts,
+    )
+    return GloveResult(
+        *params,
+        epoch_cost=[float(c / max(n, 1)) for c, n in zip(state.loss.sum(axis=0), state.examples.sum(axis=0))],
+        entries_trained=int(state.counters[1:].sum()),
+        seconds=state.seconds,
+        state=state,
+        params=named,
+    )

@@ -1,0 +1,385 @@
+"""One run's life, the same for every engine and model: read the input, check before training,
+checkpoint and resume, turn signals into a clean stop, refuse divergence, write outputs atomically."""
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import signal
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, to_json
+from .data.cooccur import Cooccurrence, count_cooccurrences
+from .data.corpus import check_output_path
+from .data.vocab import Vocab, read_corpus
+from .engines.base import Checkpointing, RunState, check_finite
+from .engines.threads import train_glove, train_word2vec
+from .errors import ConfigError, DivergedError, InputError, Interrupted
+from .io import atomic_write, load_checkpoint, resolve_format, save_checkpoint, save_vectors
+
+
+class Interrupts:
+    """While active, SIGINT and SIGTERM ask the run to stop cleanly; a second one exits at once.
+
+    The first signal only records itself (``.signal``); run_hogwild polls it, stops the threads at
+    their next progress tick and returns, so the caller can save a checkpoint. A second signal
+    raises KeyboardInterrupt wherever the main thread is: atomic writes then remove their
+    temporary file and nothing already written is touched. Outside the main thread it does nothing.
+    """
+
+    def __init__(self):
+        self.signal: Optional[str] = None
+        self._saved = {}
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def __enter__(self) -> "Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved = {}
+
+
+def partial_path(output: str) -> str:
+    """Where an interrupted run writes its vectors so far: vectors.bin -> vectors.partial.bin."""
+    root, ext = os.path.splitext(output)
+    return f"{root}.partial{ext}"
+
+
+def _fingerprint(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+    return h.hexdigest()
+
+
+def _check_free_space(paths_bytes: Dict[str, int]) -> None:
+    """Fail before training when a directory has less free space than what will be written there."""
+    need: Dict[int, Tuple[str, int]] = {}
+    for directory, n_bytes in paths_bytes.items():
+        dev = os.stat(directory).st_dev
+        where, total = need.get(dev, (directory, 0))
+        need[dev] = (where, total + n_bytes)
+    for where, n_bytes in need.values():
+        free = shutil.disk_usage(where).free
+        if free < n_bytes:
+            raise InputError(
+                f"{where!r} has {free / 1e6:.1f} MB free but this run writes about {n_bytes / 1e6:.1f} MB there; "
+                "free some space or write elsewhere (-o, --checkpoint-dir)."
+            )
+
+
+class _Job:
+    """What train_from_corpus and train_glove_from_corpus share: the checkpoint directory, resuming,
+    checks before training, and what happens on a signal or divergence."""
+
+    def __init__(self, model: str, output: str, vocab_cfg: VocabConfig, cfg, checkpoint_dir: Optional[str],
+                 checkpoint_every: Optional[float], resume: Optional[str], log: Callable[[str], None]):
+        self.model, self.output, self.vocab_cfg, self.cfg, self.log = model, output, vocab_cfg, cfg, log
+        if checkpoint_every is not None and checkpoint_every < 0:
+            raise ConfigError(
+                f"--checkpoint-every must be >= 0 minutes (0: only at epoch ends), got {checkpoint_every}.")
+        if checkpoint_every is not None and checkpoint_dir is None and resume is None:
+            raise ConfigError("--checkpoint-every needs --checkpoint-dir DIR (where the checkpoints go).")
+        self.directory = checkpoint_dir or resume
+        self.every_s = None if checkpoint_every is None else checkpoint_every * 60.0
+        if self.directory is not None and self.every_s is None:
+            self.every_s = DEFAULT_CHECKPOINT_MINUTES * 60.0
+        self.meta: Optional[dict] = None
+        self.arrays: Optional[Dict[str, np.ndarray]] = None
+        self.last_checkpoint: Optional[str] = None
+        self.checkpoint_seconds: List[float] = []
+        if resume is not None:
+            self.meta, self.arrays, path = load_checkpoint(resume, log)
+            self.last_checkpoint = path
+            self._check_config()
+            log(f"resuming from {path} (epoch {self.meta['epoch']}/{self.meta['epochs']}, "
+                f"{self.meta['progress']:.0%} done)")
+        if self.directory is not None:
+            _check_directory(self.directory)
+
+    def _check_config(self) -> None:
+        saved = self.meta["config"]
+        mine = {"vocab": dataclasses.asdict(self.vocab_cfg), "train": dataclasses.asdict(self.cfg)}
+        if self.meta["model"] != self.model:
+            raise ConfigError(f"the checkpoint trains --model {self.meta['model']}, not {self.model}; "
+                              f"resume with --model {self.meta['model']}.")
+        diffs = [f"{k} {mine[part][k]!r} (checkpoint: {v!r})" for part in ("vocab", "train")
+                 for k, v in saved[part].items() if mine[part].get(k) != v]
+        if diffs:
+            raise ConfigError(f"these settings differ from the checkpoint's: {', '.join(diffs)}; resume with the "
+                              "checkpoint's settings or start a new --checkpoint-dir.")
+
+    def check_data(self, words: List[str], fingerprint: str, what: str) -> None:
+        """Refuse to resume on another vocabulary or other training data than the checkpoint's."""
+        self.words, self.fingerprint = words, fingerprint
+        if self.arrays is None:
+            return
+        saved_words = self.arrays["words"].tolist()
+        if saved_words != words:
+            raise InputError(f"this {what} gives another vocabulary ({len(words)} words) than the checkpoint's "
+                             f"({len(saved_words)} words); resume with the same corpus, --vocab and --min-count.")
+        if self.meta["data"] != fingerprint:
+            raise InputError(f"this {what} differs from the one the checkpoint was trained on; resume with the "
+                             "same input.")
+
+    def check_space(self, n_words: int, dim: int, fmt: str, n_param_floats: int) -> None:
+        per_vector = dim * 4 if fmt == "bin" else dim * 12
+        needs = {os.path.dirname(os.path.abspath(self.output)): n_words * (per_vector + 32)}
+        if self.directory is not None:
+            checkpoint = n_param_floats * 4 + n_words * 64
+            needs[os.path.abspath(self.directory)] = needs.get(os.path.abspath(self.directory), 0) + 2 * checkpoint
+        _check_free_space(needs)
+
+    def save(self, params: Dict[str, np.ndarray], state: RunState) -> None:
+        """Write a checkpoint of params and state into the directory (never a non-finite one)."""
+        check_finite(params, state)
+        t0 = time.perf_counter()
+        epochs = state.loss.shape[1]
+        meta = {
+            "model": self.model,
+            "config": {"vocab": dataclasses.asdict(self.vocab_cfg), "train": dataclasses.asdict(self.cfg)},
+            "data": self.fingerprint, "epoch": int(min(state.epoch.min() + 1, epochs)), "epochs": epochs,
+            "progress": float(state.counters[1:].sum() / max(self.total_units, 1)), "seconds": state.seconds,
+        }
+        arrays = dict(params, **state.to_arrays(), words=np.array(self.words, dtype=str), counts=self.counts)
+        try:
+            self.last_checkpoint = save_checkpoint(self.directory, meta, arrays)
+        except OSError as e:
+            raise InputError(f"could not write a checkpoint in {self.directory!r}: {e.strerror or e}; "
+                             "free some space or choose another --checkpoint-dir.") from e
+        self.checkpoint_seconds.append(time.perf_counter() - t0)
+
+    def checkpointing(self, interrupts: Interrupts, counts: np.ndarray, total_units: int) -> Checkpointing:
+        """How the trainer should checkpoint and resume; counts : the vocabulary's, total_units :
+        the words (or entries) of the whole run, for the progress a checkpoint records."""
+        self.counts, self.total_units = counts, total_units
+        return Checkpointing(save=self.save if self.directory is not None else None, every_s=self.every_s,
+                             resume=self.arrays, interrupts=interrupts)
+
+    def train_and_write(self, run: Callable[[Checkpointing], object], counts: np.ndarray, total_units: int,
+                        vectors: Callable[[object], np.ndarray], fmt: str, rate: Tuple[str, float]):
+        """run(checkpointing) -> result under Interrupts, then the vectors and config, atomically.
+
+        A signal writes a checkpoint and the vectors so far and raises Interrupted; divergence raises
+        an error naming rate = (flag, value). Returns (result, config path, seconds writing).
+        """
+        config_json = to_json(vocab=self.vocab_cfg, train=self.cfg)
+        with Interrupts() as interrupts:
+            try:
+                result = run(self.checkpointing(interrupts, counts, total_units))
+                if result.state.stopped:
+                    raise self.interrupted(result, interrupts.signal,
+                                           lambda path: _write_outputs(path, self.words, vectors(result), fmt,
+                                                                       config_json))
+                check_finite(result.params, result.state)
+            except DivergedError as e:
+                raise self.diverged(e, *rate) from e
+            t0 = time.perf_counter()
+            config_path = _write_outputs(self.output, self.words, vectors(result), fmt, config_json)
+        return result, config_path, time.perf_counter() - t0
+
+    def diverged(self, e: DivergedError, rate_flag: str, rate: float) -> InputError:
+        kept = (f" The last good checkpoint, {self.last_checkpoint}, is kept." if self.last_checkpoint else "")
+        return InputError(f"{e} No vectors were written. Lower {rate_flag} (it was {rate:g}; try {rate / 10:g}).{kept}")
+
+    def interrupted(self, result, signal_name: str, write_partial: Callable[[str], None]) -> Interrupted:
+        """Write a checkpoint and the vectors so far after a signal; returns the exception to raise."""
+        state = result.state
+        if self.directory is None:
+            self.directory = self.output + ".checkpoint"
+            _check_directory(self.directory)
+        self.save(result.params, state)
+        partial = partial_path(self.output)
+        write_partial(partial)
+        epochs = state.loss.shape[1]
+        done = (f"in epoch {int(min(state.epoch.min() + 1, epochs))}/{epochs} "
+                f"({state.counters[1:].sum() / max(self.total_units, 1):.0%} done)")
+        return Interrupted(signal_name, self.directory, self.last_checkpoint, partial, done)
+
+
+DEFAULT_CHECKPOINT_MINUTES = 10.0
+
+
+def _check_directory(directory: str) -> None:
+    """Create a checkpoint directory, or fail before training if it cannot be written."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ConfigError(f"checkpoint directory {directory!r} is a file; give a directory path.")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create checkpoint directory {directory!r}: {e.strerror}; choose another path.") from e
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"checkpoint directory {directory!r} is not writable; choose another --checkpoint-dir.")
+
+
+def _write_outputs(output: str, words: List[str], vectors: np.ndarray, fmt: str, config_json: str) -> str:
+    """The vectors and OUTPUT.json, atomically; a failed write (disk full) names the fix."""
+    config_path = output + ".json"
+    try:
+        save_vectors(output, words, vectors, fmt)
+        with atomic_write(config_path) as f:
+            f.write(config_json + "\n")
+    except OSError as e:
+        raise InputError(f"could not write {output!r}: {e.strerror or e}; free some space or choose another -o "
+                         "(nothing partial was left behind).") from e
+    return config_path
+
+
+def train_from_corpus(
+    source: str,
+    output: str,
+    vocab_cfg: VocabConfig,
+    cfg: Word2VecConfig,
+    vocab_path: Optional[str] = None,
+    fmt: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = lambda msg: None,
+    checkpoint_dir: Optional[str] = None,
+    checkpoint_every: Optional[float] = None,
+    resume: Optional[str] = None,
+    ray: Optional[RayConfig] = None,
+) -> dict:
+    """The whole ``w2v-async train`` job: read, encode, train, write vectors and config atomically.
+
+    With ray (a RayConfig), training runs as Downpour SGD on Ray (downpour.py) instead of threads.
+
+    With checkpoint_dir, the state is saved there every checkpoint_every minutes (default 10) and
+    at every epoch end; resume continues from the newest good checkpoint in that directory (and
+    keeps checkpointing there). SIGINT / SIGTERM save a checkpoint and the vectors so far, then
+    raise Interrupted. Returns a JSON-ready summary (config, vocabulary size, words trained,
+    words/s, loss per epoch, timings, output paths). Final outputs are written only when training
+    finishes, and never with non-finite values.
+    """
+    vocab_cfg.validate()
+    cfg.validate()
+    check_output_path(output)
+    fmt = resolve_format(output, fmt)
+    if ray is not None:
+        from .engines.ray import import_ray, train_word2vec_ray  # Ray is optional: imported only with --engine ray
+
+        ray.validate()
+        import_ray()
+    job = _Job(cfg.model, output, vocab_cfg, cfg, checkpoint_dir, checkpoint_every, resume, log)
+    t0 = time.perf_counter()
+    reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
+    job.check_data(vocab.words, _fingerprint(encoded.ids, encoded.sent_starts), "corpus")
+    job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
+    scan_s = time.perf_counter() - t0
+    run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
+        else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))
+    result, config_path, write_s = job.train_and_write(
+        run, vocab.counts, encoded.n_words * cfg.epochs, lambda res: res.w_in, fmt, ("--alpha", cfg.start_alpha))
+    extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
+    return {
+        "model": cfg.model,
+        **extra,
+        "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
+        "corpus": {
+            "source": source,
+            "tokens": reader.stats.n_tokens,
+            "words_in_vocab": encoded.n_words,
+            "sentences": encoded.n_sentences,
+            "long_lines_split": reader.stats.n_split_lines,
+            "bad_utf8_lines": reader.stats.n_bad_utf8_lines,
+        },
+        "vocab_size": len(vocab),
+        "words_trained": result.words_trained,
+        "words_per_sec": result.words_per_sec,
+        "epoch_loss": result.epoch_loss,
+        "epoch_examples": result.epoch_examples,
+        "seconds": {"scan": scan_s, "train": result.seconds, "write": write_s,
+                    "checkpoints": job.checkpoint_seconds},
+        "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
+    }
+
+
+def train_glove_from_corpus(
+    source: Optional[str],
+    output: str,
+    vocab_cfg: VocabConfig,
+    cfg: GloveConfig,
+    cooccur_path: Optional[str] = None,
+    vocab_path: Optional[str] = None,
+    fmt: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = lambda msg: None,
+    checkpoint_dir: Optional[str] = None,
+    checkpoint_every: Optional[float] = None,
+    resume: Optional[str] = None,
+    ray: Optional[RayConfig] = None,
+) -> dict:
+    """The ``w2v-async train --model glove`` job: count co-occurrences (or load them), train, write.
+
+    With ray (a RayConfig), training runs as Downpour on Ray (downpour.train_glove_ray).
+
+    Exactly one of source and cooccur_path is given. Checkpoints, resume and signals as
+    train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
+    training finishes.
+    """
+    vocab_cfg.validate()
+    cfg.validate()
+    if (source is None) == (cooccur_path is None):
+        raise ConfigError("give a CORPUS or --cooccur FILE (not both) to train GloVe.")
+    check_output_path(output)
+    fmt = resolve_format(output, fmt)
+    if ray is not None:
+        from .engines.ray import import_ray, train_glove_ray  # Ray is optional: imported only with --engine ray
+
+        ray.validate()
+        if ray.ps_optimizer != "sgd":
+            raise ConfigError("GloVe on Ray runs its own AdaGrad in the replicas; use --ps-optimizer sgd.")
+        import_ray()
+    job = _Job("glove", output, vocab_cfg, cfg, checkpoint_dir, checkpoint_every, resume, log)
+    t0 = time.perf_counter()
+    if cooccur_path is not None:
+        cooc = Cooccurrence.load(cooccur_path)
+        if vocab_path is not None:
+            expected = Vocab.load(vocab_path, vocab_cfg.min_count, vocab_cfg.max_final_vocab)
+            if expected.words != cooc.vocab.words:
+                raise InputError(
+                    f"{cooccur_path} was counted with another vocabulary ({len(cooc.vocab)} words) than "
+                    f"{vocab_path} ({len(expected)} words); count it again with --vocab {vocab_path}."
+                )
+        log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
+    else:
+        _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
+        directory = os.path.dirname(os.path.abspath(output))
+        cooc = count_cooccurrences(encoded, vocab, cfg.window, cfg.symmetric, cfg.memory_gb, cfg.threads, directory)
+        del encoded
+        log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
+    n_words = len(cooc.vocab)
+    job.check_data(cooc.vocab.words, _fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
+    job.check_space(n_words, cfg.dim, fmt, 4 * n_words * (cfg.dim + 1))
+    prepare_s = time.perf_counter() - t0
+    run = (lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
+        else (lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt))
+    result, config_path, write_s = job.train_and_write(
+        run, cooc.vocab.counts, cooc.nnz * cfg.epochs, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
+    extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
+    return {
+        "model": "glove",
+        **extra,
+        "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
+        "vocab_size": n_words,
+        "nnz": cooc.nnz,
+        "entries_trained": result.entries_trained,
+        "entries_per_sec": result.entries_trained / result.seconds if result.seconds > 0 else 0.0,
+        "epoch_cost": result.epoch_cost,
+        "seconds": {"cooccur": prepare_s, "train": result.seconds, "write": write_s,
+                    "checkpoints": job.checkpoint_seconds},
+        "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
+    }
