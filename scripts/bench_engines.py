@@ -26,7 +26,7 @@ DEMO = os.path.join(HERE, "..", "data", "enwiki.txt")
 
 
 def quality(path):
-    from w2v_async.evaluate import default_analogy_sets, default_similarity_sets, evaluate
+    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate
     from w2v_async.io import load_vectors
 
     r = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())

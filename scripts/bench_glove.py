@@ -36,7 +36,7 @@ def main():
     p.add_argument("--json-out", default=None)
     args = p.parse_args()
 
-    from w2v_async.evaluate import default_analogy_sets, default_similarity_sets, evaluate
+    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate
     from w2v_async.io import load_vectors
 
     w2v = shutil.which("w2v-async") or os.path.join(os.path.dirname(sys.executable), "w2v-async")

@@ -91,10 +91,10 @@ def gensim_rate(corpus, threads):
 
 
 def quality(vocab, res):
-    from w2v_async.evaluate import default_analogy_sets, default_similarity_sets, evaluate
-    from w2v_async.io import _keyed_vectors
+    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate
+    from w2v_async.io import keyed_vectors
 
-    report = evaluate(_keyed_vectors(vocab.words, res.w_in), "run", default_analogy_sets(), default_similarity_sets())
+    report = evaluate(keyed_vectors(vocab.words, res.w_in), "run", default_analogy_sets(), default_similarity_sets())
     return {"analogy": report.analogies[0].accuracy, "ws353": report.similarities[0].spearman,
             "simlex": report.similarities[1].spearman}
 

@@ -68,7 +68,7 @@ def run_gensim(args) -> None:
 
 
 def evaluate(path):
-    from w2v_async.evaluate import default_analogy_sets, default_similarity_sets, evaluate
+    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate
     from w2v_async.io import load_vectors
 
     report = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())

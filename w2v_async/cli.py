@@ -10,8 +10,7 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .config import (BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, RayConfig, VocabConfig, Word2VecConfig,
-                     default_threads)
+from .config import BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, VocabConfig, default_threads
 from .errors import ConfigError, W2VError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -60,24 +59,9 @@ def _fail(e: W2VError):
     raise RuntimeFailure(str(e)) from e
 
 
-def _or(value, default):
-    """An option's value, or the model's default when it was not given (0 stays 0, and fails)."""
-    return default if value is None else value
-
-
-# train's options -> the config fields they set, for filling in a resumed run's settings
-VOCAB_FIELDS = {name: name for name in ("min_count", "max_vocab_size", "max_final_vocab", "lowercase")}
-WORD2VEC_FIELDS = {name: name for name in ("model", "dim", "window", "negative", "sample", "alpha", "min_alpha",
-                                           "epochs", "threads", "seed", "batching")}
-GLOVE_FIELDS = {"dim": "dim", "window": "window", "asymmetric": "symmetric", "memory": "memory_gb", "x_max": "x_max",
-                "glove_alpha": "alpha", "eta": "eta", "epochs": "epochs", "threads": "threads", "seed": "seed",
-                "which_vectors": "vectors"}
-
-
-def _explicit(ctx, fields) -> set:
-    """The config fields whose options were given on the command line (not left at their default)."""
-    return {field for param, field in fields.items()
-            if ctx.get_parameter_source(param) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+# train's parameters whose Python API option has another name
+API_NAMES = {"fmt": "format", "vocab_path": "vocab", "cooccur_path": "cooccur", "which_vectors": "vectors",
+             "resume_dir": "resume"}
 
 
 def _checkpoint_settings(ctx, resume_dir):
@@ -89,17 +73,6 @@ def _checkpoint_settings(ctx, resume_dir):
     if not os.path.isdir(resume_dir):
         raise UsageFailure(f"checkpoint directory {resume_dir!r} does not exist; check the --resume path.")
     return peek_checkpoint(resume_dir)
-
-
-def _resumed(ctx, saved, vocab_cfg, cfg, fields):
-    """Settings not given explicitly come from the checkpoint; given ones must match it."""
-    from .config import resumed_config
-
-    if saved is None:
-        return vocab_cfg, cfg
-    vocab_cfg = resumed_config(vocab_cfg, saved["config"]["vocab"], _explicit(ctx, VOCAB_FIELDS))
-    cfg = resumed_config(cfg, saved["config"]["train"], _explicit(ctx, fields))
-    return vocab_cfg, cfg
 
 
 def _log(quiet: bool):
@@ -264,36 +237,20 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
       w2v-async train corpus.txt -o vectors.bin --checkpoint-dir ck --checkpoint-every 10
       w2v-async train corpus.txt -o vectors.bin --resume ck
     """
-    from .config import GloveConfig
+    from .api import model_options, run  # numba and the engines load only when a command trains
     from .errors import Interrupted
-    from .job import train_from_corpus, train_glove_from_corpus
 
-    saved = _checkpoint_settings(ctx, resume_dir)
-    if saved is not None and ctx.get_parameter_source("model") == ParameterSource.DEFAULT:
-        model = saved["model"]
-    jobs = dict(vocab_path=vocab_path, fmt=fmt, progress=not quiet, log=_log(quiet), checkpoint_dir=checkpoint_dir,
-                checkpoint_every=checkpoint_every, resume=resume_dir)
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT,
+                                                                                  ParameterSource.DEFAULT_MAP)}
     try:
-        vocab_cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
-        rcfg = None
-        if engine == "ray":
-            rcfg = RayConfig(replicas, ps_shards, n_fetch, n_push, ps_optimizer, ps_eta, batch_words,
-                             max(200_000, batch_words), address=ray_address).validate()
-        if model == "glove":
-            cfg = GloveConfig(dim, _or(window, 10), not asymmetric, memory, x_max, glove_alpha, eta, _or(epochs, 15),
-                              threads, seed, which_vectors)
-            vocab_cfg, cfg = _resumed(ctx, saved, vocab_cfg, cfg, GLOVE_FIELDS)
-            summary = train_glove_from_corpus(corpus, output, vocab_cfg, cfg.validate(), cooccur_path=cooccur_path,
-                                              ray=rcfg, **jobs)
-        else:
-            if corpus is None or cooccur_path is not None:
-                raise UsageFailure(f"--model {model} trains on a CORPUS; --cooccur is for --model glove.")
-            if fmt == "glove":
-                raise UsageFailure("--format glove is for --model glove; use bin or txt.")
-            cfg = Word2VecConfig(model, dim, _or(window, 5), negative, sample, alpha, min_alpha, _or(epochs, 5),
-                                 threads, seed, batching)
-            vocab_cfg, cfg = _resumed(ctx, saved, vocab_cfg, cfg, WORD2VEC_FIELDS)
-            summary = train_from_corpus(corpus, output, vocab_cfg, cfg.validate(), ray=rcfg, **jobs)
+        saved = _checkpoint_settings(ctx, resume_dir)
+        if saved is not None and "model" not in given:
+            model = saved["model"]
+        applies = model_options(model)
+        options = {API_NAMES.get(name, name): ctx.params[name] for name in given - {"model"}
+                   if API_NAMES.get(name, name) in applies or name == "cooccur_path"}
+        outcome = run(corpus, output, **options, model=model, progress=not quiet, log=_log(quiet))
+        summary = outcome.summary
     except Interrupted as e:
         argv = getattr(ctx.find_root().command, "argv", sys.argv[1:])
         args = argv if resume_dir else argv + ["--resume", e.checkpoint_dir]
@@ -370,7 +327,8 @@ def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, as_
       w2v-async eval vectors.bin
       w2v-async eval vectors.txt --json --analogies my-analogies.txt
     """
-    from .evaluate import default_analogy_sets, default_similarity_sets, evaluate, format_report
+    from .api import evaluate  # gensim loads only when a command evaluates
+    from .evaluation import default_analogy_sets, default_similarity_sets, format_report
     from .io import load_vectors
 
     if restrict_vocab <= 0:
@@ -381,7 +339,7 @@ def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, as_
         raise UsageFailure("nothing to evaluate with --no-defaults; add --analogies or --similarities FILE.")
     try:
         kv = load_vectors(vectors)
-        report = evaluate(kv, vectors, analogy_sets, similarity_sets, restrict_vocab)
+        report = evaluate(kv, analogy_sets, similarity_sets, restrict_vocab, name=vectors)
     except W2VError as e:
         _fail(e)
     click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))

@@ -1,5 +1,7 @@
 """Exception types raised by the library; only cli.py turns them into click errors."""
 
+from typing import Optional
+
 
 class W2VError(Exception):
     """Base class: a problem the user can fix, with the fix in the message."""
@@ -22,12 +24,17 @@ class DivergedError(W2VError):
 
 
 class Interrupted(W2VError):
-    """A signal stopped training; a checkpoint and the vectors so far were written."""
+    """A signal stopped training; a checkpoint and the vectors so far were written where the run had
+    somewhere to write them (None: a Python API run without output or checkpoint_dir)."""
 
-    def __init__(self, signal_name: str, checkpoint_dir: str, checkpoint_path: str, partial: str, done: str):
+    def __init__(self, signal_name: str, checkpoint_dir: Optional[str], checkpoint_path: Optional[str],
+                 partial: Optional[str], done: str):
         self.signal_name, self.checkpoint_dir, self.checkpoint_path, self.partial = (
             signal_name, checkpoint_dir, checkpoint_path, partial)
-        super().__init__(
-            f"stopped by {signal_name} {done}; saved checkpoint {checkpoint_path} and the vectors so far in "
-            f"{partial} (partial)."
-        )
+        if checkpoint_path is None:
+            saved = "nothing was saved (give output or checkpoint_dir to keep the state)"
+        elif partial is None:
+            saved = f"saved checkpoint {checkpoint_path}"
+        else:
+            saved = f"saved checkpoint {checkpoint_path} and the vectors so far in {partial} (partial)"
+        super().__init__(f"stopped by {signal_name} {done}; {saved}.")

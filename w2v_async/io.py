@@ -74,7 +74,8 @@ def resolve_format(path: str, fmt: str = "auto") -> str:
     return "bin" if path.endswith(".bin") else "txt"
 
 
-def _keyed_vectors(words: List[str], vectors: np.ndarray):
+def keyed_vectors(words: List[str], vectors: np.ndarray):
+    """gensim KeyedVectors holding vectors[i] (float32[V, d]) for words[i]."""
     from gensim.models import KeyedVectors
 
     kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)
@@ -89,7 +90,7 @@ def save_vectors(path: str, words: List[str], vectors: np.ndarray, fmt: str = "a
     vectors : float32[V, d], row i belongs to words[i]. Returns the format written.
     """
     fmt = resolve_format(path, fmt)
-    kv = _keyed_vectors(words, np.ascontiguousarray(vectors, dtype=np.float32))
+    kv = keyed_vectors(words, np.ascontiguousarray(vectors, dtype=np.float32))
     logging.getLogger("gensim").setLevel(logging.ERROR)  # words are already in count order
     with atomic_path(path) as tmp:
         kv.save_word2vec_format(tmp, binary=(fmt == "bin"), write_header=(fmt != "glove"))

@@ -8,7 +8,8 @@ import shutil
 import signal
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -137,7 +138,7 @@ class _Job:
 
     def check_space(self, n_words: int, dim: int, fmt: str, n_param_floats: int) -> None:
         per_vector = dim * 4 if fmt == "bin" else dim * 12
-        needs = {os.path.dirname(os.path.abspath(self.output)): n_words * (per_vector + 32)}
+        needs = {} if self.output is None else {os.path.dirname(os.path.abspath(self.output)): n_words * (per_vector + 32)}
         if self.directory is not None:
             checkpoint = n_param_floats * 4 + n_words * 64
             needs[os.path.abspath(self.directory)] = needs.get(os.path.abspath(self.directory), 0) + 2 * checkpoint
@@ -174,7 +175,8 @@ class _Job:
         """run(checkpointing) -> result under Interrupts, then the vectors and config, atomically.
 
         A signal writes a checkpoint and the vectors so far and raises Interrupted; divergence raises
-        an error naming rate = (flag, value). Returns (result, config path, seconds writing).
+        an error naming rate = (flag, value). Returns (result, the vectors, config path or None when
+        there is no output file, seconds writing).
         """
         config_json = to_json(vocab=self.vocab_cfg, train=self.cfg)
         with Interrupts() as interrupts:
@@ -188,8 +190,10 @@ class _Job:
             except DivergedError as e:
                 raise self.diverged(e, *rate) from e
             t0 = time.perf_counter()
-            config_path = _write_outputs(self.output, self.words, vectors(result), fmt, config_json)
-        return result, config_path, time.perf_counter() - t0
+            final = vectors(result)
+            config_path = None if self.output is None else _write_outputs(self.output, self.words, final, fmt,
+                                                                          config_json)
+        return result, final, config_path, time.perf_counter() - t0
 
     def diverged(self, e: DivergedError, rate_flag: str, rate: float) -> InputError:
         kept = (f" The last good checkpoint, {self.last_checkpoint}, is kept." if self.last_checkpoint else "")
@@ -198,15 +202,19 @@ class _Job:
     def interrupted(self, result, signal_name: str, write_partial: Callable[[str], None]) -> Interrupted:
         """Write a checkpoint and the vectors so far after a signal; returns the exception to raise."""
         state = result.state
+        epochs = state.loss.shape[1]
+        done = (f"in epoch {int(min(state.epoch.min() + 1, epochs))}/{epochs} "
+                f"({state.counters[1:].sum() / max(self.total_units, 1):.0%} done)")
+        if self.directory is None and self.output is None:
+            return Interrupted(signal_name, None, None, None, done)
         if self.directory is None:
             self.directory = self.output + ".checkpoint"
             _check_directory(self.directory)
         self.save(result.params, state)
-        partial = partial_path(self.output)
-        write_partial(partial)
-        epochs = state.loss.shape[1]
-        done = (f"in epoch {int(min(state.epoch.min() + 1, epochs))}/{epochs} "
-                f"({state.counters[1:].sum() / max(self.total_units, 1):.0%} done)")
+        partial = None
+        if self.output is not None:
+            partial = partial_path(self.output)
+            write_partial(partial)
         return Interrupted(signal_name, self.directory, self.last_checkpoint, partial, done)
 
 
@@ -239,9 +247,18 @@ def _write_outputs(output: str, words: List[str], vectors: np.ndarray, fmt: str,
     return config_path
 
 
+@dataclass
+class JobOutcome:
+    """A finished run: words[i]'s vector is vectors[i] (float32[V, d]); summary is JSON-ready."""
+
+    words: List[str]
+    vectors: np.ndarray
+    summary: dict
+
+
 def train_from_corpus(
-    source: str,
-    output: str,
+    source: Union[str, os.PathLike, Iterable[Sequence[str]]],
+    output: Optional[str],
     vocab_cfg: VocabConfig,
     cfg: Word2VecConfig,
     vocab_path: Optional[str] = None,
@@ -252,22 +269,24 @@ def train_from_corpus(
     checkpoint_every: Optional[float] = None,
     resume: Optional[str] = None,
     ray: Optional[RayConfig] = None,
-) -> dict:
+) -> JobOutcome:
     """The whole ``w2v-async train`` job: read, encode, train, write vectors and config atomically.
 
-    With ray (a RayConfig), training runs as Downpour SGD on Ray (downpour.py) instead of threads.
+    With ray (a RayConfig), training runs as Downpour SGD on Ray (engines/ray.py) instead of threads.
 
     With checkpoint_dir, the state is saved there every checkpoint_every minutes (default 10) and
     at every epoch end; resume continues from the newest good checkpoint in that directory (and
     keeps checkpointing there). SIGINT / SIGTERM save a checkpoint and the vectors so far, then
-    raise Interrupted. Returns a JSON-ready summary (config, vocabulary size, words trained,
-    words/s, loss per epoch, timings, output paths). Final outputs are written only when training
-    finishes, and never with non-finite values.
+    raise Interrupted. source: a path (file, directory, .gz, .bz2, "-") or an iterable of token
+    lists; output None writes no vectors file. Returns the words, their vectors and a JSON-ready
+    summary (config, vocabulary size, words trained, words/s, loss per epoch, timings, output
+    paths). Final outputs are written only when training finishes, and never with non-finite values.
     """
     vocab_cfg.validate()
     cfg.validate()
-    check_output_path(output)
-    fmt = resolve_format(output, fmt)
+    if output is not None:
+        check_output_path(output)
+        fmt = resolve_format(output, fmt)
     if ray is not None:
         from .engines.ray import import_ray, train_word2vec_ray  # Ray is optional: imported only with --engine ray
 
@@ -281,15 +300,15 @@ def train_from_corpus(
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))
-    result, config_path, write_s = job.train_and_write(
+    result, final, config_path, write_s = job.train_and_write(
         run, vocab.counts, encoded.n_words * cfg.epochs, lambda res: res.w_in, fmt, ("--alpha", cfg.start_alpha))
     extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
-    return {
+    return JobOutcome(vocab.words, final, {
         "model": cfg.model,
         **extra,
         "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
         "corpus": {
-            "source": source,
+            "source": reader.source,
             "tokens": reader.stats.n_tokens,
             "words_in_vocab": encoded.n_words,
             "sentences": encoded.n_sentences,
@@ -304,12 +323,12 @@ def train_from_corpus(
         "seconds": {"scan": scan_s, "train": result.seconds, "write": write_s,
                     "checkpoints": job.checkpoint_seconds},
         "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
-    }
+    })
 
 
 def train_glove_from_corpus(
-    source: Optional[str],
-    output: str,
+    source: Union[None, str, os.PathLike, Iterable[Sequence[str]]],
+    output: Optional[str],
     vocab_cfg: VocabConfig,
     cfg: GloveConfig,
     cooccur_path: Optional[str] = None,
@@ -321,10 +340,10 @@ def train_glove_from_corpus(
     checkpoint_every: Optional[float] = None,
     resume: Optional[str] = None,
     ray: Optional[RayConfig] = None,
-) -> dict:
+) -> JobOutcome:
     """The ``w2v-async train --model glove`` job: count co-occurrences (or load them), train, write.
 
-    With ray (a RayConfig), training runs as Downpour on Ray (downpour.train_glove_ray).
+    With ray (a RayConfig), training runs as Downpour on Ray (engines/ray.py).
 
     Exactly one of source and cooccur_path is given. Checkpoints, resume and signals as
     train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
@@ -334,8 +353,9 @@ def train_glove_from_corpus(
     cfg.validate()
     if (source is None) == (cooccur_path is None):
         raise ConfigError("give a CORPUS or --cooccur FILE (not both) to train GloVe.")
-    check_output_path(output)
-    fmt = resolve_format(output, fmt)
+    if output is not None:
+        check_output_path(output)
+        fmt = resolve_format(output, fmt)
     if ray is not None:
         from .engines.ray import import_ray, train_glove_ray  # Ray is optional: imported only with --engine ray
 
@@ -357,7 +377,7 @@ def train_glove_from_corpus(
         log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
     else:
         _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
-        directory = os.path.dirname(os.path.abspath(output))
+        directory = None if output is None else os.path.dirname(os.path.abspath(output))
         cooc = count_cooccurrences(encoded, vocab, cfg.window, cfg.symmetric, cfg.memory_gb, cfg.threads, directory)
         del encoded
         log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
@@ -367,10 +387,10 @@ def train_glove_from_corpus(
     prepare_s = time.perf_counter() - t0
     run = (lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt))
-    result, config_path, write_s = job.train_and_write(
+    result, final, config_path, write_s = job.train_and_write(
         run, cooc.vocab.counts, cooc.nnz * cfg.epochs, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
     extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
-    return {
+    return JobOutcome(cooc.vocab.words, final, {
         "model": "glove",
         **extra,
         "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
@@ -382,4 +402,4 @@ def train_glove_from_corpus(
         "seconds": {"cooccur": prepare_s, "train": result.seconds, "write": write_s,
                     "checkpoints": job.checkpoint_seconds},
         "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
-    }
+    })

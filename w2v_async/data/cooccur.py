@@ -18,10 +18,10 @@ from typing import Callable, Deque, List, Optional
 import numpy as np
 
 from ..config import VocabConfig
-from .corpus import EncodedCorpus, check_output_path
 from ..errors import ConfigError, InputError
 from ..io import atomic_path
 from ..models.cooccur import add_transpose, fill_cooccurrences, merge_runs, sort_reduce
+from .corpus import EncodedCorpus, check_output_path
 from .vocab import Vocab, read_corpus
 
 BYTES_PER_ENTRY = 24  # keys + values and the radix sort's second copy (8 + 4 + 8 + 4)

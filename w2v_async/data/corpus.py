@@ -9,7 +9,7 @@ import gzip
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Iterator, List
+from typing import Iterable, Iterator, List, Sequence
 
 import numpy as np
 
@@ -172,6 +172,42 @@ class CorpusReader:
                 "the bad bytes were replaced with U+FFFD."
             )
         return out
+
+
+class SentenceReader:
+    """Iterate over sentences given as token lists (gensim's ``sentences``), as CorpusReader does.
+
+    sentences: any iterable of sequences of str, read once; sentences over 10,000 tokens are
+    split. A bare string where a sentence should be is refused (it would be split into letters).
+    """
+
+    source = "<sentences>"
+
+    def __init__(self, sentences: Iterable[Sequence[str]], lowercase: bool = False):
+        self.sentences = sentences
+        self.lowercase = lowercase
+        self.stats = CorpusStats()
+
+    def __iter__(self) -> Iterator[List[str]]:
+        stats = self.stats
+        for sentence in self.sentences:
+            if isinstance(sentence, (str, bytes)):
+                raise InputError("sentences must be lists of tokens, got a string; split it, e.g. "
+                                 "[line.split() for line in lines].")
+            tokens = [t.lower() for t in sentence] if self.lowercase else list(sentence)
+            stats.n_lines += 1
+            if not tokens:
+                continue
+            if not all(isinstance(t, str) for t in tokens):
+                raise InputError(f"sentence {stats.n_lines} has a token that is not a str; give lists of str.")
+            stats.n_tokens += len(tokens)
+            if len(tokens) > MAX_SENTENCE_TOKENS:
+                stats.n_split_lines += 1
+            for i in range(0, len(tokens), MAX_SENTENCE_TOKENS):
+                yield tokens[i : i + MAX_SENTENCE_TOKENS]
+
+    def warnings(self) -> List[str]:
+        return []
 
 
 @dataclass

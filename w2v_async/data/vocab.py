@@ -4,14 +4,14 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..config import VocabConfig
-from .corpus import CorpusReader, EncodedCorpus, IdStreamBuilder, batched
 from ..errors import InputError
 from ..io import atomic_write
+from .corpus import CorpusReader, EncodedCorpus, IdStreamBuilder, SentenceReader, batched
 
 
 @dataclass
@@ -200,17 +200,19 @@ def scan_corpus(
 
 
 def read_corpus(
-    source: str,
+    source: Union[str, os.PathLike, Iterable[Sequence[str]]],
     cfg: VocabConfig,
     vocab_path: Optional[str] = None,
     log: Callable[[str], None] = lambda msg: None,
 ) -> Tuple[CorpusReader, Vocab, EncodedCorpus]:
-    """Read and encode ``source`` once, with the vocabulary counted or read from vocab_path.
+    """Read and encode ``source`` once (a path as CorpusReader reads it, or an iterable of token lists),
+    with the vocabulary counted or read from vocab_path.
 
     Logs the corpus warnings and a one-line summary; returns the reader (for its stats).
     """
     t0 = time.perf_counter()
-    reader = CorpusReader(source, lowercase=cfg.lowercase)
+    reader = (CorpusReader(os.fspath(source), lowercase=cfg.lowercase) if isinstance(source, (str, os.PathLike))
+              else SentenceReader(source, lowercase=cfg.lowercase))
     given = Vocab.load(vocab_path, cfg.min_count, cfg.max_final_vocab) if vocab_path else None
     vocab, encoded = scan_corpus(reader, cfg, vocab=given)
     for warning in reader.warnings():

@@ -1,0 +1,126 @@
+"""The public Python API: train word2vec or GloVe on a corpus (a path or token lists), evaluate vectors.
+
+Options take the command line's names in snake_case (``--min-count`` is ``min_count``); what is not
+given keeps the CLI's default, or the checkpoint's setting when resuming. Errors raise the
+project's exception types (errors.py), never SystemExit.
+"""
+
+import dataclasses
+import os
+from typing import Iterable, Optional, Sequence, Set, Union
+
+from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, resumed_config
+from .errors import ConfigError
+from .evaluation import DEFAULT_RESTRICT_VOCAB, EvalReport, default_analogy_sets, default_similarity_sets
+from .evaluation import evaluate as evaluate_sets
+from .io import keyed_vectors, peek_checkpoint
+from .job import JobOutcome, train_from_corpus, train_glove_from_corpus
+
+Corpus = Union[str, os.PathLike, Iterable[Sequence[str]]]
+
+# option name -> (config field, how the option's value becomes the field's)
+_SAME = None
+VOCAB_OPTIONS = {name: (name, _SAME) for name in ("min_count", "max_vocab_size", "max_final_vocab", "lowercase")}
+WORD2VEC_OPTIONS = {name: (name, _SAME) for name in ("model", "dim", "window", "negative", "sample", "alpha",
+                                                     "min_alpha", "epochs", "threads", "seed", "batching")}
+GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "eta", "epochs", "threads", "seed",
+                                                     "vectors")},
+                 "glove_alpha": ("alpha", _SAME), "memory": ("memory_gb", _SAME),
+                 "asymmetric": ("symmetric", lambda asymmetric: not asymmetric)}
+RAY_OPTIONS = {**{name: (name, _SAME) for name in ("replicas", "ps_shards", "n_fetch", "n_push", "ps_optimizer",
+                                                   "ps_eta", "batch_words")},
+               "ray_address": ("address", _SAME)}
+JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every", "resume", "progress", "log")
+
+
+def _config(cls, table: dict, options: dict, saved: Optional[dict]):
+    """cls built from the options in table (the rest at cls's defaults), and the fields they set;
+    with saved (a checkpoint's settings), fields not given come from it and given ones must match."""
+    given = {}
+    for option, (field, convert) in table.items():
+        if option in options:
+            given[field] = options[option] if convert is _SAME else convert(options[option])
+    cfg = cls(**given)
+    if saved is not None:
+        cfg = resumed_config(cfg, saved, set(given))
+    return cfg
+
+
+def model_options(model: str) -> Set[str]:
+    """The option names that train_word2vec (model sgns or cbow) or train_glove (glove) accept."""
+    specific = {*GLOVE_OPTIONS, "cooccur"} if model == "glove" else set(WORD2VEC_OPTIONS)
+    return {*VOCAB_OPTIONS, *specific, *RAY_OPTIONS, *JOB_OPTIONS, "model"}
+
+
+def _check_names(options: dict, allowed: Set[str], what: str) -> None:
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown option(s) for {what}: {', '.join(unknown)}; choose from: "
+                          f"{', '.join(sorted(allowed))}.")
+
+
+def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> JobOutcome:
+    """Train the model named by options["model"] (sgns, cbow or glove; when resuming, the
+    checkpoint's); returns the job's outcome (words, vectors, summary). The command line's train."""
+    resume = options.get("resume")
+    saved = None
+    if resume is not None:
+        if not os.path.isdir(resume):
+            raise ConfigError(f"checkpoint directory {resume!r} does not exist; check the --resume path.")
+        saved = peek_checkpoint(resume)
+    model = options.get("model", saved["model"] if saved else "sgns")
+    glove = model == "glove"
+    if not glove and (corpus is None or options.get("cooccur") is not None):
+        raise ConfigError(f"--model {model} trains on a CORPUS; --cooccur is for --model glove.")
+    _check_names(options, model_options(model), f"--model {model}")
+    vocab_cfg = _config(VocabConfig, VOCAB_OPTIONS, options, saved and saved["config"]["vocab"]).validate()
+    engine = options.get("engine", "threads")
+    if engine not in ("threads", "ray"):
+        raise ConfigError(f"engine must be threads or ray, got {engine!r}.")
+    ray = None
+    if engine == "ray":
+        ray = _config(RayConfig, RAY_OPTIONS, options, None)
+        ray = dataclasses.replace(ray, job_words=max(200_000, ray.batch_words)).validate()
+    job = dict(vocab_path=options.get("vocab"), fmt=options.get("format", "auto"), progress=options.get("progress", True),
+               log=options.get("log") or (lambda msg: None), checkpoint_dir=options.get("checkpoint_dir"),
+               checkpoint_every=options.get("checkpoint_every"), resume=resume, ray=ray)
+    if glove:
+        cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()
+        return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"), **job)
+    if job["fmt"] == "glove":
+        raise ConfigError("--format glove is for --model glove; use bin or txt.")
+    options = {**options, "model": model}
+    cfg = _config(Word2VecConfig, WORD2VEC_OPTIONS, options, saved and saved["config"]["train"]).validate()
+    return train_from_corpus(corpus, output, vocab_cfg, cfg, **job)
+
+
+def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
+    """Train skip-gram (model="sgns", the default) or CBOW (model="cbow") with negative sampling.
+
+    corpus: a text file (.gz, .bz2), a directory of them, or an iterable of token lists (gensim's
+    ``sentences``); output: also write the vectors there (word2vec text, or binary for .bin).
+    options: train's command-line options, e.g. dim=100, window=5, epochs=5, threads=8,
+    min_count=5, batching="window", engine="ray", checkpoint_dir="ck", progress=False.
+    Returns (gensim KeyedVectors, the run's summary dict as ``train --json`` prints it).
+    """
+    if options.get("model", "sgns") == "glove":
+        raise ConfigError("model glove is trained by train_glove(); train_word2vec takes sgns or cbow.")
+    outcome = run(corpus, output, **options)
+    return keyed_vectors(outcome.words, outcome.vectors), outcome.summary
+
+
+def train_glove(corpus: Optional[Corpus] = None, output: Optional[str] = None, **options):
+    """Train GloVe (Stanford glove.c semantics) on a corpus, or on cooccur="cooc.npz" from
+    ``w2v-async cooccur``. Options as train_word2vec's, plus x_max, glove_alpha, eta, vectors,
+    asymmetric and memory. Returns (gensim KeyedVectors of W + W~ or W, the run's summary)."""
+    outcome = run(corpus, output, **{**options, "model": "glove"})
+    return keyed_vectors(outcome.words, outcome.vectors), outcome.summary
+
+
+def evaluate(kv, analogies: Optional[Sequence[str]] = None, similarities: Optional[Sequence[str]] = None,
+             restrict_vocab: int = DEFAULT_RESTRICT_VOCAB, name: str = "vectors") -> EvalReport:
+    """Score KeyedVectors on analogy and word-similarity sets (files; None: gensim's questions-words,
+    and WordSim353 and SimLex-999). Returns an EvalReport (``.to_dict()`` for JSON)."""
+    analogies = default_analogy_sets() if analogies is None else list(analogies)
+    similarities = default_similarity_sets() if similarities is None else list(similarities)
+    return evaluate_sets(kv, name, analogies, similarities, restrict_vocab)
