@@ -81,8 +81,9 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     if engine == "ray":
         ray = _config(RayConfig, RAY_OPTIONS, options, None)
         ray = dataclasses.replace(ray, job_words=max(200_000, ray.batch_words)).validate()
-    job = dict(vocab_path=options.get("vocab"), fmt=options.get("format", "auto"), progress=options.get("progress", True),
-               log=options.get("log") or (lambda msg: None), checkpoint_dir=options.get("checkpoint_dir"),
+    job = dict(vocab_path=options.get("vocab"), fmt=options.get("format", "auto"),
+               progress=options.get("progress", True), log=options.get("log") or (lambda msg: None),
+               checkpoint_dir=options.get("checkpoint_dir"),
                checkpoint_every=options.get("checkpoint_every"), resume=resume, ray=ray)
     if glove:
         cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()

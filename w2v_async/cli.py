@@ -66,7 +66,7 @@ API_NAMES = {"fmt": "format", "vocab_path": "vocab", "cooccur_path": "cooccur", 
 
 def _checkpoint_settings(ctx, resume_dir):
     """The newest checkpoint's metadata when resuming (its settings fill in the options not given)."""
-    from .io import peek_checkpoint
+    from .io import peek_checkpoint  # each command imports what it uses when it runs: --help stays fast
 
     if resume_dir is None:
         return None
@@ -131,7 +131,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
     Example:
       w2v-async vocab corpus.txt.gz -o vocab.tsv --min-count 5
     """
-    from .data.corpus import CorpusReader, check_output_path
+    from .data.corpus import CorpusReader, check_output_path  # (as everywhere in this file) loaded when it runs
     from .data.vocab import scan_corpus
 
     try:
@@ -294,7 +294,7 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
     Example:
       w2v-async cooccur corpus.txt.gz -o cooc.npz --window 10 --memory 2
     """
-    from .data.cooccur import count_cooccurrences_from_corpus
+    from .data.cooccur import count_cooccurrences_from_corpus  # numba loads only when a command counts
 
     try:
         cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
@@ -357,7 +357,7 @@ def similar(vectors, word, topn, as_json):
     Example:
       w2v-async similar vectors.bin king -n 5
     """
-    from .io import load_vectors
+    from .io import load_vectors  # gensim loads only when a command reads vectors
 
     if topn <= 0:
         raise UsageFailure(f"-n must be positive, got {topn}.")

@@ -138,7 +138,9 @@ class _Job:
 
     def check_space(self, n_words: int, dim: int, fmt: str, n_param_floats: int) -> None:
         per_vector = dim * 4 if fmt == "bin" else dim * 12
-        needs = {} if self.output is None else {os.path.dirname(os.path.abspath(self.output)): n_words * (per_vector + 32)}
+        needs = {}
+        if self.output is not None:
+            needs[os.path.dirname(os.path.abspath(self.output))] = n_words * (per_vector + 32)
         if self.directory is not None:
             checkpoint = n_param_floats * 4 + n_words * 64
             needs[os.path.abspath(self.directory)] = needs.get(os.path.abspath(self.directory), 0) + 2 * checkpoint

@@ -27,7 +27,7 @@ RAY_INSTALL = "pip install 'w2v-async[ray]'"
 def import_ray():
     """The ray module, or a clear error naming the install command."""
     try:
-        import ray
+        import ray  # optional: the [ray] extra
     except ImportError as e:
         raise ConfigError(f"--engine ray needs Ray, which is not installed; install it with {RAY_INSTALL}.") from e
     return ray

@@ -152,7 +152,7 @@ class _ReplicaBase:
 
     def _connect(self, run: str, rcfg: RayConfig):
         """The run's shards and data by name (a restarted replica finds them the same way)."""
-        import ray
+        import ray  # optional: the batch code above is used (and tested) without Ray
 
         self.rcfg = rcfg
         self.shards = [ray.get_actor(f"{run}-shard-{s}") for s in range(rcfg.ps_shards)]
@@ -162,7 +162,7 @@ class _ReplicaBase:
 
     def _pull(self, ids: Dict[str, np.ndarray]):
         """{name: compact rows for the sorted unique global ids[name]}, and each shard's version."""
-        import ray
+        import ray  # optional: the batch code above is used (and tested) without Ray
 
         m = len(self.shards)
         parts = {name: split_by_shard(i, m) for name, i in ids.items()}
@@ -192,7 +192,7 @@ class _ReplicaBase:
         """windows: [(ids by name, remapped batches)] of up to n_fetch batches each: pull their rows,
         train each batch with train_one(local, batch, index) -> (loss, examples, units), push every
         n_push batches and at the end of the window."""
-        import ray
+        import ray  # optional: the batch code above is used (and tested) without Ray
 
         pending = []
         for ids, batches in windows:

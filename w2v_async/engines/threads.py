@@ -46,7 +46,8 @@ def run_hogwild(
 
     With ``checkpoint``, the threads pause together (each at its next progress tick) every
     checkpoint_every_s seconds and when the last of them finishes an epoch, and checkpoint(state)
-    runs while they wait; it also runs once at the end. A signal (interrupts.signal set, see job.Interrupts) or Ctrl-C stops
+    runs while they wait; it also runs once at the end. A signal (interrupts.signal set, see
+    job.Interrupts) or Ctrl-C stops
     the threads at their next tick and returns the state with ``stopped`` set (Ctrl-C without
     Interrupts re-raises KeyboardInterrupt). A worker's exception is re-raised; a non-finite
     loss raises DivergedError.

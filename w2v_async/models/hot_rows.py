@@ -63,11 +63,11 @@ def merge_hot_row(matrix, w, offset, base):
     Why the sum stays stable at any thread count T: a change is computed against the shared row as
     of the last merge, so it misses the other threads' changes made since (its staleness). Merging
     a row after every K of this thread's uses of it (K = HOT_ROW_STALENESS // T, less with a larger
-    --alpha: trainer.hot_row_merge_every; see _touch_hot_rows) bounds that staleness to about T K <= HOT_ROW_STALENESS uses of the row,
-    whatever T is: a bounded delay, as in lock-free Hogwild. Merging on a timer instead (every
-    10,000 words) let the hottest rows take hundreds of uses in each of T threads against one
-    stale value; each copy moved most of the way to its optimum, so the T changes added together
-    overshot it about T-fold, and training diverged from 6 threads on.
+    --alpha: hot_row_merge_every; see _touch_hot_rows) bounds that staleness to about
+    T K <= HOT_ROW_STALENESS uses of the row, whatever T is: a bounded delay, as in lock-free Hogwild.
+    Merging on a timer instead (every 10,000 words) let the hottest rows take hundreds of uses in each
+    of T threads against one stale value; each copy moved most of the way to its optimum, so the T
+    changes added together overshot it about T-fold, and training diverged from 6 threads on.
     """
     shared = matrix[w]
     mine = matrix[offset + w]

@@ -1,0 +1,75 @@
+"""The layers of ARCHITECTURE.md, read from the source: imports point one way, no engine imports
+another, the kernels import nothing else of w2v_async, and no module grows past about 400 lines."""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "w2v_async"
+# lower layers never import higher ones; a module may import its own layer (engines: see below)
+LAYERS = {"models": 0, "errors": 0, "config": 1, "io": 2, "evaluation": 2, "data": 3, "engines": 4, "job": 5,
+          "api": 6, "cli": 7, "__init__": 8}
+MAX_LINES = 410
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        yield path, parts
+
+
+def _imports(path, parts):
+    """The w2v_async modules a file imports (top-level and inside functions), as part tuples."""
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = base + tuple(node.module.split(".")) if node.module else base
+            elif node.module and node.module.startswith("w2v_async"):
+                target = tuple(node.module.split(".")[1:])
+            else:
+                continue
+            for alias in node.names:  # `from . import api` names a module
+                sub = target + (alias.name,)
+                yield sub if (PACKAGE.joinpath(*sub).with_suffix(".py").exists()) else target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("w2v_async."):
+                    yield tuple(alias.name.split(".")[1:])
+
+
+def _layer(parts, as_target=False):
+    if not parts:  # the package itself: imported only for __version__, while its __getattr__ reaches the API
+        return 0 if as_target else LAYERS["__init__"]
+    return LAYERS[parts[0]]
+
+
+ENGINES = {"threads", "ray", "ray_actors"}
+
+
+@pytest.mark.parametrize("path, parts", list(_modules()), ids=lambda x: "/".join(x) if isinstance(x, tuple) else "")
+def test_imports_point_down(path, parts):
+    for target in _imports(path, parts):
+        assert _layer(target, as_target=True) <= _layer(parts), \
+            f"{'/'.join(parts)} imports {'/'.join(target)}, a higher layer"
+        if parts[0] == "models":
+            assert target[0] == "models", f"kernel module {'/'.join(parts)} imports {'/'.join(target)}"
+        if parts[0] == "engines" and target[0] == "engines" and len(target) > 1:
+            mine, theirs = parts[-1], target[1]
+            allowed = theirs == "base" or (mine, theirs) == ("ray", "ray_actors")
+            assert allowed, f"engine {mine} imports engine {theirs}"
+
+
+@pytest.mark.parametrize("path, parts", list(_modules()), ids=lambda x: "/".join(x) if isinstance(x, tuple) else "")
+def test_no_module_is_over_about_400_lines(path, parts):
+    assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def test_the_checks_see_imports():
+    """Guards the test itself: a known downward import and a known engine import are found."""
+    threads = PACKAGE / "engines" / "threads.py"
+    found = set(_imports(threads, ("engines", "threads")))
+    assert ("engines", "base") in found and ("models", "glove") in found
+    assert ("engines", "ray") in set(_imports(PACKAGE / "job.py", ("job",)))
