@@ -78,3 +78,15 @@ def test_importing_the_package_loads_neither_numba_nor_gensim():
 @pytest.fixture
 def planted(tmp_path):
     return str(planted_corpus(tmp_path / "planted.txt", n_sentences=600))
+
+
+def test_vocabulary_and_cooccurrences_from_python(planted, tmp_path):
+    vocab, summary = w2v_async.build_vocab(_sentences(planted), str(tmp_path / "v.tsv"), min_count=1)
+    assert len(vocab) == 40 and summary["vocab_size"] == 40 and (tmp_path / "v.tsv").exists()
+    summary = w2v_async.count_cooccurrences(planted, str(tmp_path / "c.npz"), vocab=str(tmp_path / "v.tsv"),
+                                            window=5, threads=2)
+    assert summary["nnz"] > 0 and summary["window"] == 5
+    kv, _ = w2v_async.train_glove(cooccur=str(tmp_path / "c.npz"), dim=8, epochs=2, min_count=1, progress=False)
+    assert kv.index_to_key == vocab.words
+    with pytest.raises(ConfigError, match="unknown option"):
+        w2v_async.build_vocab(planted, min_cont=1)

@@ -190,9 +190,9 @@ def test_bad_input_gives_one_error_line_and_writes_nothing(inputs, tmp_path, arg
 
 
 def test_too_little_free_space_is_refused_before_training(inputs, tmp_path, monkeypatch):
-    from w2v_async import job
+    from w2v_async import io
 
-    monkeypatch.setattr(job.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
     (tmp_path / "keep.bin").write_bytes(PREVIOUS)
     result = CliRunner().invoke(cli, ["train", str(inputs / "good.txt"), "-o", str(tmp_path / "keep.bin"),
                                       "--min-count", "1", "--checkpoint-dir", str(tmp_path / "ck"), "-q"])

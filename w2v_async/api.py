@@ -7,14 +7,17 @@ project's exception types (errors.py), never SystemExit.
 
 import dataclasses
 import os
-from typing import Iterable, Optional, Sequence, Set, Union
+from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 
-from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, resumed_config
+from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, default_threads, resumed_config
+from .data.cooccur import count_cooccurrences_from_corpus
+from .data.corpus import check_output_path, open_corpus
+from .data.vocab import Vocab, scan_corpus
 from .errors import ConfigError
 from .evaluation import DEFAULT_RESTRICT_VOCAB, EvalReport, default_analogy_sets, default_similarity_sets
 from .evaluation import evaluate as evaluate_sets
 from .io import keyed_vectors, peek_checkpoint
-from .job import JobOutcome, train_from_corpus, train_glove_from_corpus
+from .job import JobOutcome, RunOptions, train_from_corpus, train_glove_from_corpus
 
 Corpus = Union[str, os.PathLike, Iterable[Sequence[str]]]
 
@@ -81,18 +84,19 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     if engine == "ray":
         ray = _config(RayConfig, RAY_OPTIONS, options, None)
         ray = dataclasses.replace(ray, job_words=max(200_000, ray.batch_words)).validate()
-    job = dict(vocab_path=options.get("vocab"), fmt=options.get("format", "auto"),
-               progress=options.get("progress", True), log=options.get("log") or (lambda msg: None),
-               checkpoint_dir=options.get("checkpoint_dir"),
-               checkpoint_every=options.get("checkpoint_every"), resume=resume, ray=ray)
+    job = RunOptions(vocab_path=options.get("vocab"), fmt=options.get("format", "auto"),
+                     progress=options.get("progress", True), log=options.get("log") or RunOptions.log,
+                     checkpoint_dir=options.get("checkpoint_dir"), checkpoint_every=options.get("checkpoint_every"),
+                     resume=resume, ray=ray)
     if glove:
         cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()
-        return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"), **job)
-    if job["fmt"] == "glove":
+        return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"),
+                                       options=job)
+    if job.fmt == "glove":
         raise ConfigError("--format glove is for --model glove; use bin or txt.")
     options = {**options, "model": model}
     cfg = _config(Word2VecConfig, WORD2VEC_OPTIONS, options, saved and saved["config"]["train"]).validate()
-    return train_from_corpus(corpus, output, vocab_cfg, cfg, **job)
+    return train_from_corpus(corpus, output, vocab_cfg, cfg, options=job)
 
 
 def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
@@ -116,6 +120,38 @@ def train_glove(corpus: Optional[Corpus] = None, output: Optional[str] = None, *
     asymmetric and memory. Returns (gensim KeyedVectors of W + W~ or W, the run's summary)."""
     outcome = run(corpus, output, **{**options, "model": "glove"})
     return keyed_vectors(outcome.words, outcome.vectors), outcome.summary
+
+
+def build_vocab(corpus: Corpus, output: Optional[str] = None, log: Optional[Callable[[str], None]] = None,
+                **options) -> Tuple[Vocab, dict]:
+    """Count a vocabulary (options: min_count, max_vocab_size, max_final_vocab, lowercase) and write
+    it to output in word2vec.c's -save-vocab format. Returns (the Vocab, a JSON-ready summary)."""
+    _check_names(options, set(VOCAB_OPTIONS), "vocab")
+    cfg = _config(VocabConfig, VOCAB_OPTIONS, options, None).validate()
+    if output is not None:
+        check_output_path(output)
+    reader = open_corpus(corpus, cfg.lowercase)
+    vocab, _ = scan_corpus(reader, cfg, encode=False)
+    if output is not None:
+        vocab.save(output)
+    for warning in reader.warnings():
+        (log or RunOptions.log)("warning: " + warning)
+    return vocab, {"vocab_size": len(vocab), "tokens": reader.stats.n_tokens, "output": output}
+
+
+COOCCUR_OPTIONS = ("window", "asymmetric", "memory", "threads", "vocab", "tmp_dir")
+
+
+def count_cooccurrences(corpus: Corpus, output: str, log: Optional[Callable[[str], None]] = None, **options) -> dict:
+    """Count GloVe co-occurrences into output (.npz) for train_glove(cooccur=...): options window
+    (10), asymmetric, memory (GB, 1), threads, vocab (a file), tmp_dir, and the vocabulary's.
+    Returns the JSON-ready summary ``w2v-async cooccur --json`` prints."""
+    _check_names(options, {*VOCAB_OPTIONS, *COOCCUR_OPTIONS}, "cooccur")
+    cfg = _config(VocabConfig, VOCAB_OPTIONS, options, None).validate()
+    return count_cooccurrences_from_corpus(
+        corpus, output, cfg, window=options.get("window", 10), symmetric=not options.get("asymmetric", False),
+        memory_gb=options.get("memory", 1.0), threads=options.get("threads", default_threads()),
+        vocab_path=options.get("vocab"), tmp_dir=options.get("tmp_dir"), log=log or RunOptions.log)
 
 
 def evaluate(kv, analogies: Optional[Sequence[str]] = None, similarities: Optional[Sequence[str]] = None,

@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .config import BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, VocabConfig, default_threads
+from .config import BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, default_threads
 from .errors import ConfigError, W2VError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -97,10 +97,6 @@ def vocab_options(f):
     return f
 
 
-def _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase) -> VocabConfig:
-    return VocabConfig(min_count, max_vocab_size, max_final_vocab, lowercase).validate()
-
-
 @click.group(cls=OneLineErrors, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="w2v-async")
 def cli():
@@ -131,25 +127,18 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
     Example:
       w2v-async vocab corpus.txt.gz -o vocab.tsv --min-count 5
     """
-    from .data.corpus import CorpusReader, check_output_path  # (as everywhere in this file) loaded when it runs
-    from .data.vocab import scan_corpus
+    from .api import build_vocab  # as every command here: numba and gensim load only when a command runs
 
+    log = _log(quiet)
     try:
-        cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
-        check_output_path(output)
-        reader = CorpusReader(corpus, lowercase=cfg.lowercase)
-        words, _ = scan_corpus(reader, cfg, encode=False)
-        words.save(output)
+        words, summary = build_vocab(corpus, output, log, min_count=min_count, max_vocab_size=max_vocab_size,
+                                     max_final_vocab=max_final_vocab, lowercase=lowercase)
     except W2VError as e:
         _fail(e)
-    log = _log(quiet)
-    for warning in reader.warnings():
-        log("warning: " + warning)
-    summary = {"vocab_size": len(words), "tokens": reader.stats.n_tokens, "output": output}
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        log(f"{len(words)} words (of {reader.stats.n_tokens} tokens) written to {output}")
+        log(f"{len(words)} words (of {summary['tokens']} tokens) written to {output}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -294,14 +283,13 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
     Example:
       w2v-async cooccur corpus.txt.gz -o cooc.npz --window 10 --memory 2
     """
-    from .data.cooccur import count_cooccurrences_from_corpus  # numba loads only when a command counts
+    from .api import count_cooccurrences
 
     try:
-        cfg = _vocab_config(min_count, max_vocab_size, max_final_vocab, lowercase)
-        summary = count_cooccurrences_from_corpus(
-            corpus, output, cfg, window=window, symmetric=not asymmetric, memory_gb=memory, threads=threads,
-            vocab_path=vocab_path, tmp_dir=tmp_dir, log=_log(quiet),
-        )
+        summary = count_cooccurrences(corpus, output, _log(quiet), window=window, asymmetric=asymmetric,
+                                      memory=memory, threads=threads, vocab=vocab_path, tmp_dir=tmp_dir,
+                                      min_count=min_count, max_vocab_size=max_vocab_size,
+                                      max_final_vocab=max_final_vocab, lowercase=lowercase)
     except W2VError as e:
         _fail(e)
     if as_json:

@@ -1,4 +1,5 @@
-"""Vector files (word2vec text/binary through gensim) and training checkpoints, written atomically."""
+"""Vector files (word2vec text/binary through gensim), training checkpoints and the other files a run
+writes, all atomically; the checks on disk space and directories made before training."""
 
 import contextlib
 import hashlib
@@ -6,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 from typing import Dict, List, Optional, Tuple
@@ -258,3 +260,60 @@ def peek_checkpoint(directory: str) -> Optional[dict]:
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
             continue
     return None
+
+
+# ---- what a training job writes: outputs, checkpoints' directory, the space they need ----
+
+def partial_path(output: str) -> str:
+    """Where an interrupted run writes its vectors so far: vectors.bin -> vectors.partial.bin."""
+    root, ext = os.path.splitext(output)
+    return f"{root}.partial{ext}"
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+    return h.hexdigest()
+
+
+def check_free_space(paths_bytes: Dict[str, int]) -> None:
+    """Fail before training when a directory has less free space than what will be written there."""
+    need: Dict[int, Tuple[str, int]] = {}
+    for directory, n_bytes in paths_bytes.items():
+        dev = os.stat(directory).st_dev
+        where, total = need.get(dev, (directory, 0))
+        need[dev] = (where, total + n_bytes)
+    for where, n_bytes in need.values():
+        free = shutil.disk_usage(where).free
+        if free < n_bytes:
+            raise InputError(
+                f"{where!r} has {free / 1e6:.1f} MB free but this run writes about {n_bytes / 1e6:.1f} MB there; "
+                "free some space or write elsewhere (-o, --checkpoint-dir)."
+            )
+
+
+def check_directory(directory: str) -> None:
+    """Create a checkpoint directory, or fail before training if it cannot be written."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ConfigError(f"checkpoint directory {directory!r} is a file; give a directory path.")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create checkpoint directory {directory!r}: {e.strerror}; choose another path.") from e
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"checkpoint directory {directory!r} is not writable; choose another --checkpoint-dir.")
+
+
+def write_outputs(output: str, words: List[str], vectors: np.ndarray, fmt: str, config_json: str) -> str:
+    """The vectors and OUTPUT.json, atomically; a failed write (disk full) names the fix."""
+    config_path = output + ".json"
+    try:
+        save_vectors(output, words, vectors, fmt)
+        with atomic_write(config_path) as f:
+            f.write(config_json + "\n")
+    except OSError as e:
+        raise InputError(f"could not write {output!r}: {e.strerror or e}; free some space or choose another -o "
+                         "(nothing partial was left behind).") from e
+    return config_path

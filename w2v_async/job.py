@@ -2,9 +2,7 @@
 checkpoint and resume, turn signals into a clean stop, refuse divergence, write outputs atomically."""
 
 import dataclasses
-import hashlib
 import os
-import shutil
 import signal
 import threading
 import time
@@ -20,7 +18,8 @@ from .data.vocab import Vocab, read_corpus
 from .engines.base import Checkpointing, RunState, check_finite
 from .engines.threads import train_glove, train_word2vec
 from .errors import ConfigError, DivergedError, InputError, Interrupted
-from .io import atomic_write, load_checkpoint, resolve_format, save_checkpoint, save_vectors
+from .io import (check_directory, check_free_space, fingerprint, load_checkpoint, partial_path, resolve_format,
+                 save_checkpoint, write_outputs)
 
 
 class Interrupts:
@@ -53,41 +52,36 @@ class Interrupts:
         self._saved = {}
 
 
-def partial_path(output: str) -> str:
-    """Where an interrupted run writes its vectors so far: vectors.bin -> vectors.partial.bin."""
-    root, ext = os.path.splitext(output)
-    return f"{root}.partial{ext}"
+def _silent(msg: str) -> None:
+    pass
 
 
-def _fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
-    return h.hexdigest()
+@dataclass(frozen=True)
+class RunOptions:
+    """How a training job runs, apart from the model's settings: a --vocab file, the output format,
+    the progress bar and log lines, checkpoints and resume (see _Job), and the Ray engine (None:
+    threads)."""
+
+    vocab_path: Optional[str] = None
+    fmt: str = "auto"
+    progress: bool = True
+    log: Callable[[str], None] = _silent
+    checkpoint_dir: Optional[str] = None
+    checkpoint_every: Optional[float] = None
+    resume: Optional[str] = None
+    ray: Optional[RayConfig] = None
 
 
-def _check_free_space(paths_bytes: Dict[str, int]) -> None:
-    """Fail before training when a directory has less free space than what will be written there."""
-    need: Dict[int, Tuple[str, int]] = {}
-    for directory, n_bytes in paths_bytes.items():
-        dev = os.stat(directory).st_dev
-        where, total = need.get(dev, (directory, 0))
-        need[dev] = (where, total + n_bytes)
-    for where, n_bytes in need.values():
-        free = shutil.disk_usage(where).free
-        if free < n_bytes:
-            raise InputError(
-                f"{where!r} has {free / 1e6:.1f} MB free but this run writes about {n_bytes / 1e6:.1f} MB there; "
-                "free some space or write elsewhere (-o, --checkpoint-dir)."
-            )
+DEFAULT_CHECKPOINT_MINUTES = 10.0
 
 
 class _Job:
     """What train_from_corpus and train_glove_from_corpus share: the checkpoint directory, resuming,
     checks before training, and what happens on a signal or divergence."""
 
-    def __init__(self, model: str, output: str, vocab_cfg: VocabConfig, cfg, checkpoint_dir: Optional[str],
-                 checkpoint_every: Optional[float], resume: Optional[str], log: Callable[[str], None]):
+    def __init__(self, model: str, output: Optional[str], vocab_cfg: VocabConfig, cfg, options: RunOptions):
+        checkpoint_dir, checkpoint_every, resume, log = (options.checkpoint_dir, options.checkpoint_every,
+                                                         options.resume, options.log)
         self.model, self.output, self.vocab_cfg, self.cfg, self.log = model, output, vocab_cfg, cfg, log
         if checkpoint_every is not None and checkpoint_every < 0:
             raise ConfigError(
@@ -109,7 +103,7 @@ class _Job:
             log(f"resuming from {path} (epoch {self.meta['epoch']}/{self.meta['epochs']}, "
                 f"{self.meta['progress']:.0%} done)")
         if self.directory is not None:
-            _check_directory(self.directory)
+            check_directory(self.directory)
 
     def _check_config(self) -> None:
         saved = self.meta["config"]
@@ -144,7 +138,7 @@ class _Job:
         if self.directory is not None:
             checkpoint = n_param_floats * 4 + n_words * 64
             needs[os.path.abspath(self.directory)] = needs.get(os.path.abspath(self.directory), 0) + 2 * checkpoint
-        _check_free_space(needs)
+        check_free_space(needs)
 
     def save(self, params: Dict[str, np.ndarray], state: RunState) -> None:
         """Write a checkpoint of params and state into the directory (never a non-finite one)."""
@@ -186,14 +180,14 @@ class _Job:
                 result = run(self.checkpointing(interrupts, counts, total_units))
                 if result.state.stopped:
                     raise self.interrupted(result, interrupts.signal,
-                                           lambda path: _write_outputs(path, self.words, vectors(result), fmt,
+                                           lambda path: write_outputs(path, self.words, vectors(result), fmt,
                                                                        config_json))
                 check_finite(result.params, result.state)
             except DivergedError as e:
                 raise self.diverged(e, *rate) from e
             t0 = time.perf_counter()
             final = vectors(result)
-            config_path = None if self.output is None else _write_outputs(self.output, self.words, final, fmt,
+            config_path = None if self.output is None else write_outputs(self.output, self.words, final, fmt,
                                                                           config_json)
         return result, final, config_path, time.perf_counter() - t0
 
@@ -211,42 +205,13 @@ class _Job:
             return Interrupted(signal_name, None, None, None, done)
         if self.directory is None:
             self.directory = self.output + ".checkpoint"
-            _check_directory(self.directory)
+            check_directory(self.directory)
         self.save(result.params, state)
         partial = None
         if self.output is not None:
             partial = partial_path(self.output)
             write_partial(partial)
         return Interrupted(signal_name, self.directory, self.last_checkpoint, partial, done)
-
-
-DEFAULT_CHECKPOINT_MINUTES = 10.0
-
-
-def _check_directory(directory: str) -> None:
-    """Create a checkpoint directory, or fail before training if it cannot be written."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise ConfigError(f"checkpoint directory {directory!r} is a file; give a directory path.")
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(
-            f"cannot create checkpoint directory {directory!r}: {e.strerror}; choose another path.") from e
-    if not os.access(directory, os.W_OK):
-        raise ConfigError(f"checkpoint directory {directory!r} is not writable; choose another --checkpoint-dir.")
-
-
-def _write_outputs(output: str, words: List[str], vectors: np.ndarray, fmt: str, config_json: str) -> str:
-    """The vectors and OUTPUT.json, atomically; a failed write (disk full) names the fix."""
-    config_path = output + ".json"
-    try:
-        save_vectors(output, words, vectors, fmt)
-        with atomic_write(config_path) as f:
-            f.write(config_json + "\n")
-    except OSError as e:
-        raise InputError(f"could not write {output!r}: {e.strerror or e}; free some space or choose another -o "
-                         "(nothing partial was left behind).") from e
-    return config_path
 
 
 @dataclass
@@ -263,14 +228,7 @@ def train_from_corpus(
     output: Optional[str],
     vocab_cfg: VocabConfig,
     cfg: Word2VecConfig,
-    vocab_path: Optional[str] = None,
-    fmt: str = "auto",
-    progress: bool = True,
-    log: Callable[[str], None] = lambda msg: None,
-    checkpoint_dir: Optional[str] = None,
-    checkpoint_every: Optional[float] = None,
-    resume: Optional[str] = None,
-    ray: Optional[RayConfig] = None,
+    options: Optional[RunOptions] = None,
 ) -> JobOutcome:
     """The whole ``w2v-async train`` job: read, encode, train, write vectors and config atomically.
 
@@ -284,6 +242,8 @@ def train_from_corpus(
     summary (config, vocabulary size, words trained, words/s, loss per epoch, timings, output
     paths). Final outputs are written only when training finishes, and never with non-finite values.
     """
+    options = options or RunOptions()
+    vocab_path, fmt, progress, log, ray = options.vocab_path, options.fmt, options.progress, options.log, options.ray
     vocab_cfg.validate()
     cfg.validate()
     if output is not None:
@@ -294,10 +254,10 @@ def train_from_corpus(
 
         ray.validate()
         import_ray()
-    job = _Job(cfg.model, output, vocab_cfg, cfg, checkpoint_dir, checkpoint_every, resume, log)
+    job = _Job(cfg.model, output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
     reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
-    job.check_data(vocab.words, _fingerprint(encoded.ids, encoded.sent_starts), "corpus")
+    job.check_data(vocab.words, fingerprint(encoded.ids, encoded.sent_starts), "corpus")
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
@@ -334,14 +294,7 @@ def train_glove_from_corpus(
     vocab_cfg: VocabConfig,
     cfg: GloveConfig,
     cooccur_path: Optional[str] = None,
-    vocab_path: Optional[str] = None,
-    fmt: str = "auto",
-    progress: bool = True,
-    log: Callable[[str], None] = lambda msg: None,
-    checkpoint_dir: Optional[str] = None,
-    checkpoint_every: Optional[float] = None,
-    resume: Optional[str] = None,
-    ray: Optional[RayConfig] = None,
+    options: Optional[RunOptions] = None,
 ) -> JobOutcome:
     """The ``w2v-async train --model glove`` job: count co-occurrences (or load them), train, write.
 
@@ -351,6 +304,8 @@ def train_glove_from_corpus(
     train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
     training finishes.
     """
+    options = options or RunOptions()
+    vocab_path, fmt, progress, log, ray = options.vocab_path, options.fmt, options.progress, options.log, options.ray
     vocab_cfg.validate()
     cfg.validate()
     if (source is None) == (cooccur_path is None):
@@ -365,7 +320,7 @@ def train_glove_from_corpus(
         if ray.ps_optimizer != "sgd":
             raise ConfigError("GloVe on Ray runs its own AdaGrad in the replicas; use --ps-optimizer sgd.")
         import_ray()
-    job = _Job("glove", output, vocab_cfg, cfg, checkpoint_dir, checkpoint_every, resume, log)
+    job = _Job("glove", output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
     if cooccur_path is not None:
         cooc = Cooccurrence.load(cooccur_path)
@@ -384,7 +339,7 @@ def train_glove_from_corpus(
         del encoded
         log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
     n_words = len(cooc.vocab)
-    job.check_data(cooc.vocab.words, _fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
+    job.check_data(cooc.vocab.words, fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
     job.check_space(n_words, cfg.dim, fmt, 4 * n_words * (cfg.dim + 1))
     prepare_s = time.perf_counter() - t0
     run = (lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt)) if ray is None \

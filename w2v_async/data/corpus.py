@@ -210,6 +210,14 @@ class SentenceReader:
         return []
 
 
+def open_corpus(source, lowercase: bool = False):
+    """A CorpusReader for a path (file, directory, .gz, .bz2, "-"), else a SentenceReader for an
+    iterable of token lists."""
+    if isinstance(source, (str, os.PathLike)):
+        return CorpusReader(os.fspath(source), lowercase=lowercase)
+    return SentenceReader(source, lowercase=lowercase)
+
+
 @dataclass
 class EncodedCorpus:
     """The corpus as contiguous ids, out-of-vocabulary words removed.

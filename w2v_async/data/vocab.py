@@ -11,7 +11,7 @@ import numpy as np
 from ..config import VocabConfig
 from ..errors import InputError
 from ..io import atomic_write
-from .corpus import CorpusReader, EncodedCorpus, IdStreamBuilder, SentenceReader, batched
+from .corpus import CorpusReader, EncodedCorpus, IdStreamBuilder, batched, open_corpus
 
 
 @dataclass
@@ -211,8 +211,7 @@ def read_corpus(
     Logs the corpus warnings and a one-line summary; returns the reader (for its stats).
     """
     t0 = time.perf_counter()
-    reader = (CorpusReader(os.fspath(source), lowercase=cfg.lowercase) if isinstance(source, (str, os.PathLike))
-              else SentenceReader(source, lowercase=cfg.lowercase))
+    reader = open_corpus(source, cfg.lowercase)
     given = Vocab.load(vocab_path, cfg.min_count, cfg.max_final_vocab) if vocab_path else None
     vocab, encoded = scan_corpus(reader, cfg, vocab=given)
     for warning in reader.warnings():
