@@ -283,7 +283,7 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
     Example:
       w2v-async cooccur corpus.txt.gz -o cooc.npz --window 10 --memory 2
     """
-    from .api import count_cooccurrences
+    from .api import count_cooccurrences  # numba loads only when a command counts
 
     try:
         summary = count_cooccurrences(corpus, output, _log(quiet), window=window, asymmetric=asymmetric,

@@ -12,7 +12,7 @@ DEFAULT_RESTRICT_VOCAB = 300_000
 
 def gensim_datapath(name: str) -> str:
     """Path of an evaluation file that ships in gensim's test data."""
-    from gensim.test.utils import datapath
+    from gensim.test.utils import datapath  # gensim loads only when an evaluation runs
 
     return datapath(name)
 

@@ -78,7 +78,7 @@ def resolve_format(path: str, fmt: str = "auto") -> str:
 
 def keyed_vectors(words: List[str], vectors: np.ndarray):
     """gensim KeyedVectors holding vectors[i] (float32[V, d]) for words[i]."""
-    from gensim.models import KeyedVectors
+    from gensim.models import KeyedVectors  # gensim (about 1 s to import) loads only where vectors are made or read
 
     kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)
     kv.add_vectors(words, vectors)
@@ -130,7 +130,7 @@ def _is_vector_line(line: bytes, dim: Optional[int] = None) -> bool:
 
 def load_vectors(path: str):
     """Load word2vec text or binary vectors (detected) as a gensim KeyedVectors."""
-    from gensim.models import KeyedVectors
+    from gensim.models import KeyedVectors  # as in keyed_vectors
 
     if not os.path.isfile(path):
         raise InputError(f"vectors file {path!r} does not exist; check the path or train it first.")

@@ -306,6 +306,7 @@ def count_cooccurrences_from_corpus(
         "symmetric": symmetric,
         "memory_gb": memory_gb,
         "seconds": {"scan": t1 - t0, "count": t2 - t1, "write": t3 - t2},
-        "peak_rss_mib": {"after_reading": rss_read_mib, "total": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+        "peak_rss_mib": {"after_reading": rss_read_mib,
+                         "total": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "output": output,
     }

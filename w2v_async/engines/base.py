@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Protocol
 
 import numpy as np
+from tqdm import tqdm
 
 from ..config import Word2VecConfig
 from ..errors import DivergedError, InputError
@@ -159,8 +160,6 @@ class Progress:
     def __init__(self, total: int, enabled: bool, desc: str, unit: str):
         self.bar = None
         if enabled:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, unit=unit, unit_scale=True, desc=desc, dynamic_ncols=True, leave=True)
 
     def update(self, done: int, **postfix) -> None:
