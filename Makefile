@@ -9,6 +9,7 @@
 #   make bench-checkpoint  what a checkpoint costs, in time and size (scripts/bench_checkpoint.py)
 #   make bench-scaling   every mode's words/s against threads beside gensim, JSON + PNG (scripts/bench_scaling.py)
 #   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
+#   make wiki WIKI=enwiki-latest-pages-articles.xml.bz2   a Wikipedia dump -> text (parallel) -> skip-gram -> eval
 # Any corpus works: make CORPUS=my.txt.gz THREADS=8 eval
 
 PYTHON ?= python3
@@ -24,7 +25,7 @@ TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
 COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 
-.PHONY: all demo test bench bench-glove bench-engines bench-checkpoint bench-scaling eval text8 clean
+.PHONY: all demo test bench bench-glove bench-engines bench-checkpoint bench-scaling eval text8 wiki clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -37,9 +38,22 @@ $(W2V): pyproject.toml
 	touch $@
 
 # The embedded default corpus: gensim's bundled English Wikipedia sample, no download.
-$(DATA)/enwiki.txt: corpora/gensim_wiki.py | $(W2V)
+$(DATA)/enwiki.txt: corpora/wiki.py | $(W2V)
 	mkdir -p $(DATA)
-	$(BIN)/python corpora/gensim_wiki.py $@
+	$(BIN)/python corpora/wiki.py $@ --processes $(THREADS)
+
+# A full Wikipedia dump (download: https://dumps.wikimedia.org/enwiki/latest/enwiki-latest-pages-articles.xml.bz2):
+# make wiki WIKI=enwiki-latest-pages-articles.xml.bz2 cleans it in parallel processes into $(DATA)/wiki.txt, then
+# trains skip-gram and evaluates it (make CORPUS=$(DATA)/wiki.txt eval: all three models).
+WIKI ?=
+$(DATA)/wiki.txt: $(WIKI) corpora/wiki.py | $(W2V)
+	@[ -n "$(WIKI)" ] || { echo "Error: give the dump: make wiki WIKI=enwiki-latest-pages-articles.xml.bz2" >&2; exit 2; }
+	mkdir -p $(DATA)
+	$(BIN)/python corpora/wiki.py $@ --dump $(WIKI) --processes $(THREADS)
+
+wiki: $(DATA)/wiki.txt
+	$(MAKE) CORPUS=$(DATA)/wiki.txt $(DATA)/wiki.sgns.eval.json
+	$(W2V) eval $(DATA)/wiki.sgns.bin
 
 $(DATA)/%.vocab.tsv: $(CORPUS) | $(W2V)
 	$(W2V) vocab $< -o $@ --min-count $(MIN_COUNT)
