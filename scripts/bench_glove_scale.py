@@ -17,24 +17,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import measure
-
-import numpy as np
-
-
-def write_zipf_corpus(path, n_tokens, n_ids, exponent, seed=0, line_words=20):
-    rng = np.random.default_rng(seed)
-    p = np.arange(1, n_ids + 1, dtype=np.float64) ** -exponent
-    cdf = np.cumsum(p / p.sum())
-    words = np.array([f"w{i}" for i in range(n_ids)])
-    with open(path, "w") as f:
-        for start in range(0, n_tokens, 1_000_000):
-            n = min(1_000_000, n_tokens - start)
-            ids = np.minimum(np.searchsorted(cdf, rng.random(n)), n_ids - 1)
-            lines = words[ids].reshape(-1, line_words) if n % line_words == 0 else words[ids][None, :]
-            f.write("\n".join(" ".join(row) for row in lines) + "\n")
-
-
+from benchlib import measure, write_zipf_corpus
 
 
 def main():

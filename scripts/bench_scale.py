@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""w2v-async against gensim corpus_file at N tokens: counting, one training epoch and cooccur, with
+tokens/s and peak anonymous memory of each stage, in one run on one machine.
+
+Generates a synthetic corpus in a temporary folder: a Zipf vocabulary that grows with N as real text
+does (Heaps' law, V = 34 N^0.55 types to draw from: about 240k at 10M tokens, 850k at 100M, 3M at 1B),
+20 words a line. Each stage runs as its own process; its peak anonymous memory (RssAnon, sampled from
+/proc) leaves out file pages the kernel can drop. Usage:
+
+    python scripts/bench_scale.py [--tokens 1000000000] [--threads 2] [--tmp-dir DIR] [--skip gensim,cooccur]
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+
+from benchlib import measure_memory, word_strings, write_zipf_corpus
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def heaps_types(n_tokens: int) -> int:
+    """Word types to draw from for a corpus of n_tokens (Heaps' law, fitted to a few million at 1B)."""
+    return int(34 * n_tokens ** 0.55)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tokens", type=int, default=1_000_000_000)
+    p.add_argument("--exponent", type=float, default=1.05, help="Zipf exponent of the word frequencies")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--tmp-dir", default=None, help="where the corpus and outputs go (needs ~7 bytes a token)")
+    p.add_argument("--skip", default="", help="comma-separated stages to leave out: gensim, cooccur, train")
+    p.add_argument("--json-out", default=None)
+    args = p.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    w2v = shutil.which("w2v-async") or os.path.join(os.path.dirname(sys.executable), "w2v-async")
+    tmp = tempfile.mkdtemp(prefix="w2v-scale-", dir=args.tmp_dir)
+    rows = []
+
+    def stage(name, cmd, tokens, seconds_key=None):
+        wall, rss, anon, summary = measure_memory(cmd)
+        seconds = wall if seconds_key is None else seconds_key(summary)
+        row = dict(stage=name, wall_s=wall, seconds=seconds, tokens_per_s=tokens / seconds, peak_anon_mib=anon,
+                   peak_rss_mib=rss)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        return summary
+
+    try:
+        corpus = os.path.join(tmp, "corpus.txt")
+        n_types = heaps_types(args.tokens)
+        t0 = time.perf_counter()
+        write_zipf_corpus(corpus, args.tokens, n_types, args.exponent, names=word_strings(n_types))
+        print(f"generated {args.tokens:,} tokens over {n_types:,} types, {os.path.getsize(corpus) / 1e9:.2f} GB, "
+              f"in {time.perf_counter() - t0:.0f} s", flush=True)
+        n = args.tokens
+        vocab = os.path.join(tmp, "vocab.tsv")
+        common = ["--min-count", str(args.min_count), "-q", "--json"]
+        summary = stage("w2v-async: count the vocabulary", [w2v, "vocab", corpus, "-o", vocab] + common, n)
+        print(f"vocabulary: {summary['vocab_size']:,} words with count >= {args.min_count}", flush=True)
+        if "train" not in skip:
+            train = [w2v, "train", corpus, "--vocab", vocab, "-o", os.path.join(tmp, "v.bin"), "--epochs", "1",
+                     "--threads", str(args.threads)] + common
+            summary = stage("w2v-async: read + encode + 1 epoch (whole process)", train, n)
+            rows[-1].update(scan_s=summary["seconds"]["scan"], train_s=summary["seconds"]["train"])
+        if "cooccur" not in skip:
+            stage("w2v-async: cooccur (window 10, --memory 1)",
+                  [w2v, "cooccur", corpus, "--vocab", vocab, "-o", os.path.join(tmp, "c.npz"), "--window", "10",
+                   "--memory", "1", "--threads", str(args.threads)] + common, n)
+        if "gensim" not in skip:
+            gensim = [sys.executable, os.path.join(HERE, "bench_vs_gensim.py"), "--worker", "gensim", "--model", "sgns",
+                      "--gensim-mode", "corpus_file", "--corpus", corpus, "--output", os.path.join(tmp, "g.bin"),
+                      "--epochs", "1", "--threads", str(args.threads), "--min-count", str(args.min_count)]
+            summary = stage("gensim corpus_file: build_vocab + 1 epoch (whole process)", gensim, n)
+            rows[-1].update(vocab_s=summary["vocab_s"], train_s=summary["train_s"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"\n{args.tokens:,} tokens; {args.threads} threads; {platform.machine()}, {os.cpu_count()} cores")
+    print("\n| stage | seconds | tokens/s | peak anonymous MiB | peak RSS MiB |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['stage']} | {r['seconds']:.1f} | {r['tokens_per_s']:,.0f} | {r['peak_anon_mib']:,.0f} | "
+              f"{r['peak_rss_mib']:,.0f} |")
+    ours = next(r for r in rows if r["stage"].startswith("w2v-async: count"))
+    theirs = next((r for r in rows if r["stage"].startswith("gensim")), None)
+    if theirs is not None:
+        print(f"\ncounting: w2v-async {ours['seconds']:.1f} s against gensim build_vocab {theirs['vocab_s']:.1f} s "
+              f"({theirs['vocab_s'] / ours['seconds']:.2f}x)")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"args": vars(args), "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
