@@ -37,8 +37,8 @@ JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every"
 
 
 def _config(cls, table: dict, options: dict, saved: Optional[dict]):
-    """cls built from the options in table (the rest at cls's defaults), and the fields they set;
-    with saved (a checkpoint's settings), fields not given come from it and given ones must match."""
+    """cls built from the options in table (the rest at cls's defaults); with saved (a checkpoint's
+    settings), the fields not given come from it and the given ones must match it."""
     given = {}
     for option, (field, convert) in table.items():
         if option in options:
