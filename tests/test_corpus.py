@@ -90,3 +90,49 @@ def test_a_line_longer_than_the_read_limit_comes_in_pieces_cut_at_whitespace(tmp
     (tmp_path / "blob.txt").write_text("ok\n" + "x" * 10_000 + "\n")
     with pytest.raises(InputError, match="has a 'word' of over .* MiB with no space in it"):
         list(CorpusReader(str(tmp_path / "blob.txt")))
+
+
+def test_an_encoded_corpus_built_on_disk_equals_the_one_in_memory_and_leaves_no_file(tmp_path, monkeypatch):
+    """In pieces much smaller than the corpus (as a corpus larger than the buffers is built); the
+    ids are a file mapping that kernels can read, and the files are unlinked at once."""
+    import numpy as np
+
+    from conftest import zipf_corpus
+    from w2v_async.config import VocabConfig
+    from w2v_async.data import corpus as corpus_module
+    from w2v_async.data.corpus import CorpusReader
+    from w2v_async.data.vocab import scan_corpus
+
+    path = zipf_corpus(tmp_path / "z.txt", n_words=3000, n_tokens=50_000, length=7)
+    cfg = VocabConfig(min_count=5)
+    vocab, in_memory = scan_corpus(CorpusReader(str(path)), cfg)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(corpus_module, "BUILD_TOKENS", 1000)
+    monkeypatch.setattr(corpus_module, "BATCH_TOKENS", 3000)
+    vocab2, on_disk = scan_corpus(CorpusReader(str(path)), cfg, directory=str(spill))
+    assert vocab2.words == vocab.words and np.array_equal(vocab2.counts, vocab.counts)
+    assert isinstance(on_disk.ids, np.memmap) and on_disk.ids.flags.writeable
+    assert np.array_equal(on_disk.ids, in_memory.ids) and np.array_equal(on_disk.sent_starts, in_memory.sent_starts)
+    assert in_memory.n_words < 49_000  # tokens were dropped (count < 5), across piece boundaries
+    assert list(spill.iterdir()) == []
+
+
+def test_no_space_for_the_encoded_corpus_is_one_clear_error(tmp_path, monkeypatch):
+    import pytest
+
+    from conftest import planted_corpus
+    from w2v_async.config import VocabConfig
+    from w2v_async.data.corpus import CorpusReader
+    from w2v_async.data.vocab import scan_corpus
+    from w2v_async.errors import InputError
+
+    from w2v_async.data import corpus as corpus_module
+
+    def full(f, array):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(corpus_module, "_append", full)
+    with pytest.raises(InputError, match="cannot write the encoded corpus .*No space left on device"):
+        scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1),
+                    directory=str(tmp_path))

@@ -288,7 +288,7 @@ def count_cooccurrences_from_corpus(
     _check_settings(window, memory_gb, threads)
     check_output_path(output)
     t0 = time.perf_counter()
-    _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log)
+    _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, os.path.dirname(os.path.abspath(output)))
     t1 = time.perf_counter()
     rss_read_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process + vocabulary + corpus
     directory = tmp_dir if tmp_dir is not None else os.path.dirname(os.path.abspath(output))

@@ -5,11 +5,13 @@ never cut. Invalid UTF-8 is decoded with replacement characters and counted.
 """
 
 import bz2
+import contextlib
 import gzip
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, List, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -253,31 +255,103 @@ class EncodedCorpus:
 
 
 class IdStreamBuilder:
-    """Accumulates per-sentence id arrays (provisional ids, -1 = drop) into an EncodedCorpus."""
+    """Accumulates per-sentence id arrays (provisional ids, -1 = drop) into an EncodedCorpus.
 
-    def __init__(self):
+    With a directory, the provisional ids are appended to a file there as they come, and build()
+    writes the final ids to a file that the EncodedCorpus maps (copy-on-write, never written):
+    memory stays bounded by one batch and the vocabulary however long the corpus. Both files are
+    unnamed from the start (tempfile.TemporaryFile), so nothing is left behind, even after kill -9.
+    Without a directory, everything stays in memory.
+    """
+
+    def __init__(self, directory: Optional[str] = None):
         self._chunks: List[np.ndarray] = []
         self._lengths: List[np.ndarray] = []
+        self._file = None
+        self._directory = directory
+        if directory is not None:
+            with self._disk_errors():
+                self._file = tempfile.TemporaryFile(dir=directory, prefix=".w2v-ids-")
+            self._n_ids = 0
+
+    @contextlib.contextmanager
+    def _disk_errors(self):
+        try:
+            yield
+        except OSError as e:
+            raise InputError(f"cannot write the encoded corpus in {self._directory!r}: {e.strerror or e}; free "
+                             "some space there or write the output elsewhere (it is built beside it).") from e
 
     def add(self, ids: np.ndarray, lengths: np.ndarray) -> None:
-        self._chunks.append(ids)
+        if self._file is not None:
+            with self._disk_errors():
+                _append(self._file, np.ascontiguousarray(ids, np.int32))
+            self._n_ids += ids.shape[0]
+        else:
+            self._chunks.append(ids)
         self._lengths.append(lengths)
 
     def build(self, remap: np.ndarray) -> EncodedCorpus:
         """Map provisional ids through ``remap`` (int32, -1 drops the token) and pack."""
-        if not self._chunks:
+        if not self._lengths:
             return EncodedCorpus(np.zeros(0, np.int32), np.zeros(1, np.int64))
-        raw = np.concatenate(self._chunks)
         lengths = np.concatenate(self._lengths)
-        self._chunks, self._lengths = [], []
-        final = remap[raw] if raw.size else raw
-        keep = final >= 0
-        sent_of_token = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
-        kept_lengths = np.bincount(sent_of_token[keep], minlength=lengths.shape[0])
-        kept_lengths = kept_lengths[kept_lengths > 0]
-        sent_starts = np.zeros(kept_lengths.shape[0] + 1, np.int64)
-        np.cumsum(kept_lengths, out=sent_starts[1:])
-        return EncodedCorpus(np.ascontiguousarray(final[keep], dtype=np.int32), sent_starts)
+        self._lengths = []
+        if self._file is None:
+            raw = np.concatenate(self._chunks)
+            self._chunks = []
+            ids, kept_lengths = _remap(raw, lengths, remap)
+            return EncodedCorpus(ids, _starts(kept_lengths))
+        try:
+            with self._disk_errors():
+                return self._build_on_disk(lengths, remap)
+        finally:
+            self._file.close()
+
+    def _build_on_disk(self, lengths: np.ndarray, remap: np.ndarray) -> EncodedCorpus:
+        """Remap the provisional ids file piece by piece into a file of final ids, then map it."""
+        self._file.flush()
+        raw = np.memmap(self._file, np.int32, "r", shape=(self._n_ids,)) if self._n_ids else np.zeros(0, np.int32)
+        with tempfile.TemporaryFile(dir=self._directory, prefix=".w2v-ids-") as out:
+            kept = []
+            sentence_ends = np.cumsum(lengths)
+            first = 0
+            while first < lengths.shape[0]:  # sentence-aligned pieces of about BUILD_TOKENS tokens
+                start = int(sentence_ends[first - 1]) if first else 0
+                last = max(first + 1, int(np.searchsorted(sentence_ends, start + BUILD_TOKENS, "right")))
+                ids, kept_lengths = _remap(np.asarray(raw[start : sentence_ends[last - 1]]), lengths[first:last],
+                                           remap)
+                _append(out, ids)
+                kept.append(kept_lengths)
+                first = last
+            out.flush()
+            kept_lengths = np.concatenate(kept)
+            n = int(kept_lengths.sum())
+            ids = np.memmap(out, np.int32, "c", shape=(n,)) if n else np.zeros(0, np.int32)
+        del raw
+        return EncodedCorpus(ids, _starts(kept_lengths))
+
+
+BUILD_TOKENS = 1 << 24  # provisional ids remapped per piece when the corpus is on disk (64 MiB)
+
+
+def _append(f, array: np.ndarray) -> None:
+    array.tofile(f)
+
+
+def _remap(raw: np.ndarray, lengths: np.ndarray, remap: np.ndarray):
+    """(final ids int32 with dropped tokens removed, each sentence's kept length, empty ones out)."""
+    final = remap[raw] if raw.size else raw.astype(np.int32)
+    keep = final >= 0
+    sent_of_token = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
+    kept_lengths = np.bincount(sent_of_token[keep], minlength=lengths.shape[0])
+    return np.ascontiguousarray(final[keep], dtype=np.int32), kept_lengths[kept_lengths > 0]
+
+
+def _starts(kept_lengths: np.ndarray) -> np.ndarray:
+    sent_starts = np.zeros(kept_lengths.shape[0] + 1, np.int64)
+    np.cumsum(kept_lengths, out=sent_starts[1:])
+    return sent_starts
 
 
 def batched(sentences, batch_tokens: int = BATCH_TOKENS):

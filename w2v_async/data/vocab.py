@@ -162,13 +162,17 @@ class VocabCounter:
 
 
 def scan_corpus(
-    reader: CorpusReader, cfg: VocabConfig, vocab: Optional[Vocab] = None, encode: bool = True
+    reader: CorpusReader, cfg: VocabConfig, vocab: Optional[Vocab] = None, encode: bool = True,
+    directory: Optional[str] = None,
 ) -> Tuple[Vocab, Optional[EncodedCorpus]]:
     """Read the corpus once: count a vocabulary (unless one is given) and encode it to ids.
 
+    With a directory, the encoded corpus is built in files there and mapped (IdStreamBuilder), so
+    memory does not grow with the corpus.
+
     Raises InputError when the corpus is empty or no word reaches min_count.
     """
-    builder = IdStreamBuilder() if encode else None
+    builder = IdStreamBuilder(directory) if encode else None
     counter = None if vocab is not None else VocabCounter(cfg.max_vocab_size)
     for tokens, lengths in batched(reader):
         if counter is not None:
@@ -204,16 +208,18 @@ def read_corpus(
     cfg: VocabConfig,
     vocab_path: Optional[str] = None,
     log: Callable[[str], None] = lambda msg: None,
+    directory: Optional[str] = None,
 ) -> Tuple[CorpusReader, Vocab, EncodedCorpus]:
     """Read and encode ``source`` once (a path as CorpusReader reads it, or an iterable of token lists),
     with the vocabulary counted or read from vocab_path.
 
-    Logs the corpus warnings and a one-line summary; returns the reader (for its stats).
+    Logs the corpus warnings and a one-line summary; returns the reader (for its stats). directory:
+    where the encoded corpus is built and mapped from (None: in memory).
     """
     t0 = time.perf_counter()
     reader = open_corpus(source, cfg.lowercase)
     given = Vocab.load(vocab_path, cfg.min_count, cfg.max_final_vocab) if vocab_path else None
-    vocab, encoded = scan_corpus(reader, cfg, vocab=given)
+    vocab, encoded = scan_corpus(reader, cfg, vocab=given, directory=directory)
     for warning in reader.warnings():
         log("warning: " + warning)
     log(
