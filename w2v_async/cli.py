@@ -212,8 +212,9 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
           quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
-    The corpus is read once into an int32 id array; every epoch then runs inside nogil numba
-    kernels on lock-free threads (or, with --engine ray, as Downpour SGD on Ray). The vectors and
+    The corpus is read once into an int32 id array (a file beside the output, memory-mapped);
+    every epoch then runs inside nogil numba kernels on lock-free threads (or, with --engine ray,
+    as Downpour SGD on Ray). The vectors and
     OUTPUT.json (the configuration) are written atomically when training ends. GloVe counts
     co-occurrences first (or reads --cooccur). Ctrl-C saves a checkpoint and the vectors so far.
 
