@@ -117,6 +117,7 @@ class _RunFile:
     """Sorted runs appended to one keys file and one values file: two open files, however many runs."""
 
     def __init__(self, directory: str):
+        self.directory = directory
         self.keys_path = os.path.join(directory, "runs.keys")
         self.values_path = os.path.join(directory, "runs.values")
         self._keys = open(self.keys_path, "wb")
@@ -140,8 +141,9 @@ class _RunFile:
         The key space is cut into ranges of about budget / threads entries, merged by threads
         ranges at a time: for each range, every run's slice is read with plain reads (never
         mapped: the page cache of a mapping counts as our memory) and merged in numba (nogil).
-        Returns arrays of the total run length, of which the first nnz are filled (the rest is
-        never touched, so never resident).
+        Returns arrays of the total run length, of which the first nnz are filled: mappings of
+        unnamed files in the runs' directory (so the output, often larger than the counting
+        buffers, is not anonymous memory; the rest is never touched, so never written).
         """
         offsets = np.asarray(self.offsets, np.int64)
         total = int(offsets[-1])
@@ -168,7 +170,7 @@ class _RunFile:
                 m = merge_runs(range_keys, range_values, local, n_words, *out)
                 return [a[:m] for a in out]
 
-            merged = (np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.float32))
+            merged = tuple(_file_array(self.directory, total, dtype) for dtype in (np.int32, np.int32, np.float32))
             nnz = 0
             pending: Deque[Future] = collections.deque()
             with ThreadPoolExecutor(threads) as pool:  # at most `threads` ranges in memory at once
@@ -179,6 +181,13 @@ class _RunFile:
                 while pending:
                     nnz = _append(merged, nnz, pending.popleft().result())
         return (*merged, nnz)
+
+
+def _file_array(directory: str, n: int, dtype) -> np.ndarray:
+    """A zeroed, writable array of n items mapped from an unnamed file in directory (gone with it)."""
+    with tempfile.TemporaryFile(dir=directory, prefix=".w2v-cooc-") as f:
+        f.truncate(n * np.dtype(dtype).itemsize)
+        return np.memmap(f, dtype, "r+", shape=(n,))
 
 
 def _append(merged, nnz: int, parts) -> int:
