@@ -73,3 +73,10 @@ def test_the_checks_see_imports():
     found = set(_imports(threads, ("engines", "threads")))
     assert ("engines", "base") in found and ("models", "glove") in found
     assert ("engines", "ray") in set(_imports(PACKAGE / "job.py", ("job",)))
+
+
+def test_every_folder_is_a_regular_package():
+    """A folder without __init__.py still imports (a namespace package) but is left out of wheels."""
+    folders = [p for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"]
+    assert {p.name for p in folders} >= {"data", "engines", "models"}
+    assert [p.name for p in folders if not (p / "__init__.py").exists()] == []

@@ -1,0 +1,1 @@
+"""Corpus reading, the vocabulary, the encoded corpus and co-occurrence counting."""
