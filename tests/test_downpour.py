@@ -97,9 +97,12 @@ def test_cli_ray_engine_end_to_end_learns_and_reports_staleness(local_ray, tmp_p
 def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray, tmp_path):
     from w2v_async.engines.ray import train_word2vec_ray
 
-    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt"))
+    # jobs of 40 minibatches, each pulling and pushing rows, so the kill lands while the killed
+    # replica is still working on one (with 4 minibatches a job, its jobs sometimes finished first
+    # and nothing needed retrying)
+    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=6000))
     cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=2, threads=1, seed=1)
-    rcfg = RayConfig(replicas=2, ps_shards=2, batch_words=500, job_words=2000)
+    rcfg = RayConfig(replicas=2, ps_shards=2, batch_words=500, job_words=20_000)
     killed = []
 
     def kill_first_replica(replicas, jobs_done):
