@@ -35,7 +35,7 @@ from w2v_async.engines import threads as trainer
 from w2v_async.models import hot_rows as hot
 from w2v_async.config import GloveConfig, VocabConfig, Word2VecConfig
 from w2v_async.data.cooccur import count_cooccurrences
-from w2v_async.data.corpus import EncodedCorpus
+from w2v_async.data.encoded import EncodedCorpus
 from w2v_async.data.vocab import read_corpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -6,7 +6,8 @@ import gzip
 import numpy as np
 import pytest
 
-from w2v_async.data.corpus import MAX_SENTENCE_TOKENS, CorpusReader, EncodedCorpus
+from w2v_async.data.corpus import MAX_SENTENCE_TOKENS, CorpusReader
+from w2v_async.data.encoded import EncodedCorpus
 from w2v_async.errors import ConfigError, InputError
 
 TEXT = "the cat sat\non the mat\n"
@@ -99,7 +100,8 @@ def test_an_encoded_corpus_built_on_disk_equals_the_one_in_memory_and_leaves_no_
 
     from conftest import zipf_corpus
     from w2v_async.config import VocabConfig
-    from w2v_async.data import corpus as corpus_module
+    from w2v_async.data import encoded as encoded_module
+    from w2v_async.data import scan as scan_module
     from w2v_async.data.corpus import CorpusReader
     from w2v_async.data.vocab import scan_corpus
 
@@ -108,9 +110,10 @@ def test_an_encoded_corpus_built_on_disk_equals_the_one_in_memory_and_leaves_no_
     vocab, in_memory = scan_corpus(CorpusReader(str(path)), cfg)
     spill = tmp_path / "spill"
     spill.mkdir()
-    monkeypatch.setattr(corpus_module, "BUILD_TOKENS", 1000)
-    monkeypatch.setattr(corpus_module, "BATCH_TOKENS", 3000)
-    vocab2, on_disk = scan_corpus(CorpusReader(str(path)), cfg, directory=str(spill))
+    monkeypatch.setattr(encoded_module, "BUILD_TOKENS", 1000)
+    monkeypatch.setattr(scan_module, "CHUNK_BYTES", 3000)
+    monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 10_000)
+    vocab2, on_disk = scan_corpus(CorpusReader(str(path)), cfg, directory=str(spill), threads=3)
     assert vocab2.words == vocab.words and np.array_equal(vocab2.counts, vocab.counts)
     assert isinstance(on_disk.ids, np.memmap) and on_disk.ids.flags.writeable
     assert np.array_equal(on_disk.ids, in_memory.ids) and np.array_equal(on_disk.sent_starts, in_memory.sent_starts)
@@ -127,12 +130,12 @@ def test_no_space_for_the_encoded_corpus_is_one_clear_error(tmp_path, monkeypatc
     from w2v_async.data.vocab import scan_corpus
     from w2v_async.errors import InputError
 
-    from w2v_async.data import corpus as corpus_module
+    from w2v_async.data import encoded as encoded_module
 
     def full(f, array):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(corpus_module, "_append", full)
+    monkeypatch.setattr(encoded_module, "_append", full)
     with pytest.raises(InputError, match="cannot write the encoded corpus .*No space left on device"):
         scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1),
                     directory=str(tmp_path))

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from w2v_async.config import VocabConfig
 from w2v_async.data.corpus import CorpusReader
 from w2v_async.errors import InputError
-from w2v_async.data.vocab import Vocab, VocabCounter, scan_corpus
+from w2v_async.data.vocab import Vocab, scan_corpus, vocab_of
+from w2v_async.data.words import WordTable
 
 words_st = st.text(alphabet="abcdefgh", min_size=1, max_size=3)
 
@@ -18,10 +19,10 @@ words_st = st.text(alphabet="abcdefgh", min_size=1, max_size=3)
 @settings(max_examples=80, deadline=None)
 @given(st.lists(words_st, max_size=300), st.integers(1, 4))
 def test_counter_matches_collections_counter(tokens, min_count):
-    counter = VocabCounter()
+    table = WordTable(words=4, pool=8)  # tiny, so that it grows while counting
     for i in range(0, len(tokens), 37):
-        counter.add(tokens[i : i + 37])
-    vocab, remap = counter.finish(VocabConfig(min_count=min_count))
+        table.add(tokens[i : i + 37])
+    vocab, remap = vocab_of(table, VocabConfig(min_count=min_count))
     expected = {w: c for w, c in collections.Counter(tokens).items() if c >= min_count}
     assert dict(zip(vocab.words, vocab.counts.tolist())) == expected
     assert (np.diff(vocab.counts) <= 0).all()
@@ -35,21 +36,21 @@ def test_counter_matches_collections_counter(tokens, min_count):
 
 def test_pruning_bounds_distinct_words_and_keeps_frequent_ones():
     rng = np.random.default_rng(0)
-    counter = VocabCounter(max_vocab_size=50)
+    table = WordTable()
     for _ in range(40):
         rare = [f"r{x}" for x in rng.integers(0, 10_000, size=100)]
-        counter.add(["the", "of", "and"] * 20 + rare)
-        assert len(counter.ids) <= 50
-    vocab, _ = counter.finish(VocabConfig(min_count=1))
+        table.add(["the", "of", "and"] * 20 + rare, max_vocab=50)
+        assert len(table) <= 50
+    vocab, _ = vocab_of(table, VocabConfig(min_count=1))
     assert vocab.words[:3] == ["the", "of", "and"]
     assert vocab.counts[0] == 800
-    assert counter.n_pruned > 0
+    assert table.n_pruned > 3900  # nearly every rare word came and went
 
 
 def test_max_final_vocab_raises_min_count_without_splitting_ties():
-    counter = VocabCounter()
-    counter.add(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 3 + ["e"])
-    vocab, _ = counter.finish(VocabConfig(min_count=1, max_final_vocab=3))
+    table = WordTable()
+    table.add(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 3 + ["e"])
+    vocab, _ = vocab_of(table, VocabConfig(min_count=1, max_final_vocab=3))
     assert vocab.words == ["a", "b"]  # c and d tie at 3: both go rather than an arbitrary one
 
 

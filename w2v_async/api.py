@@ -124,14 +124,18 @@ def train_glove(corpus: Optional[Corpus] = None, output: Optional[str] = None, *
 
 def build_vocab(corpus: Corpus, output: Optional[str] = None, log: Optional[Callable[[str], None]] = None,
                 **options) -> Tuple[Vocab, dict]:
-    """Count a vocabulary (options: min_count, max_vocab_size, max_final_vocab, lowercase) and write
-    it to output in word2vec.c's -save-vocab format. Returns (the Vocab, a JSON-ready summary)."""
-    _check_names(options, set(VOCAB_OPTIONS), "vocab")
+    """Count a vocabulary (options: min_count, max_vocab_size, max_final_vocab, lowercase, threads:
+    reading workers, default all cores) and write it to output in word2vec.c's -save-vocab format.
+    Returns (the Vocab, a JSON-ready summary)."""
+    _check_names(options, {*VOCAB_OPTIONS, "threads"}, "vocab")
+    threads = options.pop("threads", default_threads())
+    if not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}; pass e.g. threads={default_threads()}.")
     cfg = _config(VocabConfig, VOCAB_OPTIONS, options, None).validate()
     if output is not None:
         check_output_path(output)
     reader = open_corpus(corpus, cfg.lowercase)
-    vocab, _ = scan_corpus(reader, cfg, encode=False)
+    vocab, _ = scan_corpus(reader, cfg, encode=False, threads=threads)
     if output is not None:
         vocab.save(output)
     for warning in reader.warnings():

@@ -115,9 +115,11 @@ def cli():
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Vocabulary file to write ('word count' lines).")
 @vocab_options
+@click.option("--threads", default=default_threads(), show_default=True, type=int,
+              help="Reading threads: a large file is cut at line ends, a directory by files.")
 @click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
-def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
+def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase, threads, quiet, as_json):
     """Count the words of CORPUS (file, directory, .gz, .bz2 or - for stdin) into a vocabulary.
 
     The output uses word2vec.c's -save-vocab format, sorted by count, and is read back by
@@ -132,7 +134,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
     log = _log(quiet)
     try:
         words, summary = build_vocab(corpus, output, log, min_count=min_count, max_vocab_size=max_vocab_size,
-                                     max_final_vocab=max_final_vocab, lowercase=lowercase)
+                                     max_final_vocab=max_final_vocab, lowercase=lowercase, threads=threads)
     except W2VError as e:
         _fail(e)
     if as_json:

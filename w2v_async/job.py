@@ -262,7 +262,7 @@ def train_from_corpus(
         import_ray()
     job = _Job(cfg.model, output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
-    reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, spill_directory(output))
+    reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads)
     job.check_data(vocab.words, fingerprint(encoded.ids, encoded.sent_starts), "corpus")
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
@@ -339,7 +339,7 @@ def train_glove_from_corpus(
                 )
         log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
     else:
-        _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, spill_directory(output))
+        _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads)
         directory = None if output is None else os.path.dirname(os.path.abspath(output))
         cooc = count_cooccurrences(encoded, vocab, cfg.window, cfg.symmetric, cfg.memory_gb, cfg.threads, directory)
         del encoded

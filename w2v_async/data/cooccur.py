@@ -21,7 +21,8 @@ from ..config import VocabConfig
 from ..errors import ConfigError, InputError
 from ..io import atomic_path
 from ..models.cooccur import add_transpose, fill_cooccurrences, merge_runs, sort_reduce
-from .corpus import EncodedCorpus, check_output_path
+from .corpus import check_output_path
+from .encoded import EncodedCorpus
 from .vocab import Vocab, read_corpus
 
 BYTES_PER_ENTRY = 24  # keys + values and the radix sort's second copy (8 + 4 + 8 + 4)
@@ -297,7 +298,7 @@ def count_cooccurrences_from_corpus(
     _check_settings(window, memory_gb, threads)
     check_output_path(output)
     t0 = time.perf_counter()
-    _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, os.path.dirname(os.path.abspath(output)))
+    _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, os.path.dirname(os.path.abspath(output)), threads)
     t1 = time.perf_counter()
     rss_read_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process + vocabulary + corpus
     directory = tmp_dir if tmp_dir is not None else os.path.dirname(os.path.abspath(output))

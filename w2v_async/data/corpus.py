@@ -5,11 +5,9 @@ never cut. Invalid UTF-8 is decoded with replacement characters and counted.
 """
 
 import bz2
-import contextlib
 import gzip
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, List, Optional, Sequence
 
@@ -46,9 +44,8 @@ def resolve_paths(source: str) -> List[str]:
 UTF8_CHECK_LINES = 1000  # a file whose first lines are mostly not UTF-8 is refused, not trained on
 
 
-def _check_text(path: str, f) -> None:
-    """Refuse a file that is not text before reading it: NUL bytes at its start, or a UTF-16/32 mark."""
-    head = f.peek(1 << 16)[: 1 << 16] if hasattr(f, "peek") else b""
+def check_text(path: str, head: bytes) -> None:
+    """Refuse a file that is not text before reading it: NUL bytes in its head, or a UTF-16/32 mark."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"corpus file {path!r} is UTF-16 or UTF-32 text; convert it to UTF-8 first "
                          f"(iconv -f UTF-16 -t UTF-8).")
@@ -56,7 +53,7 @@ def _check_text(path: str, f) -> None:
         raise InputError(f"corpus file {path!r} is not text (it has NUL bytes); give plain, .gz or .bz2 text files.")
 
 
-def _check_utf8(path: str, n_lines: int, n_bad: int) -> None:
+def check_utf8(path: str, n_lines: int, n_bad: int) -> None:
     if n_bad * 2 > n_lines:
         raise InputError(f"corpus file {path!r} is not UTF-8 ({n_bad} of its first {n_lines} lines are not); "
                          "convert it first, e.g. iconv -f LATIN1 -t UTF-8.")
@@ -88,9 +85,13 @@ def _bounded_lines(f, path: str) -> Iterator[bytes]:
         carry = raw[cut + 1 :]
 
 
-def _open_binary(path: str):
+def stdin_binary():
+    return sys.stdin.buffer
+
+
+def open_binary(path: str):
     if path == STDIN:
-        return sys.stdin.buffer
+        return stdin_binary()
     if path.endswith(".gz"):
         return gzip.open(path, "rb")
     if path.endswith(".bz2"):
@@ -129,9 +130,9 @@ class CorpusReader:
     def __iter__(self) -> Iterator[List[str]]:
         stats = self.stats
         for path in self.paths:
-            f = _open_binary(path)
+            f = open_binary(path)
             try:
-                _check_text(path, f)
+                check_text(path, f.peek(1 << 16)[: 1 << 16] if hasattr(f, "peek") else b"")
                 n_lines = n_bad = 0
                 for raw in _bounded_lines(f, path):
                     n_lines += 1
@@ -144,7 +145,7 @@ class CorpusReader:
                     if n_lines == 1:
                         line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark is not part of the first word
                     if n_lines == UTF8_CHECK_LINES:
-                        _check_utf8(path, n_lines, n_bad)
+                        check_utf8(path, n_lines, n_bad)
                     if self.lowercase:
                         line = line.lower()
                     tokens = line.split()
@@ -159,7 +160,7 @@ class CorpusReader:
                         for i in range(0, len(tokens), MAX_SENTENCE_TOKENS):
                             yield tokens[i : i + MAX_SENTENCE_TOKENS]
                 if n_lines < UTF8_CHECK_LINES:
-                    _check_utf8(path, n_lines, n_bad)
+                    check_utf8(path, n_lines, n_bad)
             except (OSError, EOFError, ValueError) as e:
                 raise InputError(f"cannot read {path!r}: {e}; check that the file is complete.") from e
             finally:
@@ -220,140 +221,6 @@ def open_corpus(source, lowercase: bool = False):
     return SentenceReader(source, lowercase=lowercase)
 
 
-@dataclass
-class EncodedCorpus:
-    """The corpus as contiguous ids, out-of-vocabulary words removed.
-
-    ids : int32[n_words]; sentence s is ids[sent_starts[s]:sent_starts[s + 1]].
-    sent_starts : int64[n_sentences + 1], starts at 0, strictly increasing.
-    """
-
-    ids: np.ndarray
-    sent_starts: np.ndarray
-
-    @property
-    def n_words(self) -> int:
-        return int(self.ids.shape[0])
-
-    @property
-    def n_sentences(self) -> int:
-        return int(self.sent_starts.shape[0] - 1)
-
-    def shards(self, n: int, block_words: int = 10_000) -> List[np.ndarray]:
-        """Deal blocks of about block_words consecutive words to n threads in turn.
-
-        Returns, for each thread, the int64 sentence numbers it trains, in corpus order. Dealing
-        blocks round-robin (as gensim's job queue does) keeps every thread in the same region of
-        the corpus, so the learning-rate schedule sees the corpus in order, not in n slices. A
-        corpus of fewer than 4 n blocks gets smaller blocks, so that every thread has work.
-        """
-        block_words = max(1, min(block_words, self.n_words // (4 * n)))
-        block = (self.sent_starts[:-1] // block_words).astype(np.int64)
-        # renumber non-empty blocks consecutively so the deal stays balanced
-        block = np.concatenate([[0], np.cumsum(np.diff(block) > 0)]) if block.size else block
-        return [np.flatnonzero(block % n == t).astype(np.int64) for t in range(n)]
-
-
-class IdStreamBuilder:
-    """Accumulates per-sentence id arrays (provisional ids, -1 = drop) into an EncodedCorpus.
-
-    With a directory, the provisional ids are appended to a file there as they come, and build()
-    writes the final ids to a file that the EncodedCorpus maps (copy-on-write, never written):
-    memory stays bounded by one batch and the vocabulary however long the corpus. Both files are
-    unnamed from the start (tempfile.TemporaryFile), so nothing is left behind, even after kill -9.
-    Without a directory, everything stays in memory.
-    """
-
-    def __init__(self, directory: Optional[str] = None):
-        self._chunks: List[np.ndarray] = []
-        self._lengths: List[np.ndarray] = []
-        self._file = None
-        self._directory = directory
-        if directory is not None:
-            with self._disk_errors():
-                self._file = tempfile.TemporaryFile(dir=directory, prefix=".w2v-ids-")
-            self._n_ids = 0
-
-    @contextlib.contextmanager
-    def _disk_errors(self):
-        try:
-            yield
-        except OSError as e:
-            raise InputError(f"cannot write the encoded corpus in {self._directory!r}: {e.strerror or e}; free "
-                             "some space there or write the output elsewhere (it is built beside it).") from e
-
-    def add(self, ids: np.ndarray, lengths: np.ndarray) -> None:
-        if self._file is not None:
-            with self._disk_errors():
-                _append(self._file, np.ascontiguousarray(ids, np.int32))
-            self._n_ids += ids.shape[0]
-        else:
-            self._chunks.append(ids)
-        self._lengths.append(lengths)
-
-    def build(self, remap: np.ndarray) -> EncodedCorpus:
-        """Map provisional ids through ``remap`` (int32, -1 drops the token) and pack."""
-        if not self._lengths:
-            return EncodedCorpus(np.zeros(0, np.int32), np.zeros(1, np.int64))
-        lengths = np.concatenate(self._lengths)
-        self._lengths = []
-        if self._file is None:
-            raw = np.concatenate(self._chunks)
-            self._chunks = []
-            ids, kept_lengths = _remap(raw, lengths, remap)
-            return EncodedCorpus(ids, _starts(kept_lengths))
-        try:
-            with self._disk_errors():
-                return self._build_on_disk(lengths, remap)
-        finally:
-            self._file.close()
-
-    def _build_on_disk(self, lengths: np.ndarray, remap: np.ndarray) -> EncodedCorpus:
-        """Remap the provisional ids file piece by piece into a file of final ids, then map it."""
-        self._file.flush()
-        raw = np.memmap(self._file, np.int32, "r", shape=(self._n_ids,)) if self._n_ids else np.zeros(0, np.int32)
-        with tempfile.TemporaryFile(dir=self._directory, prefix=".w2v-ids-") as out:
-            kept = []
-            sentence_ends = np.cumsum(lengths)
-            first = 0
-            while first < lengths.shape[0]:  # sentence-aligned pieces of about BUILD_TOKENS tokens
-                start = int(sentence_ends[first - 1]) if first else 0
-                last = max(first + 1, int(np.searchsorted(sentence_ends, start + BUILD_TOKENS, "right")))
-                ids, kept_lengths = _remap(np.asarray(raw[start : sentence_ends[last - 1]]), lengths[first:last],
-                                           remap)
-                _append(out, ids)
-                kept.append(kept_lengths)
-                first = last
-            out.flush()
-            kept_lengths = np.concatenate(kept)
-            n = int(kept_lengths.sum())
-            ids = np.memmap(out, np.int32, "c", shape=(n,)) if n else np.zeros(0, np.int32)
-        del raw
-        return EncodedCorpus(ids, _starts(kept_lengths))
-
-
-BUILD_TOKENS = 1 << 24  # provisional ids remapped per piece when the corpus is on disk (64 MiB)
-
-
-def _append(f, array: np.ndarray) -> None:
-    array.tofile(f)
-
-
-def _remap(raw: np.ndarray, lengths: np.ndarray, remap: np.ndarray):
-    """(final ids int32 with dropped tokens removed, each sentence's kept length, empty ones out)."""
-    final = remap[raw] if raw.size else raw.astype(np.int32)
-    keep = final >= 0
-    sent_of_token = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
-    kept_lengths = np.bincount(sent_of_token[keep], minlength=lengths.shape[0])
-    return np.ascontiguousarray(final[keep], dtype=np.int32), kept_lengths[kept_lengths > 0]
-
-
-def _starts(kept_lengths: np.ndarray) -> np.ndarray:
-    sent_starts = np.zeros(kept_lengths.shape[0] + 1, np.int64)
-    np.cumsum(kept_lengths, out=sent_starts[1:])
-    return sent_starts
-
-
 def batched(sentences, batch_tokens: int = BATCH_TOKENS):
     """Group sentences into (flat token list, int64 lengths) batches of about batch_tokens."""
     tokens: List[str] = []
@@ -385,8 +252,6 @@ def check_output_path(path: str) -> None:
 __all__ = [
     "CorpusReader",
     "CorpusStats",
-    "EncodedCorpus",
-    "IdStreamBuilder",
     "MAX_SENTENCE_TOKENS",
     "batched",
     "check_output_path",

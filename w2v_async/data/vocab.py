@@ -1,6 +1,5 @@
 """Vocabulary: counting with bounded memory, the word2vec.c vocab file, subsampling and noise tables."""
 
-import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -11,7 +10,10 @@ import numpy as np
 from ..config import VocabConfig
 from ..errors import InputError
 from ..io import atomic_write
-from .corpus import CorpusReader, EncodedCorpus, IdStreamBuilder, batched, open_corpus
+from .corpus import CorpusReader, SentenceReader, batched, open_corpus
+from .encoded import EncodedCorpus, IdStreamBuilder
+from .scan import scan_files
+from .words import WordTable
 
 
 @dataclass
@@ -94,113 +96,76 @@ def _effective_min_count(counts: np.ndarray, min_count: int, max_final_vocab: Op
     return min_count
 
 
-class _ProvisionalIds(dict):
-    """word -> provisional id; an unseen word gets the next id."""
+def vocab_of(table: WordTable, cfg: VocabConfig) -> Tuple[Vocab, np.ndarray]:
+    """The sorted, trimmed Vocab of a counted table, and remap: int32[table.n_ids], provisional id
+    -> id, or -1 (a dead or trimmed word)."""
+    live, counts = table.live()  # in order of first occurrence, so the stable sort breaks ties by it
+    order = np.argsort(-counts, kind="stable")
+    live, counts = live[order], counts[order]
+    keep = _effective_min_count(counts, cfg.min_count, cfg.max_final_vocab)
+    n = int(np.count_nonzero(counts >= keep))
+    remap = np.full(table.n_ids, -1, np.int32)
+    remap[live[:n]] = np.arange(n, dtype=np.int32)
+    return Vocab(table.words(live[:n]), counts[:n]), remap
 
-    def __init__(self):
-        super().__init__()
-        self.words: List[str] = []
 
-    def __missing__(self, word: str) -> int:
-        pid = len(self.words)
-        self.words.append(word)
-        self[word] = pid
-        return pid
-
-
-class VocabCounter:
-    """Count words in one streaming pass, pruning rare ones to bound memory as word2vec.c does.
-
-    When more than ``max_vocab_size`` distinct words are held, words with count <= min_reduce are
-    dropped and min_reduce grows by one (word2vec.c ``ReduceVocab``). A dropped word that comes back
-    starts counting again, so its final count (and its earlier occurrences) are lost.
-    """
-
-    def __init__(self, max_vocab_size: Optional[int] = None):
-        self.max_vocab_size = max_vocab_size
-        self.ids = _ProvisionalIds()
-        self.counts = np.zeros(1024, np.int64)
-        self.min_reduce = 1
-        self.n_pruned = 0
-
-    def add(self, tokens: List[str]) -> np.ndarray:
-        """Count a batch of tokens; returns their provisional ids (int32)."""
-        pids = np.fromiter(map(self.ids.__getitem__, tokens), np.int32, count=len(tokens))
-        n = len(self.ids.words)
-        if n > self.counts.shape[0]:
-            grown = np.zeros(max(n, 2 * self.counts.shape[0]), np.int64)
-            grown[: self.counts.shape[0]] = self.counts
-            self.counts = grown
-        self.counts[:n] += np.bincount(pids, minlength=n)
-        if self.max_vocab_size is not None:
-            while len(self.ids) > self.max_vocab_size:
-                self._prune()
-        return pids
-
-    def _prune(self) -> None:
-        live = np.fromiter(self.ids.values(), np.int64, count=len(self.ids))
-        drop = live[self.counts[live] <= self.min_reduce]
-        for pid in drop.tolist():
-            del self.ids[self.ids.words[pid]]
-        self.counts[drop] = 0
-        self.n_pruned += drop.shape[0]
-        self.min_reduce += 1
-
-    def finish(self, cfg: VocabConfig) -> Tuple[Vocab, np.ndarray]:
-        """The sorted, trimmed Vocab and remap: int32[n_provisional] provisional id -> id or -1."""
-        live = np.fromiter(self.ids.values(), np.int64, count=len(self.ids))
-        live.sort()  # first-occurrence order, so the stable sort breaks count ties by it
-        counts = self.counts[live]
-        order = np.argsort(-counts, kind="stable")
-        live, counts = live[order], counts[order]
-        keep = _effective_min_count(counts, cfg.min_count, cfg.max_final_vocab)
-        n = int(np.count_nonzero(counts >= keep))
-        words = [self.ids.words[p] for p in live[:n].tolist()]
-        remap = np.full(len(self.ids.words), -1, np.int32)
-        remap[live[:n]] = np.arange(n, dtype=np.int32)
-        return Vocab(words, counts[:n]), remap
+def _table_of(vocab: Vocab) -> Tuple[WordTable, np.ndarray]:
+    """A table holding the vocabulary's words (for look-ups), and its provisional id -> vocab id."""
+    table = WordTable()
+    pids = table.add(vocab.words)
+    remap = np.full(table.n_ids + 1, -1, np.int32)  # an unknown word's id, -1, indexes the last slot
+    remap[pids[::-1]] = np.arange(len(vocab), dtype=np.int32)[::-1]  # a repeated word: its first id
+    return table, remap
 
 
 def scan_corpus(
-    reader: CorpusReader, cfg: VocabConfig, vocab: Optional[Vocab] = None, encode: bool = True,
-    directory: Optional[str] = None,
+    reader: Union[CorpusReader, SentenceReader], cfg: VocabConfig, vocab: Optional[Vocab] = None,
+    encode: bool = True, directory: Optional[str] = None, threads: int = 1,
 ) -> Tuple[Vocab, Optional[EncodedCorpus]]:
     """Read the corpus once: count a vocabulary (unless one is given) and encode it to ids.
 
-    With a directory, the encoded corpus is built in files there and mapped (IdStreamBuilder), so
-    memory does not grow with the corpus.
+    Files are read on raw bytes by ``threads`` workers (data/scan.py); token lists are counted as
+    they come. With a directory, the encoded corpus is built in files there and mapped
+    (IdStreamBuilder), so memory does not grow with the corpus.
 
     Raises InputError when the corpus is empty or no word reaches min_count.
     """
     builder = IdStreamBuilder(directory) if encode else None
-    counter = None if vocab is not None else VocabCounter(cfg.max_vocab_size)
-    for tokens, lengths in batched(reader):
-        if counter is not None:
-            pids = counter.add(tokens)
-        else:
-            pids = np.fromiter(
-                map(vocab.index.get, tokens, itertools.repeat(-1)), np.int32, count=len(tokens)
-            )
-        if builder is not None:
-            builder.add(pids, lengths)
+    given, given_remap = _table_of(vocab) if vocab is not None else (None, None)
+    if isinstance(reader, CorpusReader):
+        table, maps = scan_files(reader.paths, cfg, reader.stats, given, builder, max(1, threads))
+    else:
+        table = given or WordTable()
+        max_vocab = -1 if given is not None else (cfg.max_vocab_size or 0)
+        for tokens, lengths in batched(reader):
+            pids = table.add(tokens, max_vocab)
+            if builder is not None:
+                builder.add(pids, lengths)
+        maps = [None]
     if reader.stats.n_tokens == 0:
         raise InputError(f"corpus {reader.source!r} has no words; give a non-empty text file.")
-    if counter is not None:
-        vocab, remap = counter.finish(cfg)
+    if given is None:
+        vocab, remap = vocab_of(table, cfg)
     else:
-        remap = np.arange(len(vocab), dtype=np.int32)
-        remap = np.append(remap, np.int32(-1))  # id -1 indexes the last slot: stays dropped
+        remap = given_remap
     if len(vocab) == 0:
         raise InputError(
             f"corpus {reader.source!r} has 0 words with count >= {cfg.min_count}; lower --min-count."
         )
-    encoded = builder.build(remap) if builder is not None else None
-    if encoded is not None and encoded.n_words == 0:
-        raise InputError(
-            f"no word of corpus {reader.source!r} is in the vocabulary; "
-            "check that --vocab was built from this corpus."
-        )
+    encoded = None
+    if builder is not None:
+        encoded = builder.build([remap if m is None else _compose(m, remap) for m in maps])
+        if encoded.n_words == 0:
+            raise InputError(
+                f"no word of corpus {reader.source!r} is in the vocabulary; "
+                "check that --vocab was built from this corpus."
+            )
     return vocab, encoded
+
+
+def _compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """then[first], keeping -1 as -1."""
+    return np.where(first >= 0, then[np.maximum(first, 0)], -1).astype(np.int32)
 
 
 def read_corpus(
@@ -209,17 +174,18 @@ def read_corpus(
     vocab_path: Optional[str] = None,
     log: Callable[[str], None] = lambda msg: None,
     directory: Optional[str] = None,
+    threads: int = 1,
 ) -> Tuple[CorpusReader, Vocab, EncodedCorpus]:
     """Read and encode ``source`` once (a path as CorpusReader reads it, or an iterable of token lists),
     with the vocabulary counted or read from vocab_path.
 
     Logs the corpus warnings and a one-line summary; returns the reader (for its stats). directory:
-    where the encoded corpus is built and mapped from (None: in memory).
+    where the encoded corpus is built and mapped from (None: in memory); threads: reading workers.
     """
     t0 = time.perf_counter()
     reader = open_corpus(source, cfg.lowercase)
     given = Vocab.load(vocab_path, cfg.min_count, cfg.max_final_vocab) if vocab_path else None
-    vocab, encoded = scan_corpus(reader, cfg, vocab=given, directory=directory)
+    vocab, encoded = scan_corpus(reader, cfg, vocab=given, directory=directory, threads=threads)
     for warning in reader.warnings():
         log("warning: " + warning)
     log(

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..config import RayConfig, Word2VecConfig
-from ..data.corpus import EncodedCorpus
+from ..data.encoded import EncodedCorpus
 from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError, InputError
 from ..models.sampling import build_alias_table

@@ -8,7 +8,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from ..config import GloveConfig, Word2VecConfig
-from ..data.corpus import EncodedCorpus
+from ..data.encoded import EncodedCorpus
 from ..data.vocab import Vocab
 from ..errors import DivergedError, InputError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
