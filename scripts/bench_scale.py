@@ -63,7 +63,8 @@ def main():
         n = args.tokens
         vocab = os.path.join(tmp, "vocab.tsv")
         common = ["--min-count", str(args.min_count), "-q", "--json"]
-        summary = stage("w2v-async: count the vocabulary", [w2v, "vocab", corpus, "-o", vocab] + common, n)
+        summary = stage("w2v-async: count the vocabulary",
+                        [w2v, "vocab", corpus, "-o", vocab, "--threads", str(args.threads)] + common, n)
         print(f"vocabulary: {summary['vocab_size']:,} words with count >= {args.min_count}", flush=True)
         if "train" not in skip:
             train = [w2v, "train", corpus, "--vocab", vocab, "-o", os.path.join(tmp, "v.bin"), "--epochs", "1",

@@ -113,7 +113,9 @@ def test_cooccur_command_writes_a_loadable_file(planted, tmp_path):
     assert summary["nnz"] == cooc.nnz and summary["vocab_size"] == 40 and cooc.window == 3
     group = np.array([w.split("w")[0] for w in cooc.vocab.words])
     assert (group[cooc.rows] == group[cooc.cols]).all()  # planted groups never co-occur across groups
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cooc.npz", "planted.txt"]
+    # no spilled run is left behind; the encoded corpus is kept in the cache, one entry
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".w2v-cache", "cooc.npz", "planted.txt"]
+    assert len(list((tmp_path / ".w2v-cache").iterdir())) == 1
 
 
 def test_glove_from_corpus_and_from_cooccur_file(planted, tmp_path):

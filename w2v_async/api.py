@@ -10,6 +10,7 @@ import os
 from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 
 from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, default_threads, resumed_config
+from .data.cache import default_cache_dir
 from .data.cooccur import count_cooccurrences_from_corpus
 from .data.corpus import check_output_path, open_corpus
 from .data.vocab import Vocab, scan_corpus
@@ -33,7 +34,8 @@ GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "
 RAY_OPTIONS = {**{name: (name, _SAME) for name in ("replicas", "ps_shards", "n_fetch", "n_push", "ps_optimizer",
                                                    "ps_eta", "batch_words")},
                "ray_address": ("address", _SAME)}
-JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every", "resume", "progress", "log")
+JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every", "resume", "progress", "log",
+               "cache", "cache_dir")
 
 
 def _config(cls, table: dict, options: dict, saved: Optional[dict]):
@@ -87,7 +89,7 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     job = RunOptions(vocab_path=options.get("vocab"), fmt=options.get("format", "auto"),
                      progress=options.get("progress", True), log=options.get("log") or RunOptions.log,
                      checkpoint_dir=options.get("checkpoint_dir"), checkpoint_every=options.get("checkpoint_every"),
-                     resume=resume, ray=ray)
+                     resume=resume, ray=ray, cache=options.get("cache", True), cache_dir=options.get("cache_dir"))
     if glove:
         cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()
         return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"),
@@ -143,19 +145,21 @@ def build_vocab(corpus: Corpus, output: Optional[str] = None, log: Optional[Call
     return vocab, {"vocab_size": len(vocab), "tokens": reader.stats.n_tokens, "output": output}
 
 
-COOCCUR_OPTIONS = ("window", "asymmetric", "memory", "threads", "vocab", "tmp_dir")
+COOCCUR_OPTIONS = ("window", "asymmetric", "memory", "threads", "vocab", "tmp_dir", "cache", "cache_dir")
 
 
 def count_cooccurrences(corpus: Corpus, output: str, log: Optional[Callable[[str], None]] = None, **options) -> dict:
     """Count GloVe co-occurrences into output (.npz) for train_glove(cooccur=...): options window
-    (10), asymmetric, memory (GB, 1), threads, vocab (a file), tmp_dir, and the vocabulary's.
+    (10), asymmetric, memory (GB, 1), threads, vocab (a file), tmp_dir, cache (True) and cache_dir
+    (default: .w2v-cache beside the output), and the vocabulary's.
     Returns the JSON-ready summary ``w2v-async cooccur --json`` prints."""
     _check_names(options, {*VOCAB_OPTIONS, *COOCCUR_OPTIONS}, "cooccur")
     cfg = _config(VocabConfig, VOCAB_OPTIONS, options, None).validate()
     return count_cooccurrences_from_corpus(
         corpus, output, cfg, window=options.get("window", 10), symmetric=not options.get("asymmetric", False),
         memory_gb=options.get("memory", 1.0), threads=options.get("threads", default_threads()),
-        vocab_path=options.get("vocab"), tmp_dir=options.get("tmp_dir"), log=log or RunOptions.log)
+        vocab_path=options.get("vocab"), tmp_dir=options.get("tmp_dir"), log=log or RunOptions.log,
+        cache_dir=(options.get("cache_dir") or default_cache_dir(output)) if options.get("cache", True) else None)
 
 
 def evaluate(kv, analogies: Optional[Sequence[str]] = None, similarities: Optional[Sequence[str]] = None,

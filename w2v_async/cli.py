@@ -196,6 +196,11 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--ps-eta", default=0.05, show_default=True, type=float, help="ray: AdaGrad's learning rate.")
 @click.option("--ray-address", default=None,
               help="ray: join this cluster (HOST:PORT or auto) instead of starting a local Ray.")
+@click.option("--cache-dir", default=None,
+              help="Keep the encoded corpus here for later runs on the same files and vocabulary settings "
+                   "[default: .w2v-cache beside the output].")
+@click.option("--cache/--no-cache", default=True, show_default=True,
+              help="Reuse (and store) the encoded corpus; --no-cache reads the corpus every time.")
 @click.option("--checkpoint-dir", default=None,
               help="Save the whole training state here at every epoch end and every --checkpoint-every minutes.")
 @click.option("--checkpoint-every", default=None, type=float,
@@ -209,13 +214,13 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.pass_context
 def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, which_vectors, asymmetric, memory,
-          engine, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, checkpoint_dir,
-          checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
+          engine, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
+          checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
           quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
-    The corpus is read once into an int32 id array (a file beside the output, memory-mapped);
-    every epoch then runs inside nogil numba kernels on lock-free threads (or, with --engine ray,
+    The corpus is read once into an int32 id array (a file beside the output, memory-mapped,
+    and kept in --cache-dir for the next run on the same files); every epoch then runs inside nogil numba kernels on lock-free threads (or, with --engine ray,
     as Downpour SGD on Ray). The vectors and
     OUTPUT.json (the configuration) are written atomically when training ends. GloVe counts
     co-occurrences first (or reads --cooccur). Ctrl-C saves a checkpoint and the vectors so far.
@@ -272,11 +277,16 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
 @click.option("--vocab", "vocab_path", default=None,
               help="Read this vocabulary (from `w2v-async vocab`) instead of counting.")
 @click.option("--tmp-dir", default=None, help="Where sorted runs are spilled [default: beside the output].")
+@click.option("--cache-dir", default=None,
+              help="Keep the encoded corpus here for later runs on the same files and vocabulary settings "
+                   "[default: .w2v-cache beside the output].")
+@click.option("--cache/--no-cache", default=True, show_default=True,
+              help="Reuse (and store) the encoded corpus; --no-cache reads the corpus every time.")
 @vocab_options
 @click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
-def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp_dir, min_count, max_vocab_size,
-            max_final_vocab, lowercase, quiet, as_json):
+def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp_dir, cache_dir, cache, min_count,
+            max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
     """Count GloVe co-occurrences X_ij of CORPUS within --memory, as Stanford's cooccur.
 
     Every pair of words at distance d <= --window in a sentence adds 1/d. The result (sorted
@@ -291,6 +301,7 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
     try:
         summary = count_cooccurrences(corpus, output, _log(quiet), window=window, asymmetric=asymmetric,
                                       memory=memory, threads=threads, vocab=vocab_path, tmp_dir=tmp_dir,
+                                      cache_dir=cache_dir, cache=cache,
                                       min_count=min_count, max_vocab_size=max_vocab_size,
                                       max_final_vocab=max_final_vocab, lowercase=lowercase)
     except W2VError as e:

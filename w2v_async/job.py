@@ -15,7 +15,8 @@ import numpy as np
 from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, to_json
 from .data.cooccur import Cooccurrence, count_cooccurrences
 from .data.corpus import check_output_path
-from .data.vocab import Vocab, read_corpus
+from .data.cache import default_cache_dir, read_corpus_cached
+from .data.vocab import Vocab
 from .engines.base import Checkpointing, RunState, check_finite
 from .engines.threads import train_glove, train_word2vec
 from .errors import ConfigError, DivergedError, InputError, Interrupted
@@ -71,9 +72,16 @@ class RunOptions:
     checkpoint_every: Optional[float] = None
     resume: Optional[str] = None
     ray: Optional[RayConfig] = None
+    cache: bool = True
+    cache_dir: Optional[str] = None  # None: beside the output (data/cache.py)
 
 
 DEFAULT_CHECKPOINT_MINUTES = 10.0
+
+
+def _cache_dir(options: RunOptions, output: Optional[str]) -> Optional[str]:
+    """Where the encoded corpus is cached (None: not cached)."""
+    return (options.cache_dir or default_cache_dir(output)) if options.cache else None
 
 
 def spill_directory(output: Optional[str]) -> str:
@@ -262,14 +270,16 @@ def train_from_corpus(
         import_ray()
     job = _Job(cfg.model, output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
-    reader, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads)
-    job.check_data(vocab.words, fingerprint(encoded.ids, encoded.sent_starts), "corpus")
+    reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
+                                                       cfg.threads, _cache_dir(options, output))
+    job.check_data(vocab.words, encoded.fingerprint(), "corpus")
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))
     result, final, config_path, write_s = job.train_and_write(
         run, vocab.counts, encoded.n_words * cfg.epochs, lambda res: res.w_in, fmt, ("--alpha", cfg.start_alpha))
+    store()
     extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
     return JobOutcome(vocab.words, final, {
         "model": cfg.model,
@@ -328,6 +338,7 @@ def train_glove_from_corpus(
         import_ray()
     job = _Job("glove", output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
+    store = lambda: None  # noqa: E731 -- the encoded corpus is cached only once the job has succeeded
     if cooccur_path is not None:
         cooc = Cooccurrence.load(cooccur_path)
         if vocab_path is not None:
@@ -339,10 +350,11 @@ def train_glove_from_corpus(
                 )
         log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
     else:
-        _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads)
+        _, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
+                                                      cfg.threads, _cache_dir(options, output))
         directory = None if output is None else os.path.dirname(os.path.abspath(output))
         cooc = count_cooccurrences(encoded, vocab, cfg.window, cfg.symmetric, cfg.memory_gb, cfg.threads, directory)
-        del encoded
+        del encoded  # store() keeps it mapped (a file, not memory) until the job has succeeded
         log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
     n_words = len(cooc.vocab)
     job.check_data(cooc.vocab.words, fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
@@ -352,6 +364,7 @@ def train_glove_from_corpus(
         else (lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt))
     result, final, config_path, write_s = job.train_and_write(
         run, cooc.vocab.counts, cooc.nnz * cfg.epochs, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
+    store()
     extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
     return JobOutcome(cooc.vocab.words, final, {
         "model": "glove",

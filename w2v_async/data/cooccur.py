@@ -23,7 +23,8 @@ from ..io import atomic_path
 from ..models.cooccur import add_transpose, fill_cooccurrences, merge_runs, sort_reduce
 from .corpus import check_output_path
 from .encoded import EncodedCorpus
-from .vocab import Vocab, read_corpus
+from .cache import read_corpus_cached
+from .vocab import Vocab
 
 BYTES_PER_ENTRY = 24  # keys + values and the radix sort's second copy (8 + 4 + 8 + 4)
 FORMAT_VERSION = 1
@@ -292,19 +293,23 @@ def count_cooccurrences_from_corpus(
     vocab_path: Optional[str] = None,
     tmp_dir: Optional[str] = None,
     log: Callable[[str], None] = lambda msg: None,
+    cache_dir: Optional[str] = None,
 ) -> dict:
-    """The ``w2v-async cooccur`` job: read and encode the corpus, count, save; returns a summary."""
+    """The ``w2v-async cooccur`` job: read and encode the corpus (through the cache in cache_dir,
+    None: no cache), count, save; returns a summary."""
     vocab_cfg.validate()
     _check_settings(window, memory_gb, threads)
     check_output_path(output)
     t0 = time.perf_counter()
-    _, vocab, encoded = read_corpus(source, vocab_cfg, vocab_path, log, os.path.dirname(os.path.abspath(output)), threads)
+    _, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log,
+                                                  os.path.dirname(os.path.abspath(output)), threads, cache_dir)
     t1 = time.perf_counter()
     rss_read_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process + vocabulary + corpus
     directory = tmp_dir if tmp_dir is not None else os.path.dirname(os.path.abspath(output))
     cooc = count_cooccurrences(encoded, vocab, window, symmetric, memory_gb, threads, directory)
     t2 = time.perf_counter()
     cooc.save(output)
+    store()
     t3 = time.perf_counter()
     log(f"{cooc.nnz} non-zero co-occurrences from {cooc.n_runs} sorted run(s) [{t2 - t1:.1f} s]; wrote {output}")
     return {

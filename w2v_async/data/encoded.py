@@ -3,12 +3,13 @@ built from the readers' provisional ids by IdStreamBuilder."""
 
 import contextlib
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
 
 from ..errors import InputError
+from ..io import fingerprint
 
 
 @dataclass
@@ -21,6 +22,13 @@ class EncodedCorpus:
 
     ids: np.ndarray
     sent_starts: np.ndarray
+    _fingerprint: Optional[str] = field(default=None, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of ids and sentence starts (computed once): what checkpoints and the cache check."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.ids, self.sent_starts)
+        return self._fingerprint
 
     @property
     def n_words(self) -> int:
@@ -39,21 +47,32 @@ class EncodedCorpus:
         corpus of fewer than 4 n blocks gets smaller blocks, so that every thread has work.
         """
         block_words = max(1, min(block_words, self.n_words // (4 * n)))
-        block = (self.sent_starts[:-1] // block_words).astype(np.int64)
-        # renumber non-empty blocks consecutively so the deal stays balanced
-        block = np.concatenate([[0], np.cumsum(np.diff(block) > 0)]) if block.size else block
-        return [np.flatnonzero(block % n == t).astype(np.int64) for t in range(n)]
+        dealt: List[List[np.ndarray]] = [[] for _ in range(n)]
+        last_block, number = -1, -1  # blocks are renumbered consecutively, skipping empty ones
+        for first in range(0, self.n_sentences, SHARD_PIECE):  # in pieces: no corpus-sized temporaries
+            block = np.asarray(self.sent_starts[first: min(first + SHARD_PIECE, self.n_sentences)]) // block_words
+            new = np.empty(block.shape[0], bool)
+            new[0] = block[0] != last_block
+            np.greater(block[1:], block[:-1], out=new[1:])
+            numbers = number + np.cumsum(new)
+            last_block, number = int(block[-1]), int(numbers[-1])
+            for t in range(n):
+                dealt[t].append(np.flatnonzero(numbers % n == t) + first)
+        return [np.concatenate(d).astype(np.int64) if d else np.zeros(0, np.int64) for d in dealt]
+
+
+SHARD_PIECE = 1 << 22  # sentences dealt per piece
 
 
 class IdStreamBuilder:
     """Accumulates per-sentence id arrays (provisional ids, -1 = drop) into an EncodedCorpus.
 
     The ids come in parts (one per reading worker, in corpus order), each with its own provisional
-    ids. With a directory, each part's ids are appended to a file there as they come, and build()
-    writes the final ids to a file that the EncodedCorpus maps (copy-on-write, never written):
-    memory stays bounded by one batch and the vocabulary however long the corpus. The files are
-    unnamed from the start (tempfile.TemporaryFile), so nothing is left behind, even after kill -9.
-    Without a directory, everything stays in memory.
+    ids. With a directory, each part's ids and sentence lengths are appended to files there as
+    they come, and build() writes the final ids and sentence starts to files that the EncodedCorpus
+    maps (copy-on-write, never written): memory stays bounded by one piece and the vocabulary
+    however long the corpus. The files are unnamed from the start (tempfile.TemporaryFile), so
+    nothing is left behind, even after kill -9. Without a directory, everything stays in memory.
     """
 
     def __init__(self, directory: Optional[str] = None):
@@ -68,11 +87,14 @@ class IdStreamBuilder:
             raise InputError(f"cannot write the encoded corpus in {self._directory!r}: {e.strerror or e}; free "
                              "some space there or write the output elsewhere (it is built beside it).") from e
 
+    def stream(self, dtype) -> "_Stream":
+        with self._disk_errors():
+            return _Stream(dtype, self._directory)
+
     def part(self, k: int) -> "_Part":
         """The k-th part (created with the ones before it)."""
         while len(self._parts) <= k:
-            with self._disk_errors():
-                self._parts.append(_Part(self))
+            self._parts.append(_Part(self))
         return self._parts[k]
 
     def add(self, ids: np.ndarray, lengths: np.ndarray) -> None:
@@ -84,85 +106,83 @@ class IdStreamBuilder:
         for all parts, or a list, one per part) and pack."""
         if not isinstance(remaps, (list, tuple)):
             remaps = [remaps] * len(self._parts)
-        kept: List[np.ndarray] = []
-        out = None
+        ids, starts = self.stream(np.int32), self.stream(np.int64)
         try:
             with self._disk_errors():
-                if self._directory is not None:
-                    out = tempfile.TemporaryFile(dir=self._directory, prefix=".w2v-ids-")
-                pieces = []
+                starts.append(np.zeros(1, np.int64))
+                offset = 0
                 for part, remap in zip(self._parts, remaps):
-                    for ids, kept_lengths in part.remapped(remap):
-                        if out is not None:
-                            _append(out, ids)
-                        else:
-                            pieces.append(ids)
-                        kept.append(kept_lengths)
-                kept_lengths = np.concatenate(kept) if kept else np.zeros(0, np.int64)
-                n = int(kept_lengths.sum())
-                if out is None:
-                    ids = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
-                elif n:
-                    out.flush()
-                    ids = np.memmap(out, np.int32, "c", shape=(n,))
-                else:
-                    ids = np.zeros(0, np.int32)
+                    for piece_ids, kept_lengths in part.remapped(remap):
+                        ids.append(piece_ids)
+                        starts.append(offset + np.cumsum(kept_lengths))
+                        offset += int(piece_ids.shape[0])
+                return EncodedCorpus(ids.array(), starts.array())
         finally:
-            for part in self._parts:
-                part.close()
-            if out is not None:
-                out.close()  # the mapping keeps the unnamed file's pages
-        return EncodedCorpus(ids, _starts(kept_lengths))
+            for stream in (ids, starts, *(s for part in self._parts for s in part.streams)):
+                stream.close()  # a mapping keeps its unnamed file's pages
+
+
+class _Stream:
+    """An append-only array: in an unnamed file in directory, or in memory (directory None)."""
+
+    def __init__(self, dtype, directory: Optional[str]):
+        self.dtype = dtype
+        self.n = 0
+        self._chunks: List[np.ndarray] = []
+        self._file = tempfile.TemporaryFile(dir=directory, prefix=".w2v-ids-") if directory is not None else None
+
+    def append(self, array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array, self.dtype)
+        if self._file is not None:
+            _append(self._file, array)
+        else:
+            self._chunks.append(array)
+        self.n += array.shape[0]
+
+    def array(self) -> np.ndarray:
+        """Everything appended: a copy-on-write mapping of the file, or one array."""
+        if self._file is None:
+            return np.concatenate(self._chunks) if self._chunks else np.zeros(0, self.dtype)
+        if not self.n:
+            return np.zeros(0, self.dtype)
+        self._file.flush()
+        return np.memmap(self._file, self.dtype, "c", shape=(self.n,))
+
+    def close(self) -> None:
+        self._chunks = []
+        if self._file is not None:
+            self._file.close()
 
 
 class _Part:
-    """One reader's provisional ids: in a file (the builder has a directory) or in memory."""
+    """One reader's provisional ids and sentence lengths."""
 
     def __init__(self, builder: IdStreamBuilder):
         self._builder = builder
-        self._chunks: List[np.ndarray] = []
-        self._lengths: List[np.ndarray] = []
-        self._n_ids = 0
-        self._file = None
-        if builder._directory is not None:
-            self._file = tempfile.TemporaryFile(dir=builder._directory, prefix=".w2v-ids-")
+        self.ids = builder.stream(np.int32)
+        self.lengths = builder.stream(np.int32)
+        self.streams = (self.ids, self.lengths)
 
     def add(self, ids: np.ndarray, lengths: np.ndarray) -> None:
-        if self._file is not None:
-            with self._builder._disk_errors():
-                _append(self._file, np.ascontiguousarray(ids, np.int32))
-        else:
-            self._chunks.append(ids)
-        self._n_ids += ids.shape[0]
-        self._lengths.append(lengths)
+        with self._builder._disk_errors():
+            self.ids.append(ids)
+            self.lengths.append(lengths)
 
     def remapped(self, remap: np.ndarray):
         """(final ids, kept sentence lengths) in sentence-aligned pieces of about BUILD_TOKENS tokens."""
-        if not self._lengths:
-            return
-        lengths = np.concatenate(self._lengths)
-        self._lengths = []
-        if self._file is None:
-            raw = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int32)
-            self._chunks = []
-        else:
-            self._file.flush()
-            raw = np.memmap(self._file, np.int32, "r", shape=(self._n_ids,)) if self._n_ids else np.zeros(0, np.int32)
-        sentence_ends = np.cumsum(lengths)
-        first = 0
+        raw, lengths = self.ids.array(), self.lengths.array()
+        first = token = 0
         while first < lengths.shape[0]:
-            start = int(sentence_ends[first - 1]) if first else 0
-            last = max(first + 1, int(np.searchsorted(sentence_ends, start + BUILD_TOKENS, "right")))
-            yield _remap(np.asarray(raw[start: sentence_ends[last - 1]]), lengths[first:last], remap)
-            first = last
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+            window = np.asarray(lengths[first: first + BUILD_TOKENS], np.int64)  # sentences have >= 1 token
+            ends = np.cumsum(window)
+            last = max(1, int(np.searchsorted(ends, BUILD_TOKENS, "right")))
+            n_tokens = int(ends[last - 1])
+            yield _remap(np.asarray(raw[token: token + n_tokens]), window[:last], remap)
+            first += last
+            token += n_tokens
 
 
-BUILD_TOKENS = 1 << 24  # provisional ids remapped per piece when the corpus is on disk (64 MiB)
+BUILD_TOKENS = 1 << 22  # provisional ids remapped per piece (16 MiB, and about 5 times that while remapping)
 
 
 def _append(f, array: np.ndarray) -> None:
@@ -176,9 +196,3 @@ def _remap(raw: np.ndarray, lengths: np.ndarray, remap: np.ndarray):
     sent_of_token = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
     kept_lengths = np.bincount(sent_of_token[keep], minlength=lengths.shape[0])
     return np.ascontiguousarray(final[keep], dtype=np.int32), kept_lengths[kept_lengths > 0]
-
-
-def _starts(kept_lengths: np.ndarray) -> np.ndarray:
-    sent_starts = np.zeros(kept_lengths.shape[0] + 1, np.int64)
-    np.cumsum(kept_lengths, out=sent_starts[1:])
-    return sent_starts

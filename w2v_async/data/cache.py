@@ -1,0 +1,181 @@
+"""The encoded-corpus cache: a corpus is read and encoded once; later runs on the same files with
+the same vocabulary settings map the stored ids instead.
+
+An entry is a folder named by a hash of its key: the files' absolute paths, sizes, modification
+times and a hash of their first and last MiB, the vocabulary settings (and the --vocab file, the
+same way), and the format version. It holds ids.i32 and starts.i64 (raw arrays), vocab.tsv and
+manifest.json, which records the key, the array lengths, the reading statistics and the SHA-256
+fingerprint of the arrays. An entry is trusted only when its manifest, its file sizes and its
+fingerprint all match (a damaged one is removed and the corpus read again). Entries are written to
+a hidden folder and renamed into place, after the job that read the corpus has succeeded; storing
+one replaces the older entries of the same files.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from typing import Callable, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..config import VocabConfig
+from .corpus import STDIN, CorpusReader, CorpusStats
+from .encoded import EncodedCorpus
+from .vocab import Vocab, read_corpus
+
+CACHE_VERSION = 1
+ENDS_BYTES = 1 << 20  # hashed at each end of every file
+WRITE_PIECE = 1 << 24  # elements written per call when storing
+
+
+def default_cache_dir(output: Optional[str]) -> Optional[str]:
+    """.w2v-cache beside the output (None without an output)."""
+    return None if output is None else os.path.join(os.path.dirname(os.path.abspath(output)), ".w2v-cache")
+
+
+def _file_id(path: str) -> dict:
+    st = os.stat(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(ENDS_BYTES))
+        if st.st_size > ENDS_BYTES:
+            f.seek(max(ENDS_BYTES, st.st_size - ENDS_BYTES))
+            h.update(f.read(ENDS_BYTES))
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ends": h.hexdigest()}
+
+
+def corpus_key(paths: Sequence[str], cfg: VocabConfig, vocab_path: Optional[str]) -> Optional[dict]:
+    """What an entry must match to be used for these files and settings; None for stdin."""
+    if STDIN in paths:
+        return None
+    return {
+        "version": CACHE_VERSION,
+        "files": [_file_id(p) for p in paths],
+        "vocab": {"min_count": cfg.min_count, "max_vocab_size": cfg.max_vocab_size,
+                  "max_final_vocab": cfg.max_final_vocab, "lowercase": cfg.lowercase},
+        "vocab_file": _file_id(vocab_path) if vocab_path else None,
+    }
+
+
+def _entry_name(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class CorpusCache:
+    """The cache in one directory (created when the first entry is stored)."""
+
+    def __init__(self, directory: str, log: Callable[[str], None] = lambda msg: None):
+        self.directory = directory
+        self.log = log
+
+    def load(self, key: dict) -> Optional[Tuple[Vocab, EncodedCorpus, CorpusStats]]:
+        """The entry for key, verified; None if there is none or it does not verify (then it is removed)."""
+        entry = os.path.join(self.directory, _entry_name(key))
+        manifest_path = os.path.join(entry, "manifest.json")
+        if not os.path.isfile(manifest_path):
+            return None
+        try:
+            with open(manifest_path) as f:
+                manifest = json.load(f)
+            if manifest["key"] != key:
+                raise ValueError("its key differs")
+            n_words, n_starts = manifest["n_words"], manifest["n_starts"]
+            ids = _map(os.path.join(entry, "ids.i32"), np.int32, n_words)
+            starts = _map(os.path.join(entry, "starts.i64"), np.int64, n_starts)
+            encoded = EncodedCorpus(ids, starts)
+            if encoded.fingerprint() != manifest["fingerprint"]:
+                raise ValueError("its data do not match their fingerprint")
+            words, counts = manifest["words"], manifest["counts"]
+            vocab = Vocab(words, counts)
+            stats = CorpusStats(**manifest["stats"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.log(f"warning: the encoded-corpus cache entry {entry} is damaged ({e}); reading the corpus again.")
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        return vocab, encoded, stats
+
+    def store(self, key: dict, vocab: Vocab, encoded: EncodedCorpus, stats: CorpusStats) -> None:
+        """Write the entry for key (replacing older entries of the same files); a failure only warns."""
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            need = 4 * encoded.n_words + 8 * (encoded.n_sentences + 1) + (1 << 20)
+            if shutil.disk_usage(self.directory).free < 2 * need:
+                self.log(f"warning: not caching the encoded corpus: {self.directory} has under "
+                         f"{2 * need >> 20} MiB free.")
+                return
+            tmp = tempfile.mkdtemp(dir=self.directory, prefix=".tmp-")
+            try:
+                _write(os.path.join(tmp, "ids.i32"), encoded.ids)
+                _write(os.path.join(tmp, "starts.i64"), encoded.sent_starts)
+                manifest = {"key": key, "n_words": encoded.n_words, "n_starts": encoded.n_sentences + 1,
+                            "fingerprint": encoded.fingerprint(), "words": vocab.words,
+                            "counts": vocab.counts.tolist(),
+                            "stats": {k: v for k, v in asdict(stats).items() if k != "paths"}}
+                with open(os.path.join(tmp, "manifest.json"), "w") as f:
+                    json.dump(manifest, f)
+                self._remove_entries_of(key["files"])
+                os.rename(tmp, os.path.join(self.directory, _entry_name(key)))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as e:
+            self.log(f"warning: could not cache the encoded corpus in {self.directory}: {e.strerror or e}.")
+
+    def _remove_entries_of(self, files: list) -> None:
+        paths = [f["path"] for f in files]
+        for name in os.listdir(self.directory):
+            if name.startswith(".tmp-"):
+                continue  # an entry in the making (this run's, or another's)
+            entry = os.path.join(self.directory, name)
+            try:
+                with open(os.path.join(entry, "manifest.json")) as f:
+                    old = [x["path"] for x in json.load(f)["key"]["files"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                old = paths  # unreadable: not worth keeping
+            if old == paths:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _map(path: str, dtype, n: int) -> np.ndarray:
+    size = os.path.getsize(path)
+    if size != n * np.dtype(dtype).itemsize:
+        raise ValueError(f"{os.path.basename(path)} has {size} bytes, not {n * np.dtype(dtype).itemsize}")
+    return np.memmap(path, dtype, "c", shape=(n,)) if n else np.zeros(0, dtype)
+
+
+def _write(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        for first in range(0, array.shape[0], WRITE_PIECE):
+            np.ascontiguousarray(array[first: first + WRITE_PIECE]).tofile(f)
+
+
+def read_corpus_cached(source, cfg: VocabConfig, vocab_path: Optional[str], log: Callable[[str], None],
+                       directory: Optional[str], threads: int, cache_dir: Optional[str]):
+    """read_corpus, through the cache in cache_dir (None: no cache; token lists and stdin are never
+    cached). Returns (reader, vocab, encoded, store): call store() once the job has succeeded."""
+    if cache_dir is None or not isinstance(source, (str, os.PathLike)):
+        return (*read_corpus(source, cfg, vocab_path, log, directory, threads), lambda: None)
+    reader = CorpusReader(os.fspath(source), cfg.lowercase)
+    try:
+        key = corpus_key(reader.paths, cfg, vocab_path)
+    except OSError:  # an unreadable file or a missing --vocab: reading it says what is wrong
+        key = None
+    if key is None:
+        return (*read_corpus(source, cfg, vocab_path, log, directory, threads), lambda: None)
+    cache = CorpusCache(cache_dir, log)
+    t0 = time.perf_counter()
+    hit = cache.load(key)
+    if hit is not None:
+        vocab, encoded, stats = hit
+        stats.paths = list(reader.paths)
+        reader.stats = stats
+        for warning in reader.warnings():
+            log("warning: " + warning)
+        log(f"vocabulary: {len(vocab)} words; corpus: {stats.n_tokens} tokens, {encoded.n_words} in vocabulary, "
+            f"{encoded.n_sentences} sentences [from the cache in {cache_dir}, {time.perf_counter() - t0:.1f} s]")
+        return reader, vocab, encoded, lambda: None
+    reader, vocab, encoded = read_corpus(source, cfg, vocab_path, log, directory, threads)
+    return reader, vocab, encoded, lambda: cache.store(key, vocab, encoded, reader.stats)
