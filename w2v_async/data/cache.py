@@ -8,7 +8,7 @@ manifest.json, which records the key, the array lengths, the reading statistics 
 fingerprint of the arrays. An entry is trusted only when its manifest, its file sizes and its
 fingerprint all match (a damaged one is removed and the corpus read again). Entries are written to
 a hidden folder and renamed into place, after the job that read the corpus has succeeded; storing
-one replaces the older entries of the same files.
+one removes the entries of earlier versions of the same files.
 """
 
 import hashlib
@@ -99,7 +99,7 @@ class CorpusCache:
         return vocab, encoded, stats
 
     def store(self, key: dict, vocab: Vocab, encoded: EncodedCorpus, stats: CorpusStats) -> None:
-        """Write the entry for key (replacing older entries of the same files); a failure only warns."""
+        """Write the entry for key (removing those of earlier versions of the files); a failure only warns."""
         try:
             os.makedirs(self.directory, exist_ok=True)
             need = 4 * encoded.n_words + 8 * (encoded.n_sentences + 1) + (1 << 20)
@@ -125,6 +125,7 @@ class CorpusCache:
             self.log(f"warning: could not cache the encoded corpus in {self.directory}: {e.strerror or e}.")
 
     def _remove_entries_of(self, files: list) -> None:
+        """Remove the entries of earlier versions of these files (any settings)."""
         paths = [f["path"] for f in files]
         for name in os.listdir(self.directory):
             if name.startswith(".tmp-"):
@@ -132,10 +133,11 @@ class CorpusCache:
             entry = os.path.join(self.directory, name)
             try:
                 with open(os.path.join(entry, "manifest.json")) as f:
-                    old = [x["path"] for x in json.load(f)["key"]["files"]]
+                    old = json.load(f)["key"]["files"]
+                stale = [x["path"] for x in old] == paths and old != files
             except (OSError, ValueError, KeyError, TypeError):
-                old = paths  # unreadable: not worth keeping
-            if old == paths:
+                stale = True  # unreadable: not worth keeping
+            if stale:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
