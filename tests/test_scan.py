@@ -6,6 +6,7 @@ any text, any number of reading threads and any buffer size.
 """
 
 import bz2
+import functools
 import gzip
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from w2v_async.data import corpus as corpus_module
 from w2v_async.data import scan as scan_module
 from w2v_async.data.corpus import MAX_SENTENCE_TOKENS, CorpusReader, SentenceReader
 from w2v_async.data.vocab import scan_corpus
+from w2v_async.data.words import WordTable
 from w2v_async.errors import InputError
 
 # every kind of byte the reader treats specially: ASCII and Unicode whitespace (str.split's), upper
@@ -91,6 +93,7 @@ def test_a_corpus_larger_than_the_buffers_reads_the_same_with_any_threads(tmp_pa
     path = zipf_corpus(tmp_path / "z.txt", n_words=4000, n_tokens=120_000, length=9)
     monkeypatch.setattr(scan_module, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 20_000)
+    monkeypatch.setattr(scan_module, "WordTable", functools.partial(WordTable, words=4, pool=8))  # grows often
     assert len(scan_module.plan_spans([str(path)], threads)) == threads
     _assert_same(path, VocabConfig(min_count=3), threads)
 

@@ -26,18 +26,20 @@ class WordTable:
     """A word table owned by Python and filled by the kernels (kernels.TABLE, in ``arrays``)."""
 
     def __init__(self, words: int = 1 << 12, pool: int = 1 << 16):
-        self.slots = np.full(4 * words, -1, np.int32)
-        self.hashes = np.zeros(words, np.uint64)
-        self.offsets = np.zeros(words, np.int64)
-        self.lens = np.zeros(words, np.int32)
-        self.counts = np.zeros(words, np.int64)
+        self.slots = np.full(4 * words, -1, np.int64)
+        self.records = np.zeros((words, kernels.REC_SIZE), np.int64)
         self.pool = np.zeros(pool, np.uint8)
         self.meta = np.zeros(kernels.META_SIZE, np.int64)
         self.meta[kernels.META_MIN_REDUCE] = 1
         self._pack()
 
     def _pack(self) -> None:
-        self.arrays = (self.slots, self.hashes, self.offsets, self.lens, self.counts, self.pool, self.meta)
+        self.arrays = (self.slots, self.records, self.pool, self.meta)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Each id's count (-1: dropped), a view."""
+        return self.records[: self.n_ids, kernels.REC_COUNT]
 
     @property
     def n_ids(self) -> int:
@@ -55,15 +57,15 @@ class WordTable:
     def grow(self, word_bytes: int) -> None:
         """Make room for one more word of word_bytes bytes (the kernels returned GROW)."""
         n = self.n_ids
-        if n >= self.hashes.shape[0]:
-            size = 2 * self.hashes.shape[0]
-            self.hashes, self.offsets, self.lens, self.counts = (
-                _grown(a, size, n) for a in (self.hashes, self.offsets, self.lens, self.counts))
+        if n >= self.records.shape[0]:
+            records = np.zeros((2 * self.records.shape[0], kernels.REC_SIZE), np.int64)
+            records[:n] = self.records[:n]
+            self.records = records
         used = int(self.meta[kernels.META_POOL])
         if used + word_bytes > self.pool.shape[0]:
             self.pool = _grown(self.pool, max(2 * self.pool.shape[0], used + word_bytes), used)
         if 2 * (len(self) + 1) > self.slots.shape[0]:
-            self.slots = np.full(2 * self.slots.shape[0], -1, np.int32)
+            self.slots = np.full(2 * self.slots.shape[0], -1, np.int64)
             self._pack()
             kernels.rebuild_slots(self.arrays)
         self._pack()
@@ -96,7 +98,7 @@ class WordTable:
             status, first = kernels.merge_table(self.arrays, other.arrays, to_ours, first)
             if status == kernels.DONE:
                 return to_ours
-            self.grow(int(other.lens[first]))
+            self.grow(int(other.records[first, kernels.REC_LEN]))
 
     def reduce(self, max_vocab) -> None:
         """Prune (ReduceVocab) until at most max_vocab words live (None: no limit)."""
@@ -105,9 +107,12 @@ class WordTable:
 
     def live(self):
         """(ids of the live words in order of first occurrence, int64; their counts)."""
-        ids = np.flatnonzero(self.counts[: self.n_ids] >= 0)
-        return ids, self.counts[ids]
+        counts = self.counts
+        ids = np.flatnonzero(counts >= 0)
+        return ids, counts[ids]
 
     def words(self, ids) -> List[str]:
-        pool, offsets, lens = self.pool, self.offsets, self.lens
-        return [bytes(pool[offsets[i]: offsets[i] + lens[i]]).decode("utf-8", "surrogatepass") for i in ids]
+        pool = self.pool[: self.meta[kernels.META_POOL]].tobytes()
+        starts = self.records[ids, kernels.REC_OFFSET].tolist()
+        ends = (self.records[ids, kernels.REC_OFFSET] + self.records[ids, kernels.REC_LEN]).tolist()
+        return [pool[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends)]

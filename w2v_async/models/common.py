@@ -56,6 +56,26 @@ def prefetch_row(typingctx, matrix, row):
     return sig, codegen
 
 
+@intrinsic
+def prefetch_item(typingctx, array, index):
+    """Ask the CPU to bring the cache line of array[index] (1-D) into cache. A hint only."""
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [idx])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def private_zeros(shape, dtype) -> np.ndarray:
     """Zeros on cache lines of their own (64-byte aligned, padded), for per-thread scratch.
 

@@ -7,18 +7,22 @@ splits it in Python and feeds the tokens back (``count_tokens``). Bounded memory
 ReduceVocab: past max_vocab live words, words with count <= min_reduce are dropped and min_reduce
 grows by one.
 
-The table is a tuple of arrays the caller owns and grows (TABLE): slots (int32, -1 empty, a power
-of two long), and per word: its hash, its bytes' offset and length in pool, and its count (-1: dropped).
-meta holds the scalars (META_*).
+The table is a tuple of arrays the caller owns and grows (TABLE): slots (-1 empty, else a word's
+id and a tag of its hash; a power of two long); records, a row per word: its first 8 bytes, its
+bytes' offset and length in pool, and its count
+(-1: dropped), side by side so that a look-up touches one cache line of them; pool, the words'
+bytes; meta, the scalars (META_*).
 """
 
 import numpy as np
 from numba import njit, types
 
-from .common import KERNEL_OPTS
+from .common import KERNEL_OPTS, prefetch_item, prefetch_row
 
-TABLE = types.Tuple((types.int32[::1], types.uint64[::1], types.int64[::1], types.int32[::1], types.int64[::1],
-                     types.uint8[::1], types.int64[::1]))  # slots, hashes, offsets, lens, counts, pool, meta
+TABLE = types.Tuple((types.int64[::1], types.int64[:, ::1], types.uint8[::1], types.int64[::1]))  # slots, records,
+# pool, meta
+REC_HEAD, REC_OFFSET, REC_LEN, REC_COUNT = range(4)
+REC_SIZE = 4
 TEXT = types.Array(types.uint8, 1, "C", readonly=True)  # bytes read from a file
 META_WORDS, META_POOL, META_LIVE, META_MIN_REDUCE, META_PRUNED = range(5)
 META_SIZE = 5
@@ -33,35 +37,65 @@ DONE, GROW, FALLBACK, CHECK = 0, 1, 2, 3
 NEED_ROOM = -2
 
 MAX_SENTENCE_TOKENS = 10_000
+PREFETCH_BATCH = 16  # tokens whose table lines are fetched together
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
+IDENTITY = np.arange(256).astype(np.uint8)
 
 
 # The per-token helpers are inlined into their callers (inline="always"): a call would pass the
 # table's arrays and take and drop a reference to each, costing more than the lookup itself.
 @njit(inline="always", **KERNEL_OPTS)  # typed by its callers: buf is read-only text or a table's pool
-def find_word(table, buf, start, end, fold):
-    """(id of the word fold[buf[start:end]] or -1, its hash, the slot where it would go)."""
-    slots, hashes, offsets, lens, counts, pool, meta = table
+def word_hash(buf, start, end, fold):
+    """(FNV-1a hash of fold[buf[start:end]], its first 8 bytes packed little-endian)."""
     h = FNV_OFFSET
+    head = np.uint64(0)
     for k in range(start, end):
-        h = (h ^ np.uint64(fold[buf[k]])) * FNV_PRIME
+        b = np.uint64(fold[buf[k]])
+        h = (h ^ b) * FNV_PRIME
+        if k - start < 8:
+            head |= b << np.uint64(8 * (k - start))
+    return h, np.int64(head)
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _slot_of(h, mask):
+    return np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask)), np.int64(h >> np.uint64(33))
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def find_word(table, buf, start, end, fold):
+    """(id of the word fold[buf[start:end]] or -1, its hash, the slot where it would go).
+
+    A slot holds the word's id and 31 bits of its hash (a tag), so probing past other words reads
+    slots only; a word of up to 8 bytes is compared in its record, a longer one in pool too.
+    """
+    h, head = word_hash(buf, start, end, fold)
+    return find_hashed(table, buf, start, end, fold, h, head)
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def find_hashed(table, buf, start, end, fold, h, head):
+    """find_word, given the word's hash and head (word_hash)."""
+    slots, records, pool, meta = table
     n = end - start
+    slot, tag = _slot_of(h, slots.shape[0] - 1)
     mask = slots.shape[0] - 1
-    slot = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
     while True:
-        w = slots[slot]
-        if w < 0:
+        e = slots[slot]
+        if e < 0:
             return -1, h, slot
-        if hashes[w] == h and lens[w] == n:
-            off = offsets[w]
-            same = True
-            for k in range(n):
-                if pool[off + k] != fold[buf[start + k]]:
-                    same = False
-                    break
-            if same:
-                return w, h, slot
+        if (e >> 32) == tag:
+            w = e & 0xFFFFFFFF
+            if records[w, REC_HEAD] == head and records[w, REC_LEN] == n:
+                off = records[w, REC_OFFSET]
+                same = True
+                for k in range(8, n):
+                    if pool[off + k] != fold[buf[start + k]]:
+                        same = False
+                        break
+                if same:
+                    return w, h, slot
         slot = (slot + 1) & mask
 
 
@@ -69,19 +103,19 @@ def find_word(table, buf, start, end, fold):
 def add_word(table, buf, start, end, fold, h, slot):
     """Add the word fold[buf[start:end]] (count 0) at slot, found empty by find_word; returns its
     id, or NEED_ROOM when it does not fit: the caller grows the table and asks again."""
-    slots, hashes, offsets, lens, counts, pool, meta = table
+    slots, records, pool, meta = table
     n = end - start
     w = meta[META_WORDS]
     off = meta[META_POOL]
-    if w >= hashes.shape[0] or off + n > pool.shape[0] or 2 * (meta[META_LIVE] + 1) > slots.shape[0]:
+    if w >= records.shape[0] or off + n > pool.shape[0] or 2 * (meta[META_LIVE] + 1) > slots.shape[0]:
         return NEED_ROOM
     for k in range(n):
         pool[off + k] = fold[buf[start + k]]
-    hashes[w] = h
-    offsets[w] = off
-    lens[w] = n
-    counts[w] = 0
-    slots[slot] = w
+    records[w, REC_HEAD] = word_hash(pool, off, off + n, IDENTITY)[1]
+    records[w, REC_OFFSET] = off
+    records[w, REC_LEN] = n
+    records[w, REC_COUNT] = 0
+    slots[slot] = (np.int64(h >> np.uint64(33)) << 32) | w
     meta[META_WORDS] = w + 1
     meta[META_POOL] = off + n
     meta[META_LIVE] += 1
@@ -91,27 +125,28 @@ def add_word(table, buf, start, end, fold, h, slot):
 @njit(types.void(TABLE), **KERNEL_OPTS)
 def rebuild_slots(table):
     """Refill slots (already resized by the caller) from the live words."""
-    slots, hashes, offsets, lens, counts, pool, meta = table
+    slots, records, pool, meta = table
     slots[:] = -1
     mask = slots.shape[0] - 1
     for w in range(meta[META_WORDS]):
-        if counts[w] < 0:
+        if records[w, REC_COUNT] < 0:
             continue
-        h = hashes[w]
-        slot = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
+        off = records[w, REC_OFFSET]
+        h = word_hash(pool, off, off + records[w, REC_LEN], IDENTITY)[0]
+        slot, tag = _slot_of(h, mask)
         while slots[slot] >= 0:
             slot = (slot + 1) & mask
-        slots[slot] = w
+        slots[slot] = (tag << 32) | w
 
 
 @njit(types.void(TABLE, types.int64), **KERNEL_OPTS)
 def reduce_vocab(table, max_vocab):
     """word2vec.c ReduceVocab, repeated while more than max_vocab words live."""
-    counts, meta = table[4], table[6]
+    records, meta = table[1], table[3]
     while meta[META_LIVE] > max_vocab:
         for w in range(meta[META_WORDS]):
-            if 0 <= counts[w] <= meta[META_MIN_REDUCE]:
-                counts[w] = -1
+            if 0 <= records[w, REC_COUNT] <= meta[META_MIN_REDUCE]:
+                records[w, REC_COUNT] = -1
                 meta[META_LIVE] -= 1
                 meta[META_PRUNED] += 1
         meta[META_MIN_REDUCE] += 1
@@ -195,8 +230,8 @@ def _emit(table, w, out, max_vocab, insert):
     """Count token w (when inserting) and append it to the current sentence."""
     ids, sents, state = out
     if insert:
-        table[4][w] += 1
-        if max_vocab > 0 and table[6][META_LIVE] > max_vocab:
+        table[1][w, REC_COUNT] += 1
+        if max_vocab > 0 and table[3][META_LIVE] > max_vocab:
             reduce_vocab(table, max_vocab)
     ids[state[ST_IDS]] = w
     state[ST_IDS] += 1
@@ -241,7 +276,11 @@ def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line):
     length for GROW).
     """
     ids, sents, state = out
-    counts, meta = table[4], table[6]
+    slots, records, meta = table[0], table[1], table[3]
+    starts = np.empty(PREFETCH_BATCH, np.int64)
+    ends = np.empty(PREFETCH_BATCH, np.int64)
+    hashes = np.empty(PREFETCH_BATCH, np.uint64)
+    heads = np.empty(PREFETCH_BATCH, np.int64)
     insert = max_vocab >= 0
     lowering = fold[65] == 97  # only ASCII lines are lowercased here
     i = pos
@@ -256,37 +295,55 @@ def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line):
         if high and (lowering or not utf8_valid(buf, i, line_end)):
             return FALLBACK, i, line_end
         j = i
-        while True:
-            while j < line_end:
-                gap = _space(buf, j, line_end)
-                if gap == 0:
+        while j < line_end:
+            # a batch of up to PREFETCH_BATCH tokens: find them and hash them, fetch their slots'
+            # and then their records' cache lines, and only then look them up, so that the memory
+            # latency of rare words overlaps instead of adding up
+            n_batch = 0
+            while n_batch < PREFETCH_BATCH:
+                while j < line_end:
+                    gap = _space(buf, j, line_end)
+                    if gap == 0:
+                        break
+                    j += gap
+                if j >= line_end:
                     break
-                j += gap
-            if j >= line_end:
-                break
-            start = j
-            j += 1
-            while j < line_end and _space(buf, j, line_end) == 0:
+                starts[n_batch] = j
                 j += 1
-            w, h, slot = find_word(table, buf, start, j, fold)
-            if w < 0 and insert:
-                w = add_word(table, buf, start, j, fold, h, slot)
-                if w == NEED_ROOM:
-                    return GROW, start, j - start
-            # _emit(table, w, out, max_vocab, insert), written out: inlined by numba it costs 3x
-            if insert:
-                counts[w] += 1
-                if max_vocab > 0 and meta[META_LIVE] > max_vocab:
-                    reduce_vocab(table, max_vocab)
-            ids[state[ST_IDS]] = w
-            state[ST_IDS] += 1
-            state[ST_TOKENS] += 1
-            state[ST_LINE_TOKENS] += 1
-            state[ST_SENT_TOKENS] += 1
-            if state[ST_SENT_TOKENS] == MAX_SENTENCE_TOKENS:
-                sents[state[ST_SENTS]] = MAX_SENTENCE_TOKENS
-                state[ST_SENTS] += 1
-                state[ST_SENT_TOKENS] = 0
+                while j < line_end and _space(buf, j, line_end) == 0:
+                    j += 1
+                ends[n_batch] = j
+                h, head = word_hash(buf, starts[n_batch], j, fold)
+                hashes[n_batch] = h
+                heads[n_batch] = head
+                prefetch_item(slots, _slot_of(h, slots.shape[0] - 1)[0])
+                n_batch += 1
+            for b in range(n_batch):
+                slot, tag = _slot_of(hashes[b], slots.shape[0] - 1)
+                e = slots[slot]
+                if e >= 0 and (e >> 32) == tag:
+                    prefetch_row(records, e & 0xFFFFFFFF)
+            for b in range(n_batch):
+                start = starts[b]
+                w, h, slot = find_hashed(table, buf, start, ends[b], fold, hashes[b], heads[b])
+                if w < 0 and insert:
+                    w = add_word(table, buf, start, ends[b], fold, h, slot)
+                    if w == NEED_ROOM:
+                        return GROW, start, ends[b] - start
+                # _emit(table, w, out, max_vocab, insert), written out: inlined by numba it costs 3x
+                if insert:
+                    records[w, REC_COUNT] += 1
+                    if max_vocab > 0 and meta[META_LIVE] > max_vocab:
+                        reduce_vocab(table, max_vocab)
+                ids[state[ST_IDS]] = w
+                state[ST_IDS] += 1
+                state[ST_TOKENS] += 1
+                state[ST_LINE_TOKENS] += 1
+                state[ST_SENT_TOKENS] += 1
+                if state[ST_SENT_TOKENS] == MAX_SENTENCE_TOKENS:
+                    sents[state[ST_SENTS]] = MAX_SENTENCE_TOKENS
+                    state[ST_SENTS] += 1
+                    state[ST_SENT_TOKENS] = 0
         i = line_end
         if i < end:  # at the '\n'
             i += 1
@@ -302,7 +359,7 @@ def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line):
 def scan_tokens(buf, ends, first, table, out, max_vocab):
     """Count (max_vocab < 0: look up) tokens given by their ends in buf, from token number first,
     into the current sentence. Returns (status, token to resume from)."""
-    identity = np.arange(256).astype(np.uint8)
+    identity = IDENTITY
     insert = max_vocab >= 0
     for t in range(first, ends.shape[0]):
         start = ends[t - 1] if t > 0 else 0
@@ -319,17 +376,19 @@ def scan_tokens(buf, ends, first, table, out, max_vocab):
 def merge_table(dst, src, local_to_dst, first):
     """Add src's live words and counts into dst (new words in src's id order), from src word first;
     local_to_dst[w] = dst's id of src word w (-1: dropped in src). Returns (status, word to resume from)."""
-    identity = np.arange(256).astype(np.uint8)
-    offsets, lens, counts, pool = src[2], src[3], src[4], src[5]
-    for w in range(first, src[6][META_WORDS]):
-        if counts[w] < 0:
+    identity = IDENTITY
+    records, pool = src[1], src[2]
+    for w in range(first, src[3][META_WORDS]):
+        if records[w, REC_COUNT] < 0:
             local_to_dst[w] = -1
             continue
-        v, h, slot = find_word(dst, pool, offsets[w], offsets[w] + lens[w], identity)
+        start = records[w, REC_OFFSET]
+        end = start + records[w, REC_LEN]
+        v, h, slot = find_word(dst, pool, start, end, identity)
         if v < 0:
-            v = add_word(dst, pool, offsets[w], offsets[w] + lens[w], identity, h, slot)
+            v = add_word(dst, pool, start, end, identity, h, slot)
         if v == NEED_ROOM:
             return GROW, w
-        dst[4][v] += counts[w]
+        dst[1][v, REC_COUNT] += records[w, REC_COUNT]
         local_to_dst[w] = v
-    return DONE, src[6][META_WORDS]
+    return DONE, src[3][META_WORDS]
