@@ -53,6 +53,9 @@ def run_gensim(args) -> None:
     else:
         model.build_vocab(corpus_iterable=LineSentence(args.corpus))
     t1 = time.perf_counter()
+    if args.epochs == 0:  # counting only (scripts/bench_scale.py)
+        print(json.dumps({"vocab_s": t1 - t0, "vocab_size": len(model.wv.index_to_key)}))
+        return
     if args.gensim_mode == "corpus_file":
         model.train(corpus_file=args.corpus, total_examples=model.corpus_count,
                     total_words=model.corpus_total_words, epochs=args.epochs)

@@ -7,6 +7,7 @@ project's exception types (errors.py), never SystemExit.
 
 import dataclasses
 import os
+import time
 from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 
 from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, default_threads, resumed_config
@@ -137,12 +138,15 @@ def build_vocab(corpus: Corpus, output: Optional[str] = None, log: Optional[Call
     if output is not None:
         check_output_path(output)
     reader = open_corpus(corpus, cfg.lowercase)
+    t0 = time.perf_counter()
     vocab, _ = scan_corpus(reader, cfg, encode=False, threads=threads)
+    seconds = time.perf_counter() - t0
     if output is not None:
         vocab.save(output)
     for warning in reader.warnings():
         (log or RunOptions.log)("warning: " + warning)
-    return vocab, {"vocab_size": len(vocab), "tokens": reader.stats.n_tokens, "output": output}
+    return vocab, {"vocab_size": len(vocab), "tokens": reader.stats.n_tokens, "seconds": seconds, "threads": threads,
+                   "output": output}
 
 
 COOCCUR_OPTIONS = ("window", "asymmetric", "memory", "threads", "vocab", "tmp_dir", "cache", "cache_dir")
