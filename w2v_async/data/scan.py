@@ -23,7 +23,7 @@ from ..models import tokens as kernels
 from . import corpus as corpus_module
 from .corpus import STDIN, CorpusStats, check_text, check_utf8
 from .encoded import IdStreamBuilder
-from .words import WordTable, FOLD_LOWER, FOLD_NONE
+from .words import FOLD_LOWER, FOLD_NONE, WordTable, compose
 
 CHUNK_BYTES = 1 << 22  # read per call; a worker holds about 6 times this
 MIN_SPAN_BYTES = 1 << 23  # a plain file is cut into spans of at least this much
@@ -286,9 +286,30 @@ def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given
         stats.n_split_lines += s.n_split_lines
     if given is not None:
         return given, [None] * len(workers)
-    merged = workers[0].table
-    maps: List[Optional[np.ndarray]] = [None]
-    for w in workers[1:]:
-        maps.append(merged.merge(w.table))
+    merged, maps = merge_tables([w.table for w in workers])
     merged.reduce(cfg.max_vocab_size)
     return merged, maps
+
+
+def merge_tables(tables: List[WordTable]) -> Tuple[WordTable, List[Optional[np.ndarray]]]:
+    """Merge tables of consecutive spans into the first, in corpus order; returns it and, for each
+    table, the map from its ids to the merged ids (None: the same).
+
+    Pairwise in rounds (1+2, 3+4, ...; then the pairs' results), each round's merges in parallel
+    threads: with T tables a round costs one merge, not T - 1. A left table absorbs its right
+    neighbour, so a word's merged id still follows its first occurrence in the corpus.
+    """
+    maps: List[Optional[np.ndarray]] = [None] * len(tables)
+    nodes = [(table, [k]) for k, table in enumerate(tables)]  # (table, the original tables in it)
+    with ThreadPoolExecutor(max(1, len(tables) // 2)) as pool:
+        while len(nodes) > 1:
+            pairs = [(nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
+            to_left = list(pool.map(lambda pair: pair[0][0].merge(pair[1][0]), pairs))
+            merged_nodes = []
+            for ((left, left_members), (_, right_members)), to_ours in zip(pairs, to_left):
+                for k in right_members:
+                    previous = maps[k]
+                    maps[k] = to_ours if previous is None else compose(previous, to_ours)
+                merged_nodes.append((left, left_members + right_members))
+            nodes = merged_nodes + nodes[2 * len(pairs):]
+    return nodes[0][0], maps

@@ -13,7 +13,7 @@ from ..io import atomic_write
 from .corpus import CorpusReader, SentenceReader, batched, open_corpus
 from .encoded import EncodedCorpus, IdStreamBuilder
 from .scan import scan_files
-from .words import WordTable
+from .words import WordTable, compose
 
 
 @dataclass
@@ -154,18 +154,13 @@ def scan_corpus(
         )
     encoded = None
     if builder is not None:
-        encoded = builder.build([remap if m is None else _compose(m, remap) for m in maps])
+        encoded = builder.build([remap if m is None else compose(m, remap) for m in maps])
         if encoded.n_words == 0:
             raise InputError(
                 f"no word of corpus {reader.source!r} is in the vocabulary; "
                 "check that --vocab was built from this corpus."
             )
     return vocab, encoded
-
-
-def _compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
-    """then[first], keeping -1 as -1."""
-    return np.where(first >= 0, then[np.maximum(first, 0)], -1).astype(np.int32)
 
 
 def read_corpus(

@@ -22,6 +22,11 @@ def _grown(a: np.ndarray, size: int, used: int) -> np.ndarray:
     return out
 
 
+def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """then[first] for id maps (int32), keeping -1 (dropped) as -1."""
+    return np.where(first >= 0, then[np.maximum(first, 0)], -1).astype(np.int32)
+
+
 class WordTable:
     """A word table owned by Python and filled by the kernels (kernels.TABLE, in ``arrays``)."""
 
