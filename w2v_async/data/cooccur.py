@@ -218,7 +218,7 @@ def count_cooccurrences(
     _check_settings(window, memory_gb, threads)
     n_words = len(vocab)
     max_key = n_words * n_words - 1
-    longest = int(np.diff(corpus.sent_starts).max(initial=1))
+    longest = corpus.longest_sentence()
     factor = 2 if symmetric else 1
     capacity = int(memory_gb * 2**30 / BYTES_PER_ENTRY / threads)
     capacity -= capacity % factor

@@ -38,6 +38,14 @@ class EncodedCorpus:
     def n_sentences(self) -> int:
         return int(self.sent_starts.shape[0] - 1)
 
+    def longest_sentence(self) -> int:
+        """The most words in one sentence (1 for an empty corpus), read in pieces."""
+        longest = 1
+        for first in range(0, self.n_sentences, SHARD_PIECE):
+            piece = np.asarray(self.sent_starts[first: first + SHARD_PIECE + 1])
+            longest = max(longest, int(np.diff(piece).max(initial=1)))
+        return longest
+
     def shards(self, n: int, block_words: int = 10_000) -> List[np.ndarray]:
         """Deal blocks of about block_words consecutive words to n threads in turn.
 

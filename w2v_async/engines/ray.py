@@ -19,7 +19,7 @@ from ..errors import ConfigError, DivergedError, InputError
 from ..models.sampling import build_alias_table
 from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, init_matrices,
                    thread_rng_states)
-from .ray_actors import DataRefs, GloveReplica, ParamShard, Replica
+from .ray_actors import GloveReplica, ParamShard, Replica
 
 RAY_INSTALL = "pip install 'w2v-async[ray]'"
 
@@ -58,7 +58,8 @@ def connect(rcfg: RayConfig):
 class Job:
     """One unit of work: consecutive items (sentences, or shuffled entries) of one epoch.
 
-    payload is what the replica gets (sentence numbers, or an entry range); position is the
+    payload is (block, first): the job trains its block of the data (an object in Ray's store that
+    only the replica running it fetches) from item first of the block on; position is the
     epoch's items done before it (a one-thread run's RunState.position); units_before counts the
     words (entries) trained before it in the whole run, n_units its own.
     """
@@ -70,41 +71,51 @@ class Job:
     n_units: int
 
 
-def make_jobs(corpus: EncodedCorpus, epochs: int, job_words: int, start_epoch: int = 0,
-              start_sentence: int = 0, words_before: int = 0) -> List[Job]:
-    """Every word2vec job of the run from (start_epoch, start_sentence) on, in training order.
+def sentence_blocks(corpus: EncodedCorpus, job_words: int) -> np.ndarray:
+    """The first sentence of every block of about job_words words (sentence s belongs to block
+    sent_starts[s + 1] // job_words), then n_sentences. A search per block: nothing corpus-sized."""
+    ends = corpus.sent_starts[1:]
+    firsts = np.searchsorted(ends, np.arange(0, corpus.n_words, job_words, dtype=np.int64), side="left")
+    return np.unique(np.concatenate([[0], firsts, [corpus.n_sentences]]).astype(np.int64))
 
-    A job is the sentences of one block of about job_words words (blocks cut at the same places
-    every epoch); the first one starts at start_sentence.
-    """
-    block = corpus.sent_starts[1:] // job_words
-    pieces = np.split(np.arange(corpus.n_sentences, dtype=np.int64), np.flatnonzero(np.diff(block)) + 1)
+
+def make_jobs(corpus: EncodedCorpus, blocks: np.ndarray, epochs: int, start_epoch: int = 0,
+              start_sentence: int = 0, words_before: int = 0) -> List[Job]:
+    """Every word2vec job of the run from (start_epoch, start_sentence) on, in training order: a
+    block (sentence_blocks) each, the same every epoch; the first one starts at start_sentence."""
     jobs = []
     done = words_before
+    starts = corpus.sent_starts
     for epoch in range(start_epoch, epochs):
-        for p in pieces:
-            if epoch == start_epoch:
-                p = p[p >= start_sentence]
-            if len(p) == 0:
+        for k, (a, b) in enumerate(zip(blocks[:-1].tolist(), blocks[1:].tolist())):
+            first = max(a, start_sentence) if epoch == start_epoch else a
+            if first >= b:
                 continue
-            n = int(corpus.sent_starts[p[-1] + 1] - corpus.sent_starts[p[0]])
-            jobs.append(Job(epoch, p, int(p[0]), done, n))
+            n = int(starts[b] - starts[first])
+            jobs.append(Job(epoch, (k, first - a), first, done, n))
             done += n
     return jobs
 
 
 def make_glove_jobs(nnz: int, epochs: int, job_entries: int, start_epoch: int = 0, start_entry: int = 0,
                     entries_before: int = 0) -> List[Job]:
-    """Every GloVe job from (start_epoch, start_entry) on: ranges of job_entries shuffled entries."""
+    """Every GloVe job from (start_epoch, start_entry) on: block k is the shuffled entries
+    [k job_entries, (k + 1) job_entries)."""
     jobs = []
     done = entries_before
     for epoch in range(start_epoch, epochs):
         first = start_entry if epoch == start_epoch else 0
         for a in range(first, nnz, job_entries):
-            b = min(nnz, a + job_entries)
-            jobs.append(Job(epoch, (a, b), a, done, b - a))
+            k = a // job_entries
+            b = min(nnz, (k + 1) * job_entries)
+            jobs.append(Job(epoch, (k, a - k * job_entries), a, done, b - a))
             done += b - a
     return jobs
+
+
+def put_blocks(ray, pieces) -> list:
+    """Object refs of the data blocks, put one at a time (the driver holds one block at most)."""
+    return [ray.put(piece) for piece in pieces]
 
 
 def resume_point(arrays, units_per_epoch: int) -> Tuple[int, int, int]:
@@ -122,9 +133,9 @@ def resume_point(arrays, units_per_epoch: int) -> Tuple[int, int, int]:
 class _Downpour:
     """The driver: starts the actors, hands out jobs, checkpoints, and gathers the result."""
 
-    def __init__(self, ray, rcfg: RayConfig, params: Dict[str, np.ndarray], data: list, replica_cls, replica_args,
-                 gradsq_names: Dict[str, str], resume):
-        self.ray, self.rcfg, self.params = ray, rcfg, params
+    def __init__(self, ray, rcfg: RayConfig, params: Dict[str, np.ndarray], data: list, blocks: list, replica_cls,
+                 replica_args, gradsq_names: Dict[str, str], resume):
+        self.ray, self.rcfg, self.params, self.blocks = ray, rcfg, params, blocks
         m = rcfg.ps_shards
         self.gradsq = None  # AdaGrad shards' sums, full size (for checkpoints), by parameter name
         if rcfg.ps_optimizer == "adagrad":
@@ -137,9 +148,10 @@ class _Downpour:
         self.shards = [shard_cls.options(name=f"{run}-shard-{s}").remote(
             {name: a[s::m] for name, a in params.items()}, m, rcfg.ps_optimizer, rcfg.ps_eta,
             None if self.gradsq is None else {name: g[s::m] for name, g in self.gradsq.items()}) for s in range(m)]
-        self.data = ray.remote(num_cpus=0)(DataRefs).options(name=f"{run}-data").remote([ray.put(d) for d in data])
+        # in a list, so Ray hands the replicas refs, not the data; kept here, so a restarted replica finds them
+        self.data_refs = [ray.put(d) for d in data]
         cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(replica_cls)
-        self.replicas = [cls.remote(r, run, *replica_args) for r in range(rcfg.replicas)]
+        self.replicas = [cls.remote(r, run, self.data_refs, *replica_args) for r in range(rcfg.replicas)]
 
     def gather(self) -> float:
         """Copy every shard's rows (and AdaGrad sums) into the full arrays; returns the shards' busy seconds."""
@@ -158,7 +170,7 @@ class _Downpour:
         return {**self.params, **extra}
 
     def close(self) -> None:
-        for actor in self.replicas + self.shards + [self.data]:
+        for actor in self.replicas + self.shards:
             self.ray.kill(actor)
 
     def run(self, jobs: List[Job], state, ckpt, total: int, epochs: int, progress: bool, desc: str, unit: str,
@@ -220,7 +232,8 @@ class _Downpour:
                         next_job += j == next_job
                         job = jobs[j]
                         alpha = (alpha_at(job.units_before), alpha_at(job.units_before + job.n_units))
-                        in_flight[replica.run.remote(job.epoch, job.payload, alpha)] = (j, r)
+                        block, first = job.payload
+                        in_flight[replica.run.remote(job.epoch, (self.blocks[block], first), alpha)] = (j, r)
                         load[r] += 1
                 if not in_flight:
                     if next_job == len(jobs) or state.stopped:
@@ -236,8 +249,8 @@ class _Downpour:
                 load[r] -= 1
                 try:
                     res = ray.get(ready[0])
-                except ray.exceptions.RayActorError:
-                    retry.append(j)  # the replica died: Ray restarts it, the job is handed out again
+                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                    retry.append(j)  # the replica (or its node) died: Ray restarts it, the job goes out again
                     stats["jobs_retried"] += 1
                     continue
                 state.loss[0, res.epoch] += res.loss
@@ -270,7 +283,9 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
                        after_job: Optional[Callable[[list, int], None]] = None):
     """Train SGNS or CBOW with Downpour SGD: rcfg.replicas replica actors, rcfg.ps_shards shard actors.
 
-    The encoded corpus and the sampling tables go into Ray's object store once. The driver hands
+    The sampling tables go into Ray's object store once, and the encoded corpus in blocks of about
+    rcfg.job_words words, one object each: a replica fetches only the blocks of the jobs it runs,
+    so on a cluster a node receives the part of the corpus its replicas train. The driver hands
     out jobs (about rcfg.job_words consecutive words each, in corpus order, epoch after epoch,
     two in flight per replica, no barrier between replicas) with the learning rate decaying
     linearly over the whole run; it gathers losses, staleness and progress (tqdm). A replica that
@@ -302,14 +317,19 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     else:
         w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
         start = (0, 0, 0)
-    jobs = make_jobs(corpus, cfg.epochs, rcfg.job_words, *start)
+    blocks = sentence_blocks(corpus, rcfg.job_words)
+    jobs = make_jobs(corpus, blocks, cfg.epochs, *start)
     total = corpus.n_words * cfg.epochs
+    starts = corpus.sent_starts
+    refs = put_blocks(ray, ((np.array(corpus.ids[starts[a]:starts[b]]), np.array(starts[a:b + 1] - starts[a]))
+                            for a, b in zip(blocks[:-1].tolist(), blocks[1:].tolist())))
 
     def alpha_at(words):
         return max(cfg.min_alpha, cfg.start_alpha - (cfg.start_alpha - cfg.min_alpha) * words / max(total, 1))
 
-    driver = _Downpour(ray, rcfg, {"w_in": w_in, "w_out": w_out}, [corpus.ids, corpus.sent_starts, tables], Replica,
-                       (cfg, rcfg, n_words), {"w_in": "ps_gradsq_in", "w_out": "ps_gradsq_out"}, ckpt.resume)
+    driver = _Downpour(ray, rcfg, {"w_in": w_in, "w_out": w_out}, [tables], refs, Replica,
+                       (cfg, rcfg, n_words, corpus.longest_sentence()),
+                       {"w_in": "ps_gradsq_in", "w_out": "ps_gradsq_out"}, ckpt.resume)
     try:
         stats = driver.run(jobs, state, ckpt, total, cfg.epochs, progress, f"{cfg.model} ray x{rcfg.replicas}", "w",
                            alpha_at, after_job)
@@ -329,7 +349,8 @@ def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpoin
     """Train GloVe with Downpour on Ray: replicas run glove.c's AdaGrad update on compact copies.
 
     The entries are shuffled once as the threaded engine does (same seed, same order) and go into
-    the object store; jobs are ranges of rcfg.job_words entries, batches of rcfg.batch_words.
+    the object store in blocks of rcfg.job_words entries, a job's each (a replica fetches the
+    blocks of its jobs only); batches of rcfg.batch_words.
     The AdaGrad sums travel with the rows (GloveReplica) and the shards add every change, so
     --ps-optimizer must be sgd. Checkpoints, resume and signals as train_word2vec_ray, in the
     threaded GloVe checkpoint format. Returns a base.GloveResult (with ``downpour``).
@@ -363,7 +384,10 @@ def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpoin
     params = dict(zip(GLOVE_ARRAY_NAMES, arrays))
     jobs = make_glove_jobs(cooc.nnz, cfg.epochs, rcfg.job_words, *start)
     total = cooc.nnz * cfg.epochs
-    driver = _Downpour(ray, rcfg, params, coo, GloveReplica, (cfg, rcfg, n_words), {}, None)
+    step = rcfg.job_words
+    refs = put_blocks(ray, (tuple(a[k:k + step] for a in coo) for k in range(0, cooc.nnz, step)))
+    del coo
+    driver = _Downpour(ray, rcfg, params, [], refs, GloveReplica, (cfg, rcfg, n_words), {}, None)
     try:
         stats = driver.run(jobs, state, ckpt, total, cfg.epochs, progress, f"glove ray x{rcfg.replicas}",
                            " entries", lambda units: 0.0, after_job)

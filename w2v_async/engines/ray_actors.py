@@ -122,16 +122,6 @@ def split_by_shard(ids: np.ndarray, m: int) -> List[np.ndarray]:
 
 # ---- model replicas ----
 
-class DataRefs:
-    """Holds the object-store references of the training data for replicas (and their restarts)."""
-
-    def __init__(self, refs: list):
-        self._refs = refs
-
-    def refs(self) -> list:
-        return self._refs
-
-
 @dataclass
 class JobResult:
     """What a replica reports for one job."""
@@ -147,18 +137,27 @@ class JobResult:
     seconds_comm: float = 0.0
 
 
+def _fetch(ref) -> list:
+    """A data block from the object store (from another node's store if need be), as writable
+    copies: numba's typed kernels take no read-only arrays (the object store's are)."""
+    import ray  # optional: the batch code above is used (and tested) without Ray
+
+    return [np.array(a) for a in ray.get(ref)]
+
+
 class _ReplicaBase:
     """Pull, push and the n_fetch / n_push loop; subclasses draw and train batches of their model."""
 
-    def _connect(self, run: str, rcfg: RayConfig):
-        """The run's shards and data by name (a restarted replica finds them the same way)."""
+    def _connect(self, run: str, data: list, rcfg: RayConfig):
+        """The run's shards by name, and its data (refs given at creation: a replica that Ray
+        restarts, on any node, gets the same ones)."""
         import ray  # optional: the batch code above is used (and tested) without Ray
 
         self.rcfg = rcfg
         self.shards = [ray.get_actor(f"{run}-shard-{s}") for s in range(rcfg.ps_shards)]
         # writable copies: numba's typed kernels take no read-only arrays (the object store's are)
         return [np.array(a) if isinstance(a, np.ndarray) else tuple(np.array(t) for t in a)
-                for a in ray.get(ray.get(ray.get_actor(f"{run}-data").refs.remote()))]
+                for a in ray.get(data)]
 
     def _pull(self, ids: Dict[str, np.ndarray]):
         """{name: compact rows for the sorted unique global ids[name]}, and each shard's version."""
@@ -230,20 +229,23 @@ class Replica(_ReplicaBase):
     before the next fetch, it pushes the change of each row since the last push.
     """
 
-    def __init__(self, index: int, run: str, cfg: Word2VecConfig, rcfg: RayConfig, n_words: int):
-
-        self.ids, self.sent_starts, self.tables = self._connect(run, rcfg)
+    def __init__(self, index: int, run: str, data: list, cfg: Word2VecConfig, rcfg: RayConfig, n_words: int,
+                 longest: int):
+        (self.tables,) = self._connect(run, data, rcfg)
         self.cfg = cfg
         self.shapes = {"w_in": (cfg.dim,), "w_out": (cfg.dim,)}
         self.rng = thread_rng_states(cfg.seed + 7919 * index, 1)[0]
-        self.scratch = thread_scratch(cfg, int(np.diff(self.sent_starts).max(initial=1)))
+        self.scratch = thread_scratch(cfg, longest)
 
-    def run(self, epoch: int, sentences: np.ndarray, alpha: Tuple[float, float]) -> JobResult:
-        """Train one job: the sentences, in batches of about rcfg.batch_words words, with the learning
+    def run(self, epoch: int, block: tuple, alpha: Tuple[float, float]) -> JobResult:
+        """Train one job: block is (the ref of its corpus block: ids and sentence starts, the first
+        sentence of it to train); in batches of about rcfg.batch_words words, with the learning
         rate going linearly from alpha[0] to alpha[1]."""
         cfg, rcfg = self.cfg, self.rcfg
-        sentences = np.array(sentences, np.int64)
-        lengths = self.sent_starts[sentences + 1] - self.sent_starts[sentences]
+        ref, first = block
+        ids, starts = _fetch(ref)
+        sentences = np.arange(first, starts.shape[0] - 1, dtype=np.int64)
+        lengths = starts[sentences + 1] - starts[sentences]
         cuts = np.searchsorted(np.cumsum(lengths), np.arange(rcfg.batch_words, lengths.sum(), rcfg.batch_words),
                                side="left") + 1
         parts = [p for p in np.split(sentences, cuts) if len(p)]
@@ -251,7 +253,7 @@ class Replica(_ReplicaBase):
         t0 = time.perf_counter()
         windows = []
         for first in range(0, len(parts), rcfg.n_fetch):
-            batches = [sample((self.ids, self.sent_starts), p, self.tables, self.rng, cfg)
+            batches = [sample((ids, starts), p, self.tables, self.rng, cfg)
                        for p in parts[first : first + rcfg.n_fetch]]
             windows.append((self._remap(batches), [(first + b, batch) for b, batch in enumerate(batches)]))
         out.seconds_train += time.perf_counter() - t0  # drawing is part of the replica's compute
@@ -294,25 +296,28 @@ class GloveReplica(_ReplicaBase):
     and pushes every array's change; the shards add them (sgd).
     """
 
-    def __init__(self, index: int, run: str, cfg, rcfg: RayConfig, n_words: int):
-        self.rows, self.cols, self.values = self._connect(run, rcfg)
+    def __init__(self, index: int, run: str, data: list, cfg, rcfg: RayConfig, n_words: int):
+        self._connect(run, data, rcfg)
         self.cfg = cfg
         self.shapes = {name: (cfg.dim,) if name in ("w_word", "w_ctx", "gradsq_word", "gradsq_ctx") else ()
                        for name in GLOVE_ROW_ARRAYS + GLOVE_COL_ARRAYS}
         self.hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta], np.float64)
 
-    def run(self, epoch: int, entries: Tuple[int, int], alpha=None) -> JobResult:
-        """Train the entries [start, end) of the shuffled matrix, in batches of rcfg.batch_words."""
-        start, end = entries
+    def run(self, epoch: int, block: tuple, alpha=None) -> JobResult:
+        """Train a block of the shuffled entries (block: its ref, and the first entry of it to
+        train), in batches of rcfg.batch_words."""
+        ref, start = block
+        rows, cols, values = _fetch(ref)
+        end = rows.shape[0]
         out = JobResult(epoch, 0.0, 0, 0)
         bounds = list(range(start, end, self.rcfg.batch_words)) + [end]
         windows = []
         for w in range(0, len(bounds) - 1, self.rcfg.n_fetch):
             pieces = list(zip(bounds[w : w + self.rcfg.n_fetch], bounds[w + 1 : w + 1 + self.rcfg.n_fetch]))
-            words = np.unique(self.rows[pieces[0][0] : pieces[-1][1]])
-            contexts = np.unique(self.cols[pieces[0][0] : pieces[-1][1]])
-            batches = [(np.searchsorted(words, self.rows[a:b]).astype(np.int32),
-                        np.searchsorted(contexts, self.cols[a:b]).astype(np.int32), self.values[a:b])
+            words = np.unique(rows[pieces[0][0] : pieces[-1][1]])
+            contexts = np.unique(cols[pieces[0][0] : pieces[-1][1]])
+            batches = [(np.searchsorted(words, rows[a:b]).astype(np.int32),
+                        np.searchsorted(contexts, cols[a:b]).astype(np.int32), values[a:b])
                        for a, b in pieces]
             ids = {**{name: words for name in GLOVE_ROW_ARRAYS}, **{name: contexts for name in GLOVE_COL_ARRAYS}}
             windows.append((ids, batches))

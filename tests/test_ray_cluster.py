@@ -1,0 +1,91 @@
+"""Downpour on a Ray cluster of several nodes started on this machine (ray.cluster_utils.Cluster),
+each with its own object store: corpus blocks travel from the driver's node to the replicas'
+nodes, and a replica's whole node is removed mid-run."""
+
+import time
+
+import numpy as np
+import pytest
+
+from conftest import group_margin, planted_corpus
+from w2v_async.config import RayConfig, VocabConfig, Word2VecConfig
+from w2v_async.data.corpus import CorpusReader
+from w2v_async.data.vocab import scan_corpus
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+NODE = dict(num_cpus=1, object_store_memory=80 * 2**20, include_dashboard=False)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head without CPUs (the driver's node: the corpus blocks are put there) and five one-CPU
+    nodes: two shards and two replicas take four of them, one is spare for a restart."""
+    import logging
+
+    c = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": 0})
+    for _ in range(5):
+        c.add_node(**NODE)
+    c.wait_for_nodes()
+    ray.init(address=c.address, logging_level=logging.ERROR, log_to_driver=False)
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def _node_of(actor) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # a restarting actor answers once it is up again
+        try:
+            return ray.get(actor.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()))
+        except (ray.exceptions.ActorUnavailableError, ray.exceptions.RayActorError):
+            time.sleep(0.5)
+    raise AssertionError("the replica did not come back within 2 minutes")
+
+
+def test_replicas_on_other_nodes_fetch_their_blocks_and_survive_losing_a_node(cluster, tmp_path):
+    from w2v_async.engines.ray import train_word2vec_ray
+
+    path = planted_corpus(tmp_path / "c.txt", n_sentences=6000)
+    vocab, enc = scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=1))
+    cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=2, threads=1, seed=1)
+    rcfg = RayConfig(replicas=2, ps_shards=2, batch_words=500, job_words=20_000)
+    head = ray.get_runtime_context().get_node_id()
+    seen = {}
+
+    def remove_a_replicas_node(replicas, jobs_done):
+        if jobs_done == 2:
+            seen["nodes"] = [_node_of(r) for r in replicas]
+            victim = next(n for n in cluster.list_all_nodes() if n.node_id == seen["nodes"][0])
+            cluster.remove_node(victim, allow_graceful=False)
+        if jobs_done == 8:
+            seen["after"] = _node_of(replicas[0])
+
+    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, after_job=remove_a_replicas_node)
+    assert head not in seen["nodes"] and len(set(seen["nodes"])) == 2  # replicas run away from the blocks
+    assert seen["after"] != seen["nodes"][0]  # the lost replica was restarted on another node
+    assert res.downpour["jobs_retried"] >= 1
+    assert res.words_trained == 2 * enc.n_words  # every job completed once in the end
+    assert group_margin(vocab.words, res.w_in) > 0.3
+
+
+def test_a_job_carries_one_block_of_the_corpus_not_the_corpus():
+    from w2v_async.data.encoded import EncodedCorpus
+    from w2v_async.engines.ray import make_jobs, sentence_blocks
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 300, size=5000)
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    enc = EncodedCorpus(np.zeros(starts[-1], np.int32), starts)
+    blocks = sentence_blocks(enc, 20_000)
+    jobs = make_jobs(enc, blocks, epochs=2)
+    assert len(jobs) == 2 * (len(blocks) - 1) and len(blocks) - 1 >= enc.n_words // 20_000
+    for job in jobs:  # a job is one block: about job_words words, whole sentences
+        k, first = job.payload
+        assert first == 0 and job.position == blocks[k]
+        assert job.n_units == starts[blocks[k + 1]] - starts[blocks[k]] <= 20_000 + lengths.max()
+    # resuming mid-block starts inside the block
+    resumed = make_jobs(enc, blocks, epochs=2, start_epoch=1, start_sentence=int(blocks[3]) + 5)
+    assert resumed[0].payload == (3, 5) and resumed[0].epoch == 1
+    assert sum(j.n_units for j in resumed) == starts[-1] - starts[int(blocks[3]) + 5]
