@@ -360,8 +360,10 @@ def train_glove_from_corpus(
     job.check_data(cooc.vocab.words, fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
     job.check_space(n_words, cfg.dim, fmt, 4 * n_words * (cfg.dim + 1))
     prepare_s = time.perf_counter() - t0
-    run = (lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
-        else (lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt))
+    spill = spill_directory(output)
+    run = (lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt, spill_dir=spill)) \
+        if ray is None else \
+        (lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt, spill_dir=spill))
     result, final, config_path, write_s = job.train_and_write(
         run, cooc.vocab.counts, cooc.nnz * cfg.epochs, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
     store()

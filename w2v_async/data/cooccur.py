@@ -7,6 +7,7 @@ corpus, across threads, inside numba. Output: sorted COO arrays plus the vocabul
 import collections
 import os
 import resource
+import struct
 import tempfile
 import threading
 import time
@@ -71,11 +72,37 @@ class Cooccurrence:
                 if version != FORMAT_VERSION:
                     raise ValueError(f"format version {version}")
                 vocab = Vocab(z["words"].tolist(), z["counts"])
-                return cls(z["rows"], z["cols"], z["values"], vocab, int(window), bool(symmetric))
+            with zipfile.ZipFile(path) as zf:
+                entries = [_mapped_member(path, zf, name) for name in ("rows", "cols", "values")]
+            return cls(*entries, vocab, int(window), bool(symmetric))
         except (OSError, KeyError, ValueError) as e:
             raise InputError(
                 f"{path!r} is not a w2v-async co-occurrence file ({e}); create it with `w2v-async cooccur`."
             ) from e
+
+
+def _mapped_member(path: str, zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    """The array name.npy of an .npz archive, memory-mapped (np.savez stores members
+    uncompressed): the entries of a large matrix stay on disk until they are read."""
+    info = zf.getinfo(name + ".npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        with zf.open(info) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)  # the member's local header: then its name and extra field, then the data
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    if fortran or len(shape) != 1:
+        raise ValueError(f"{name} is not a 1-D array")
+    if not shape[0]:
+        return np.zeros(0, dtype)
+    return np.memmap(path, dtype, "c", offset=offset, shape=shape)
 
 
 def _check_settings(window: int, memory_gb: float, threads: int) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import RayConfig, Word2VecConfig
 from ..data.encoded import EncodedCorpus
+from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError, InputError
 from ..models.sampling import build_alias_table
@@ -344,7 +345,7 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     )
 
 
-def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpointing=None,
+def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpointing=None, spill_dir=None,
                     after_job: Optional[Callable[[list, int], None]] = None):
     """Train GloVe with Downpour on Ray: replicas run glove.c's AdaGrad update on compact copies.
 
@@ -364,9 +365,7 @@ def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpoin
     ray = connect(rcfg)
     n_words = len(cooc.vocab)
     rng = np.random.default_rng(cfg.seed)
-    order = rng.permutation(cooc.nnz)  # the threaded engine's shuffle and initialisation
-    coo = [cooc.rows[order], cooc.cols[order], cooc.values[order]]
-    del order
+    coo = shuffled_entries(cooc, rng, cfg.memory_gb, spill_dir)  # the threaded engine's shuffle and initialisation
     shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)]
     state = RunState.new(1, cfg.epochs)
     if ckpt.resume is not None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import GloveConfig, Word2VecConfig
 from ..data.encoded import EncodedCorpus
+from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
 from ..errors import DivergedError, InputError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
@@ -228,10 +229,11 @@ def train_word2vec(
 
 
 def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
-                checkpointing: Optional[Checkpointing] = None) -> GloveResult:
+                checkpointing: Optional[Checkpointing] = None, spill_dir: Optional[str] = None) -> GloveResult:
     """Train GloVe on a Cooccurrence with cfg.threads lock-free AdaGrad threads.
 
-    The entries are shuffled once (as Stanford's ``shuffle``); each thread trains a contiguous
+    The entries are shuffled once (as Stanford's ``shuffle``, within cfg.memory_gb: beyond it, in
+    files in spill_dir, data/shuffle.py); each thread trains a contiguous
     slice of them every epoch, as glove.c does. Parameters start uniform(-0.5, 0.5) / dim, the
     squared-gradient sums at 1. With checkpointing.resume, training continues where that
     checkpoint stopped, AdaGrad sums included.
@@ -240,15 +242,9 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
     ckpt = checkpointing or Checkpointing()
     if cooc.nnz == 0:
         raise InputError("the co-occurrence matrix is empty; count it from a larger corpus or lower --min-count.")
-    if np.any(cooc.values <= 0):
-        raise InputError("the co-occurrence file has non-positive counts; count it again with `w2v-async cooccur`.")
     n_words = len(cooc.vocab)
-    if cooc.rows.max() >= n_words or cooc.cols.max() >= n_words:
-        raise InputError("the co-occurrence file indexes words outside its vocabulary; count it again.")
     rng = np.random.default_rng(cfg.seed)
-    order = rng.permutation(cooc.nnz)
-    coo = (cooc.rows[order], cooc.cols[order], cooc.values[order])
-    del order
+    coo = shuffled_entries(cooc, rng, cfg.memory_gb, spill_dir)
     n_threads = min(cfg.threads, cooc.nnz)
     shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)] * 2
     resumed = resumed_arrays(ckpt.resume, GLOVE_ARRAY_NAMES, shapes)
