@@ -50,3 +50,20 @@ def test_truncated_binary_is_rejected(tmp_path):
         f.truncate(40)
     with pytest.raises(InputError, match="truncated"):
         load_vectors(path)
+
+
+@pytest.mark.parametrize("fmt, name", [("bin", "v.bin"), ("txt", "v.txt"), ("glove", "v.txt")])
+def test_vectors_written_in_pieces_are_the_same_file(tmp_path, monkeypatch, fmt, name):
+    """save_vectors hands gensim's writer WRITE_WORDS vectors at a time (bounded memory); the file
+    must not depend on it."""
+    from w2v_async import io
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}\u00e9" for i in range(1234)]
+    vectors = rng.standard_normal((1234, 7)).astype(np.float32)
+    io.save_vectors(str(tmp_path / "whole"), words, vectors, fmt)
+    monkeypatch.setattr(io, "WRITE_WORDS", 100)
+    io.save_vectors(str(tmp_path / name), words, vectors, fmt)
+    assert (tmp_path / name).read_bytes() == (tmp_path / "whole").read_bytes()
+    kv = io.load_vectors(str(tmp_path / name))
+    assert kv.index_to_key == words and np.allclose(kv.vectors, vectors, atol=1e-6)

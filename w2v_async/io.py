@@ -92,11 +92,18 @@ def save_vectors(path: str, words: List[str], vectors: np.ndarray, fmt: str = "a
     vectors : float32[V, d], row i belongs to words[i]. Returns the format written.
     """
     fmt = resolve_format(path, fmt)
-    kv = keyed_vectors(words, np.ascontiguousarray(vectors, dtype=np.float32))
     logging.getLogger("gensim").setLevel(logging.ERROR)  # words are already in count order
+    n = len(words)
     with atomic_path(path) as tmp:
-        kv.save_word2vec_format(tmp, binary=(fmt == "bin"), write_header=(fmt != "glove"))
+        for first in range(0, max(n, 1), WRITE_WORDS):  # in pieces: gensim's writer copies what it is given
+            kv = keyed_vectors(words[first: first + WRITE_WORDS],
+                               np.ascontiguousarray(vectors[first: first + WRITE_WORDS], dtype=np.float32))
+            kv.save_word2vec_format(tmp, binary=(fmt == "bin"), write_header=(fmt != "glove" and first == 0),
+                                    total_vec=n, append=first > 0)
     return fmt
+
+
+WRITE_WORDS = 100_000  # vectors handed to gensim's writer at a time
 
 
 def _header(path: str):

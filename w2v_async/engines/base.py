@@ -139,8 +139,10 @@ def thread_scratch(cfg: Word2VecConfig, max_sentence: int, hot: Optional[tuple] 
 def init_matrices(n_words: int, dim: int, seed: int):
     """word2vec.c initialisation: w_in ~ uniform(-0.5, 0.5) / dim, w_out = 0 (float32, C order)."""
     rng = np.random.default_rng(seed)
-    w_in = ((rng.random((n_words, dim), dtype=np.float32) - np.float32(0.5)) / np.float32(dim))
-    return np.ascontiguousarray(w_in), np.zeros((n_words, dim), np.float32)
+    w_in = rng.random((n_words, dim), dtype=np.float32)
+    w_in -= np.float32(0.5)  # in place: no second matrix-sized temporary
+    w_in /= np.float32(dim)
+    return w_in, np.zeros((n_words, dim), np.float32)
 
 
 def thread_rng_states(seed: int, n_threads: int) -> List[np.ndarray]:
@@ -198,8 +200,9 @@ class Checkpointing:
 def check_finite(params: Dict[str, np.ndarray], state: RunState) -> None:
     """Raise DivergedError when any parameter is NaN or infinite (before anything is written)."""
     for name, a in params.items():
-        if not np.isfinite(a).all():
-            raise DivergedError(state.diverged_epoch(), state.loss.shape[1], f"{name}")
+        for first in range(0, a.shape[0], 1 << 16):  # rows in pieces: no matrix-sized temporary
+            if not np.isfinite(a[first: first + (1 << 16)]).all():
+                raise DivergedError(state.diverged_epoch(), state.loss.shape[1], f"{name}")
 
 
 def resumed_arrays(arrays: Optional[Dict[str, np.ndarray]], names, shapes) -> Optional[List[np.ndarray]]:
