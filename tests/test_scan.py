@@ -164,3 +164,28 @@ def test_a_file_that_is_not_utf8_is_refused_after_its_first_lines(tmp_path):
     short.write_bytes("caf\u00e9\n".encode("latin-1") * 3 + b"fine\n")
     with pytest.raises(InputError, match="is not UTF-8"):
         scan_corpus(CorpusReader(str(short)), VocabConfig(min_count=1))
+
+
+def test_a_failing_worker_stops_the_others_at_once(tmp_path, monkeypatch):
+    """One span of a directory is not text: the error comes out without the other workers reading
+    their (large) spans to the end."""
+    import time
+
+    monkeypatch.setattr(scan_module, "CHUNK_BYTES", 1 << 12)
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.bin").write_bytes(b"\0" * 1000)  # first in order: refused at its first chunk
+    (d / "b.txt").write_text("the quick brown fox\n" * 400_000)  # 8 MB: 2,000 chunks
+    calls = []
+    real = scan_module._Worker._scan
+
+    def slow_scan(self, *args, **kwargs):
+        calls.append(1)
+        time.sleep(0.002)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(scan_module._Worker, "_scan", slow_scan)
+    monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 1000)
+    with pytest.raises(InputError, match="is not text"):
+        scan_corpus(CorpusReader(str(d)), VocabConfig(min_count=1), threads=2)
+    assert len(calls) < 500  # the text worker stopped long before its 2,000 chunks

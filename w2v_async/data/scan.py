@@ -11,7 +11,7 @@ first) are the same as one sequential pass over the corpus.
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -168,6 +168,10 @@ def _read_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
         stop.set()
 
 
+class _Stopped(Exception):
+    """A worker stopped because another one failed (or the run was interrupted)."""
+
+
 class _Worker:
     """Scans one group of spans into its own table (or looks words up in a shared, frozen one)."""
 
@@ -181,8 +185,11 @@ class _Worker:
         self.ids = np.zeros(0, np.int32)
         self.sents = np.zeros(0, np.int32)
         self.n_bad = 0
+        self.stop: Optional[threading.Event] = None
 
-    def run(self, spans: List[Span]) -> "_Worker":
+    def run(self, spans: List[Span], stop: Optional[threading.Event] = None) -> "_Worker":
+        """Scan the spans; stop (set by the caller on an error or Ctrl-C) ends it at the next chunk."""
+        self.stop = stop
         for span in spans:
             self._scan_span(span)
         return self
@@ -194,6 +201,8 @@ class _Worker:
         self.file_bad = 0
         carry = b""
         for data in _read_ahead(_read_span(span)):
+            if self.stop is not None and self.stop.is_set():
+                raise _Stopped()
             if first:
                 check_text(span.path, data[: 1 << 16])
                 while data.startswith(BOM):
@@ -275,9 +284,17 @@ def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given
     if len(groups) == 1:
         workers[0].run(groups[0])
     else:
+        stop = threading.Event()
         with ThreadPoolExecutor(len(groups)) as pool:
-            for f in [pool.submit(w.run, g) for w, g in zip(workers, groups)]:
-                f.result()
+            futures = [pool.submit(w.run, g, stop) for w, g in zip(workers, groups)]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f.exception() for f in futures if f.done() and f.exception() is not None]
+                if failed:
+                    raise failed[0]
+            except BaseException:  # a worker's error, or Ctrl-C here: the others stop within a chunk
+                stop.set()
+                raise
     for w in workers:
         s = w.stats()
         stats.n_lines += s.n_lines
