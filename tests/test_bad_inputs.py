@@ -81,6 +81,7 @@ BAD_INPUTS = [
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--min-alpha", "1"], 2, "--min-alpha must be between 0 and"),
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--epochs", "0"], 2, "--epochs must be a positive number"),
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--threads", "0"], 2, "--threads must be a positive number"),
+    (["vocab", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--threads", "0"], 2, "--threads must be a positive number"),
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--seed", "-1"], 2, "--seed must be >= 0, got -1"),
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--dim", "ten"], 2, "'ten' is not a valid integer"),
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--model", "glove2"], 2, "'glove2' is not one of"),

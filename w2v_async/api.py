@@ -133,7 +133,8 @@ def build_vocab(corpus: Corpus, output: Optional[str] = None, log: Optional[Call
     _check_names(options, {*VOCAB_OPTIONS, "threads"}, "vocab")
     threads = options.pop("threads", default_threads())
     if not isinstance(threads, int) or threads < 1:
-        raise ConfigError(f"threads must be a positive integer, got {threads!r}; pass e.g. threads={default_threads()}.")
+        raise ConfigError(f"--threads must be a positive number, got {threads!r}; the default is all cores "
+                          f"({default_threads()}).")
     cfg = _config(VocabConfig, VOCAB_OPTIONS, options, None).validate()
     if output is not None:
         check_output_path(output)
