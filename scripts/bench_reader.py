@@ -63,7 +63,7 @@ def main():
             rows.append(dict(threads=threads, count_s=count, encode_s=encode))
             print(json.dumps(rows[-1]), flush=True)
     gensim_s = None if args.no_gensim else gensim_build_vocab(args.corpus)
-    print(f"\n| threads | count s | count M tokens/s | count + encode s | M tokens/s | x gensim build_vocab |")
+    print("\n| threads | count s | count M tokens/s | count + encode s | M tokens/s | x gensim build_vocab |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{gensim_s / r['count_s']:.1f}" if gensim_s else "-"
