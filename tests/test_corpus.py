@@ -139,3 +139,28 @@ def test_no_space_for_the_encoded_corpus_is_one_clear_error(tmp_path, monkeypatc
     with pytest.raises(InputError, match="cannot write the encoded corpus .*No space left on device"):
         scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1),
                     directory=str(tmp_path))
+    assert [p.name for p in tmp_path.iterdir()] == ["p.txt"]
+
+
+def test_no_space_for_the_encoded_corpus_of_several_readers_is_one_clear_error(tmp_path, monkeypatch):
+    """With several reading threads the output is reserved before it is mapped and filled: a full
+    disk must be this error, not a SIGBUS while writing a mapping."""
+    import pytest
+
+    from conftest import planted_corpus
+    from w2v_async.config import VocabConfig
+    from w2v_async.data import encoded as encoded_module
+    from w2v_async.data import scan as scan_module
+    from w2v_async.data.corpus import CorpusReader
+    from w2v_async.data.vocab import scan_corpus
+    from w2v_async.errors import InputError
+
+    def full(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(encoded_module.os, "posix_fallocate", full)
+    monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 10_000)
+    with pytest.raises(InputError, match="cannot write the encoded corpus .*No space left on device"):
+        scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1),
+                    directory=str(tmp_path), threads=3)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.txt"]

@@ -2,7 +2,9 @@
 built from the readers' provisional ids by IdStreamBuilder."""
 
 import contextlib
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -114,9 +116,11 @@ class IdStreamBuilder:
         for all parts, or a list, one per part) and pack."""
         if not isinstance(remaps, (list, tuple)):
             remaps = [remaps] * len(self._parts)
-        ids, starts = self.stream(np.int32), self.stream(np.int64)
         try:
             with self._disk_errors():
+                if len(self._parts) > 1:
+                    return self._build_parallel(remaps)
+                ids, starts = self.stream(np.int32), self.stream(np.int64)
                 starts.append(np.zeros(1, np.int64))
                 offset = 0
                 for part, remap in zip(self._parts, remaps):
@@ -124,10 +128,47 @@ class IdStreamBuilder:
                         ids.append(piece_ids)
                         starts.append(offset + np.cumsum(kept_lengths))
                         offset += int(piece_ids.shape[0])
-                return EncodedCorpus(ids.array(), starts.array())
+                try:
+                    return EncodedCorpus(ids.array(), starts.array())
+                finally:
+                    ids.close()
+                    starts.close()  # a mapping keeps its unnamed file's pages
         finally:
-            for stream in (ids, starts, *(s for part in self._parts for s in part.streams)):
-                stream.close()  # a mapping keeps its unnamed file's pages
+            for stream in (s for part in self._parts for s in part.streams):
+                stream.close()
+
+    def _build_parallel(self, remaps) -> EncodedCorpus:
+        """Several parts, a thread each, in two passes: how many ids and sentences each part keeps,
+        then each part remapped straight into its place in the output (remapping twice costs
+        less than doing it one part after another once there are a few cores)."""
+        parts = self._parts
+        with ThreadPoolExecutor(len(parts)) as pool:
+            sizes = list(pool.map(lambda k: parts[k].kept_sizes(remaps[k]), range(len(parts))))
+            id_offsets = np.concatenate([[0], np.cumsum([n for n, _ in sizes])]).astype(np.int64)
+            sent_offsets = np.concatenate([[0], np.cumsum([m for _, m in sizes])]).astype(np.int64)
+            ids = self._output(np.int32, int(id_offsets[-1]))
+            starts = self._output(np.int64, int(sent_offsets[-1]) + 1)
+            starts[0] = 0
+
+            def fill(k: int) -> None:
+                position, sentence = int(id_offsets[k]), int(sent_offsets[k]) + 1
+                for piece_ids, kept_lengths in parts[k].remapped(remaps[k]):
+                    ids[position: position + piece_ids.shape[0]] = piece_ids
+                    starts[sentence: sentence + kept_lengths.shape[0]] = position + np.cumsum(kept_lengths)
+                    position += piece_ids.shape[0]
+                    sentence += kept_lengths.shape[0]
+
+            list(pool.map(fill, range(len(parts))))
+        return EncodedCorpus(ids, starts)
+
+    def _output(self, dtype, n: int) -> np.ndarray:
+        """n elements to fill: a mapping of an unnamed file in the directory, or memory."""
+        if self._directory is None or n == 0:
+            return np.zeros(n, dtype)
+        with tempfile.TemporaryFile(dir=self._directory, prefix=".w2v-ids-") as f:
+            # the blocks are reserved first: a full disk is an OSError here, not a SIGBUS while writing
+            os.posix_fallocate(f.fileno(), 0, n * np.dtype(dtype).itemsize)
+            return np.memmap(f, dtype, "w+", shape=(n,))  # the mapping outlives the file object
 
 
 class _Stream:
@@ -175,6 +216,14 @@ class _Part:
         with self._builder._disk_errors():
             self.ids.append(ids)
             self.lengths.append(lengths)
+
+    def kept_sizes(self, remap: np.ndarray):
+        """(ids, sentences) this part keeps after remap."""
+        n_ids = n_sentences = 0
+        for piece_ids, kept_lengths in self.remapped(remap):
+            n_ids += piece_ids.shape[0]
+            n_sentences += kept_lengths.shape[0]
+        return n_ids, n_sentences
 
     def remapped(self, remap: np.ndarray):
         """(final ids, kept sentence lengths) in sentence-aligned pieces of about BUILD_TOKENS tokens."""
