@@ -42,6 +42,7 @@ class Cooccurrence:
     window: int
     symmetric: bool
     n_runs: int = 0  # sorted runs spilled while counting (not saved)
+    run_entries: int = 0  # entries in those runs, 12 bytes each on disk until the merge ends (not saved)
 
     @property
     def nnz(self) -> int:
@@ -306,7 +307,7 @@ def count_cooccurrences(
         # allocator and Python objects
         budget = max(1, int(0.8 * memory_gb * 2**30 / 12))
         rows, cols, out, nnz = runs.merge(n_words, budget, threads)
-    return Cooccurrence(rows[:nnz], cols[:nnz], out[:nnz], vocab, window, symmetric, len(runs.offsets) - 1)
+    return Cooccurrence(rows[:nnz], cols[:nnz], out[:nnz], vocab, window, symmetric, len(runs.offsets) - 1, total)
 
 
 def count_cooccurrences_from_corpus(
@@ -344,6 +345,7 @@ def count_cooccurrences_from_corpus(
         "words": encoded.n_words,
         "nnz": cooc.nnz,
         "runs": cooc.n_runs,
+        "run_entries": cooc.run_entries,
         "window": window,
         "symmetric": symmetric,
         "memory_gb": memory_gb,
