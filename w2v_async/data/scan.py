@@ -248,7 +248,7 @@ class _Worker:
                 self.check_line = -1
         if self.part is not None:
             n, m = int(self.state[kernels.ST_IDS]), int(self.state[kernels.ST_SENTS])
-            self.part.add(self.ids[:n].copy(), self.sents[:m].astype(np.int64))
+            self.part.add(self.ids[:n].copy(), self.sents[:m].copy())  # lengths are stored as int32
 
     def _fallback(self, raw: bytes, out) -> None:
         """A line the kernel hands back: decoded (bad bytes replaced, counted) and split in Python."""
