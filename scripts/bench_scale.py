@@ -8,7 +8,14 @@ does (Heaps' law, V = 34 N^0.55 types to draw from: about 240k at 10M tokens, 85
 /proc) leaves out file pages the kernel can drop. Usage:
 
     python scripts/bench_scale.py [--tokens 1000000000] [--threads 2] [--tmp-dir DIR]
-                                  [--skip gensim,gensim-train,cooccur,train]
+                                  [--skip gensim,gensim-train,cooccur,train] [--corpus FILE]
+                                  [--cooccur-max-final-vocab N]
+
+--corpus measures a corpus already on disk (one generated earlier, say) instead of generating one.
+cooccur's output grows with the distinct word pairs, not the tokens: at 1B synthetic tokens with
+its 3M-word vocabulary about 3.4 billion (41 GB); --cooccur-max-final-vocab 400000 (GloVe's
+published vocabulary size) keeps it near 20 GB. The peak growth of the disk under --tmp-dir is
+reported for each stage (the runs, the output and the cache).
 
 Counting is compared two ways: whole processes (start-up included), and in-process seconds (our
 `vocab --json` seconds against gensim's own build_vocab timing). gensim-train (build_vocab + one
@@ -45,6 +52,9 @@ def main():
                                               "cooccur, train")
     p.add_argument("--window", type=int, default=10, help="cooccur's window")
     p.add_argument("--memory", type=float, default=1.0, help="cooccur's --memory (GB)")
+    p.add_argument("--cooccur-max-final-vocab", type=int, default=None,
+                   help="cooccur on the most frequent N words only (its output grows with the distinct pairs)")
+    p.add_argument("--corpus", default=None, help="measure this corpus instead of generating one")
     p.add_argument("--json-out", default=None)
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -53,27 +63,34 @@ def main():
     rows = []
 
     def stage(name, cmd, tokens, seconds_key=None):
-        wall, rss, anon, summary = measure_memory(cmd)
+        wall, rss, anon, summary, disk = measure_memory(cmd, disk=tmp)
         seconds = wall if seconds_key is None else seconds_key(summary)
-        row = dict(stage=name, wall_s=wall, seconds=seconds, tokens_per_s=tokens / seconds, peak_anon_mib=anon,
-                   peak_rss_mib=rss)
+        row = dict(stage=name, wall_s=wall, seconds=seconds, tokens_per_s=(tokens or 0) / seconds, peak_anon_mib=anon,
+                   peak_rss_mib=rss, peak_disk_gb=disk / 1e9)
         rows.append(row)
         print(json.dumps(row), flush=True)
         return summary
 
     try:
-        corpus = os.path.join(tmp, "corpus.txt")
-        n_types = heaps_types(args.tokens)
-        t0 = time.perf_counter()
-        write_zipf_corpus(corpus, args.tokens, n_types, args.exponent, names=word_strings(n_types))
-        print(f"generated {args.tokens:,} tokens over {n_types:,} types, {os.path.getsize(corpus) / 1e9:.2f} GB, "
-              f"in {time.perf_counter() - t0:.0f} s", flush=True)
-        n = args.tokens
+        if args.corpus:
+            corpus, n = args.corpus, None  # the tokens, from the vocabulary stage
+        else:
+            corpus = os.path.join(tmp, "corpus.txt")
+            n_types = heaps_types(args.tokens)
+            t0 = time.perf_counter()
+            write_zipf_corpus(corpus, args.tokens, n_types, args.exponent, names=word_strings(n_types))
+            print(f"generated {args.tokens:,} tokens over {n_types:,} types, {os.path.getsize(corpus) / 1e9:.2f} GB, "
+                  f"in {time.perf_counter() - t0:.0f} s", flush=True)
+            n = args.tokens
         vocab = os.path.join(tmp, "vocab.tsv")
         common = ["--min-count", str(args.min_count), "-q", "--json"]
         summary = stage("w2v-async: count the vocabulary",
                         [w2v, "vocab", corpus, "-o", vocab, "--threads", str(args.threads)] + common, n)
         rows[-1].update(count_s=summary["seconds"])
+        if n is None:
+            n = summary["tokens"]
+            rows[-1].update(tokens_per_s=n / rows[-1]["seconds"])
+            print(f"{corpus}: {n:,} tokens, {os.path.getsize(corpus) / 1e9:.2f} GB", flush=True)
         print(f"vocabulary: {summary['vocab_size']:,} words with count >= {args.min_count}", flush=True)
         if "train" not in skip:
             train = [w2v, "train", corpus, "--vocab", vocab, "-o", os.path.join(tmp, "v.bin"), "--epochs", "1",
@@ -81,11 +98,20 @@ def main():
             summary = stage("w2v-async: read + encode + 1 epoch (whole process)", train, n)
             rows[-1].update(scan_s=summary["seconds"]["scan"], train_s=summary["seconds"]["train"])
         if "cooccur" not in skip:
-            summary = stage(f"w2v-async: cooccur (window {args.window}, --memory {args.memory:g})",
+            top = args.cooccur_max_final_vocab
+            limit = [] if top is None else ["--max-final-vocab", str(top)]
+            summary = stage(f"w2v-async: cooccur (window {args.window}, --memory {args.memory:g}"
+                            + ("" if top is None else f", top {top:,} words") + ")",
                             [w2v, "cooccur", corpus, "--vocab", vocab, "-o", os.path.join(tmp, "c.npz"), "--window",
-                             str(args.window), "--memory", str(args.memory), "--threads", str(args.threads)] + common, n)
-            rows[-1].update(nnz=summary["nnz"], runs=summary["runs"], scan_s=summary["seconds"]["scan"])
-            print(f"cooccur: {summary['nnz']:,} non-zero entries; its corpus came in {summary['seconds']['scan']:.1f} s "
+                             str(args.window), "--memory", str(args.memory), "--threads", str(args.threads)]
+                            + limit + common, n)
+            rows[-1].update(nnz=summary["nnz"], runs=summary["runs"], run_entries=summary["run_entries"],
+                            compactions=summary["compactions"], vocab_size=summary["vocab_size"],
+                            scan_s=summary["seconds"]["scan"], count_s=summary["seconds"]["count"],
+                            output_gb=os.path.getsize(os.path.join(tmp, "c.npz")) / 1e9)
+            print(f"cooccur: {summary['nnz']:,} non-zero entries over {summary['vocab_size']:,} words "
+                  f"({rows[-1]['output_gb']:.1f} GB) from {summary['run_entries']:,} spilled entries, "
+                  f"{summary['compactions']} compaction(s); its corpus came in {summary['seconds']['scan']:.1f} s "
                   "(from the cache that train stored, when train ran)", flush=True)
             os.remove(os.path.join(tmp, "c.npz"))
         if "gensim" not in skip:
@@ -101,12 +127,12 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"\n{args.tokens:,} tokens; {args.threads} threads; {platform.machine()}, {os.cpu_count()} cores")
-    print("\n| stage | seconds | tokens/s | peak anonymous MiB | peak RSS MiB |")
-    print("|---|---|---|---|---|")
+    print(f"\n{n:,} tokens; {args.threads} threads; {platform.machine()}, {os.cpu_count()} cores")
+    print("\n| stage | seconds | tokens/s | peak anonymous MiB | peak RSS MiB | peak disk GB |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['stage']} | {r['seconds']:.1f} | {r['tokens_per_s']:,.0f} | {r['peak_anon_mib']:,.0f} | "
-              f"{r['peak_rss_mib']:,.0f} |")
+              f"{r['peak_rss_mib']:,.0f} | {r['peak_disk_gb']:.1f} |")
     ours = next(r for r in rows if r["stage"].startswith("w2v-async: count"))
     theirs = next((r for r in rows if r["stage"].startswith("gensim corpus_file: build_vocab (")), None)
     if theirs is not None:

@@ -12,7 +12,7 @@ import numpy as np
 
 def measure(cmd):
     """Run cmd; return (wall seconds, peak RSS in MiB of that process, its last stdout line as JSON or None)."""
-    wall, rss, _, result = measure_memory(cmd)
+    wall, rss, _, result, _ = measure_memory(cmd)
     return wall, rss, result
 
 
@@ -27,20 +27,30 @@ def _rss_anon_kib(pid):
     return 0
 
 
-def measure_memory(cmd, poll_s=0.02):
-    """Run cmd; return (wall seconds, peak RSS MiB, peak anonymous memory MiB, last stdout line as JSON).
+def _used_bytes(path):
+    stats = os.statvfs(path)
+    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+
+
+def measure_memory(cmd, poll_s=0.02, disk=None):
+    """Run cmd; return (wall seconds, peak RSS MiB, peak anonymous memory MiB, last stdout line as
+    JSON, peak growth in bytes of the disk holding the path disk, or None without one).
 
     Peak anonymous memory (RssAnon, sampled every poll_s from /proc) leaves out the pages of file
-    mappings, which the kernel can drop; peak RSS (the kernel's own maximum) counts them.
+    mappings, which the kernel can drop; peak RSS (the kernel's own maximum) counts them. The disk's
+    growth is sampled as often: anything else writing to that disk is counted too.
     """
     t0 = time.perf_counter()
+    used0 = _used_bytes(disk) if disk else 0
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def poll():
         while not done.is_set():
             peak[0] = max(peak[0], _rss_anon_kib(proc.pid))
+            if disk:
+                peak[1] = max(peak[1], _used_bytes(disk) - used0)
             done.wait(poll_s)
 
     watcher = threading.Thread(target=poll, daemon=True)
@@ -53,7 +63,8 @@ def measure_memory(cmd, poll_s=0.02):
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"benchmark step failed: {' '.join(map(str, cmd))}")
     lines = out.strip().splitlines()
-    return wall, usage.ru_maxrss / 1024, peak[0] / 1024, json.loads(lines[-1]) if lines else None
+    return wall, usage.ru_maxrss / 1024, peak[0] / 1024, json.loads(lines[-1]) if lines else None, \
+        (peak[1] if disk else None)
 
 
 def word_strings(n):

@@ -1,6 +1,8 @@
 """Co-occurrence counts against a brute-force count, with and without spilling; the cooc file."""
 
 import collections
+import errno
+import os
 
 import numpy as np
 import pytest
@@ -8,10 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from w2v_async.config import VocabConfig
+from w2v_async.data import runs
 from w2v_async.data.cooccur import Cooccurrence, count_cooccurrences
 from w2v_async.data.corpus import CorpusReader
 from w2v_async.errors import ConfigError, InputError
 from w2v_async.data.vocab import scan_corpus
+
+runs_write = runs.write_array
 
 
 def brute_force(sentences, window, symmetric):
@@ -52,8 +57,99 @@ def test_counts_match_brute_force(tmp_path, symmetric, memory_gb, threads):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]  # temporary runs removed
     if memory_gb < 1e-3:
         assert cooc.n_runs > 20  # the tiny buffer really spilled many runs
+        # runs are compacted while counting once they reach 4 x --memory on disk
+        assert (cooc.compactions > 0) == (cooc.run_entries >= 4 * memory_gb * 2**30 // 12)
     else:
         assert cooc.n_runs == threads
+
+
+def _repetitive_corpus(tmp_path, n_sentences=4000, n_types=20, seed=0):
+    """Many short sentences over a few words: spilled runs repeat the same few hundred pairs."""
+    rng = np.random.default_rng(seed)
+    lines = [" ".join(f"w{int(z)}" for z in rng.integers(n_types, size=rng.integers(2, 20)))
+             for _ in range(n_sentences)]
+    path = tmp_path / "r.txt"
+    path.write_text("\n".join(lines) + "\n")
+    vocab, enc = scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=1))
+    sentences = [enc.ids[a:b].tolist() for a, b in zip(enc.sent_starts[:-1], enc.sent_starts[1:])]
+    return vocab, enc, sentences
+
+
+def _watch_disk(monkeypatch):
+    """Record the bytes of temporary files after every file the runs write."""
+    seen = []
+
+    def write(array, path):
+        runs_write(array, path)
+        total = 0
+        for entry in os.scandir(os.path.dirname(path)):
+            try:
+                total += entry.stat().st_size
+            except FileNotFoundError:  # removed meanwhile by the merge
+                pass
+        seen.append(total)
+
+    monkeypatch.setattr(runs, "write_array", write)
+    return seen
+
+
+def test_spilled_runs_take_about_the_distinct_pairs_on_disk(tmp_path, monkeypatch):
+    vocab, enc, sentences = _repetitive_corpus(tmp_path)
+    seen = _watch_disk(monkeypatch)
+    memory_gb = 1e-5
+    cooc = count_cooccurrences(enc, vocab, 4, True, memory_gb, 1, tmp_dir=str(tmp_path))
+    assert cooc.nnz == len(brute_force(sentences, 4, True)) <= 400
+    assert cooc.n_runs > 100 and cooc.compactions > 5
+    # the compacted run and the one being written, runs being compacted and runs since (each at
+    # most the first compaction point, 4 x memory, or the compacted run, plus a run per thread)
+    bound = runs.ENTRY_BYTES * 4 * cooc.nnz + 2 * 4 * memory_gb * 2**30 + 2 * 1024
+    assert max(seen) <= bound < runs.ENTRY_BYTES * cooc.run_entries / 10  # keeping every run is 10x more
+
+
+def test_a_short_disk_compacts_sooner(tmp_path, monkeypatch):
+    vocab, enc, sentences = _repetitive_corpus(tmp_path)
+    plenty = count_cooccurrences(enc, vocab, 4, True, 1e-4, 1, tmp_dir=str(tmp_path))
+    monkeypatch.setattr(runs.RunStore, "_free_bytes", lambda self: 0)
+    short = count_cooccurrences(enc, vocab, 4, True, 1e-4, 1, tmp_dir=str(tmp_path))
+    assert short.compactions > 2 * plenty.compactions
+    np.testing.assert_array_equal(short.rows, plenty.rows)
+    np.testing.assert_array_equal(short.cols, plenty.cols)
+    np.testing.assert_allclose(short.values, plenty.values, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fail_at", [3, 200, 10**6])  # a spilled run, a compaction, the output's columns
+def test_a_full_disk_is_one_error_and_keeps_the_old_output(tmp_path, monkeypatch, fail_at):
+    vocab, enc, _ = _repetitive_corpus(tmp_path, n_sentences=1000)
+    out = tmp_path / "out" / "cooc.npz"
+    out.parent.mkdir()
+    out.write_bytes(b"a good file from an earlier run")
+    calls = []
+
+    def write(array, path):
+        calls.append(path)
+        if len(calls) >= fail_at if fail_at < 10**6 else path.endswith(".rows"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        runs_write(array, path)
+
+    monkeypatch.setattr(runs, "write_array", write)
+    with pytest.raises(InputError, match="the disk under .* is full while spilling co-occurrence runs; free space"):
+        count_cooccurrences(enc, vocab, 4, True, 1e-5, 2, tmp_dir=str(tmp_path / "out"), output=str(out))
+    assert out.read_bytes() == b"a good file from an earlier run"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cooc.npz"]  # no runs, no half-written output
+
+
+def test_output_written_from_the_merge_loads_with_checksums(tmp_path):
+    vocab, enc, sentences = _corpus(tmp_path)
+    out = tmp_path / "cooc.npz"
+    cooc = count_cooccurrences(enc, vocab, 4, True, 2e-5, 2, tmp_dir=str(tmp_path), output=str(out))
+    assert isinstance(cooc.rows, np.memmap)  # the result is mapped from the file, not held in memory
+    with np.load(out) as z:  # reads every member through zipfile, which checks its CRC-32
+        assert z["rows"].dtype == np.int32 and z["values"].dtype == np.float32
+        got = {(r, c): v for r, c, v in zip(z["rows"].tolist(), z["cols"].tolist(), z["values"].tolist())}
+        assert z["words"].tolist() == vocab.words
+    expected = brute_force(sentences, 4, True)
+    assert got.keys() == expected.keys()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "cooc.npz"]
 
 
 def test_file_round_trip(tmp_path):

@@ -112,11 +112,11 @@ def _sift_down(heap, size, i, head_keys):
 
 
 @njit(nogil=True, cache=True)
-def merge_runs(keys, values, offsets, n_words, rows, cols, out_values):
+def merge_runs(keys, values, offsets, out_keys, out_values):
     """k-way merge of sorted runs keys[offsets[r]:offsets[r + 1]], summing equal keys.
 
-    Writes row = key // n_words, col = key % n_words and the float64-summed value (as float32)
-    in key order; returns the number of entries written.
+    Writes each key once, in order, with its values summed in float64 (stored as float32);
+    returns the number of entries written.
     """
     n_runs = offsets.shape[0] - 1
     pos = offsets[:-1].copy()
@@ -140,8 +140,7 @@ def merge_runs(keys, values, offsets, n_words, rows, cols, out_values):
             if n_out >= 0:
                 out_values[n_out] = acc
             n_out += 1
-            rows[n_out] = k // n_words
-            cols[n_out] = k % n_words
+            out_keys[n_out] = k
             acc = 0.0
             last = k
         acc += values[pos[r]]
