@@ -63,6 +63,21 @@ def test_counts_match_brute_force(tmp_path, symmetric, memory_gb, threads):
         assert cooc.n_runs == threads
 
 
+@pytest.mark.parametrize("memory_gb", [1.0, 2e-5])
+def test_sentences_handed_over_in_chunks(tmp_path, monkeypatch, memory_gb):
+    from w2v_async.data import cooccur as cooccur_module
+
+    monkeypatch.setattr(cooccur_module, "SENTENCE_CHUNK", 7)  # 300 sentences: 43 chunks per thread pair
+    vocab, enc, sentences = _corpus(tmp_path)
+    cooc = count_cooccurrences(enc, vocab, 4, True, memory_gb, 2, tmp_dir=str(tmp_path))
+    expected = brute_force(sentences, 4, True)
+    got = {(r, c): v for r, c, v in zip(cooc.rows.tolist(), cooc.cols.tolist(), cooc.values.tolist())}
+    assert got.keys() == expected.keys()
+    assert all(got[k] == pytest.approx(v, rel=1e-5) for k, v in expected.items())
+    if memory_gb == 1.0:
+        assert cooc.n_runs == 2  # a partly filled buffer carries over to the next chunk: one run per thread
+
+
 def _repetitive_corpus(tmp_path, n_sentences=4000, n_types=20, seed=0):
     """Many short sentences over a few words: spilled runs repeat the same few hundred pairs."""
     rng = np.random.default_rng(seed)
@@ -79,8 +94,8 @@ def _watch_disk(monkeypatch):
     """Record the bytes of temporary files after every file the runs write."""
     seen = []
 
-    def write(array, path):
-        runs_write(array, path)
+    def write(array, path, append=False):
+        runs_write(array, path, append)
         total = 0
         for entry in os.scandir(os.path.dirname(path)):
             try:
@@ -125,11 +140,11 @@ def test_a_full_disk_is_one_error_and_keeps_the_old_output(tmp_path, monkeypatch
     out.write_bytes(b"a good file from an earlier run")
     calls = []
 
-    def write(array, path):
+    def write(array, path, append=False):
         calls.append(path)
         if len(calls) >= fail_at if fail_at < 10**6 else path.endswith(".rows"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        runs_write(array, path)
+        runs_write(array, path, append)
 
     monkeypatch.setattr(runs, "write_array", write)
     with pytest.raises(InputError, match="the disk under .* is full while spilling co-occurrence runs; free space"):

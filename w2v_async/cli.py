@@ -272,11 +272,13 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
 @click.option("--window", default=10, show_default=True, type=int, help="Context distance; pairs weigh 1/distance.")
 @click.option("--asymmetric", is_flag=True, help="Count left contexts only (Stanford's -symmetric 0).")
 @click.option("--memory", default=1.0, show_default=True, type=float,
-              help="GB for the counting buffers; full buffers are sorted and spilled to disk.")
+              help="GB for the counting and merging buffers; full buffers are sorted and spilled to disk.")
 @click.option("--threads", default=default_threads(), show_default=True, type=int, help="Counting threads.")
 @click.option("--vocab", "vocab_path", default=None,
               help="Read this vocabulary (from `w2v-async vocab`) instead of counting.")
-@click.option("--tmp-dir", default=None, help="Where sorted runs are spilled [default: beside the output].")
+@click.option("--tmp-dir", default=None,
+              help="Where sorted runs are spilled: about 12 bytes per distinct pair, as the output "
+                   "[default: beside the output].")
 @click.option("--cache-dir", default=None,
               help="Keep the encoded corpus here for later runs on the same files and vocabulary settings "
                    "[default: .w2v-cache beside the output].")

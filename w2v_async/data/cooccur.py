@@ -29,6 +29,7 @@ from .vocab import Vocab
 BYTES_PER_ENTRY = 24  # keys + values and the radix sort's second copy (8 + 4 + 8 + 4)
 COUNT_SHARE = 0.75  # of --memory for the counting buffers; the rest for compacting runs meanwhile
 COMPACT_AFTER = 4  # the first compaction once runs on disk are 4 x --memory
+SENTENCE_CHUNK = 1 << 20  # sentence numbers handed to the counting kernel at once (8 MiB)
 FORMAT_VERSION = 1
 
 
@@ -146,7 +147,10 @@ def count_cooccurrences(
     if capacity < factor * window * longest:
         need = factor * window * longest * BYTES_PER_ENTRY * threads / 2**30 / COUNT_SHARE
         raise ConfigError(f"--memory {memory_gb} GB cannot hold one sentence's pairs; use at least {need:.3g}.")
-    shards = corpus.shards(threads)
+    # each thread counts a contiguous stretch of about n_words / threads words (the order does not
+    # matter here), handed to the kernel SENTENCE_CHUNK sentences at a time: no per-sentence lists
+    cuts = np.searchsorted(corpus.sent_starts[: corpus.n_sentences], np.arange(threads + 1) * corpus.n_words // threads)
+    cuts[-1] = corpus.n_sentences
     errors: List[BaseException] = []
     with tempfile.TemporaryDirectory(prefix=".w2v-cooccur-", dir=tmp_dir) as directory:
         merge_entries = max(threads, int((1 - COUNT_SHARE) * budget / MERGE_BYTES))
@@ -159,20 +163,31 @@ def count_cooccurrences(
                 values = np.empty(capacity, np.float32)
                 tmp_keys = np.empty(capacity, np.int64)
                 tmp_values = np.empty(capacity, np.float32)
-                shard = (corpus.ids, corpus.sent_starts, shards[t])
-                first = 0
-                while first < shards[t].shape[0] and not errors:
-                    first, n = fill_cooccurrences(
-                        shard, first, window, n_words, keys[: capacity // factor], values[: capacity // factor]
-                    )
+                half = capacity // factor
+                filled = 0
+
+                def spill(n: int) -> None:
                     if symmetric:
                         add_transpose(keys, values, n, n_words)
                     size = factor * n
-                    m, in_tmp = sort_reduce(
-                        keys[:size], values[:size], tmp_keys[:size], tmp_values[:size], max_key
-                    )
+                    m, in_tmp = sort_reduce(keys[:size], values[:size], tmp_keys[:size], tmp_values[:size], max_key)
                     sorted_keys, sorted_values = (tmp_keys, tmp_values) if in_tmp else (keys, values)
                     store.append(sorted_keys[:m], sorted_values[:m])
+
+                for lo in range(int(cuts[t]), int(cuts[t + 1]), SENTENCE_CHUNK):
+                    if errors:
+                        break
+                    chunk = np.arange(lo, min(lo + SENTENCE_CHUNK, int(cuts[t + 1])), dtype=np.int64)
+                    first = 0
+                    while first < chunk.shape[0] and not errors:
+                        first, n = fill_cooccurrences((corpus.ids, corpus.sent_starts, chunk), first, window, n_words,
+                                                      keys[filled:half], values[filled:half])
+                        filled += n
+                        if first < chunk.shape[0]:  # the buffer is full
+                            spill(filled)
+                            filled = 0
+                if filled and not errors:
+                    spill(filled)
             except BaseException as e:  # surfaced by the caller's thread
                 errors.append(e)
                 store.close()  # a compaction stops too; threads waiting for it wake

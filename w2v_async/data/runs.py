@@ -30,6 +30,7 @@ from ..models.cooccur import merge_runs
 ENTRY_BYTES = 12  # on disk: an int64 key and a float32 value
 MERGE_BYTES = 24  # in memory, per entry merged: the keys and values read (12) and the merged ones (12)
 COPY_BYTES = 16 << 20  # the piece size when streaming files into the .npz
+COPY_ENTRIES = 1 << 20  # keys turned into rows and columns at once
 
 
 @contextlib.contextmanager
@@ -46,9 +47,10 @@ def disk_errors(directory: str):
         ) from e
 
 
-def write_array(array: np.ndarray, path: str) -> None:
-    """Write an array's bytes to a new file (the one place the runs reach the disk)."""
-    array.tofile(path)
+def write_array(array: np.ndarray, path: str, append: bool = False) -> None:
+    """Write an array's bytes to a new file, or at the end of one (the one place the runs reach the disk)."""
+    with open(path, "ab" if append else "wb") as f:
+        array.tofile(f)
 
 
 @dataclass
@@ -310,11 +312,12 @@ class ColumnPieces:
     def __call__(self, keys: np.ndarray, values: np.ndarray) -> Tuple[str, int]:
         with self._lock:
             prefix = os.path.join(self.directory, f"col{next(self._names)}")
-        rows = keys // self.n_words
         with disk_errors(self.directory):
-            write_array(rows.astype(np.int32), prefix + ".rows")
-            write_array((keys - rows * self.n_words).astype(np.int32), prefix + ".cols")
             write_array(values, prefix + ".values")
+            for i in range(0, max(1, keys.shape[0]), COPY_ENTRIES):  # in pieces: few temporaries
+                rows, cols = np.divmod(keys[i : i + COPY_ENTRIES], self.n_words)
+                write_array(rows.astype(np.int32), prefix + ".rows", append=i > 0)
+                write_array(cols.astype(np.int32), prefix + ".cols", append=i > 0)
         return prefix, int(keys.shape[0])
 
 
