@@ -30,15 +30,19 @@ def brute_force(sentences, window, symmetric):
     return x
 
 
+def _encode(tmp_path, lines, min_count, name="c.txt"):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    vocab, enc = scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=min_count))
+    sentences = [enc.ids[a:b].tolist() for a, b in zip(enc.sent_starts[:-1], enc.sent_starts[1:])]
+    return vocab, enc, sentences
+
+
 def _corpus(tmp_path, n_sentences=300, seed=0):
     rng = np.random.default_rng(seed)
     lines = [" ".join(f"w{int(z)}" for z in rng.zipf(1.5, size=rng.integers(1, 30)) % 60)
              for _ in range(n_sentences)]
-    path = tmp_path / "c.txt"
-    path.write_text("\n".join(lines) + "\n")
-    vocab, enc = scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=2))
-    sentences = [enc.ids[a:b].tolist() for a, b in zip(enc.sent_starts[:-1], enc.sent_starts[1:])]
-    return vocab, enc, sentences
+    return _encode(tmp_path, lines, min_count=2)
 
 
 @pytest.mark.parametrize("symmetric", [True, False])
@@ -83,11 +87,7 @@ def _repetitive_corpus(tmp_path, n_sentences=4000, n_types=20, seed=0):
     rng = np.random.default_rng(seed)
     lines = [" ".join(f"w{int(z)}" for z in rng.integers(n_types, size=rng.integers(2, 20)))
              for _ in range(n_sentences)]
-    path = tmp_path / "r.txt"
-    path.write_text("\n".join(lines) + "\n")
-    vocab, enc = scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=1))
-    sentences = [enc.ids[a:b].tolist() for a, b in zip(enc.sent_starts[:-1], enc.sent_starts[1:])]
-    return vocab, enc, sentences
+    return _encode(tmp_path, lines, min_count=1, name="r.txt")
 
 
 def _watch_disk(monkeypatch):
