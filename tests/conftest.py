@@ -2,20 +2,32 @@ import numpy as np
 import pytest
 
 
-def planted_corpus(path, n_groups=4, group_size=10, n_sentences=1500, length=20, seed=0):
-    """Sentences that each draw words from one topic group: words of a group share contexts."""
+def planted_corpus(path, n_groups=4, group_size=10, n_sentences=1500, length=20, seed=0, mix=0.0):
+    """Sentences that each draw words from one topic group: words of a group share contexts.
+
+    With mix > 0, each word comes from a random group with that probability. GloVe needs it: when
+    words co-occur only within their group, every observed log count is about the same, the biases
+    fit them all, and the vectors need not learn the groups (glove.c's biases learn at rate 1).
+    """
     rng = np.random.default_rng(seed)
     with open(path, "w") as f:
         for _ in range(n_sentences):
             g = rng.integers(n_groups)
             words = rng.integers(group_size, size=length)
-            f.write(" ".join(f"g{g}w{w}" for w in words) + "\n")
+            groups = np.where(rng.random(length) < mix, rng.integers(n_groups, size=length), g) if mix else [g] * length
+            f.write(" ".join(f"g{a}w{w}" for a, w in zip(groups, words)) + "\n")
     return path
 
 
 @pytest.fixture
 def planted(tmp_path):
     return str(planted_corpus(tmp_path / "planted.txt"))
+
+
+@pytest.fixture
+def planted_mixed(tmp_path):
+    """The planted corpus with a tenth of the words from other groups: what GloVe can learn groups from."""
+    return str(planted_corpus(tmp_path / "planted.txt", mix=0.1))
 
 
 def zipf_corpus(path, n_words=3000, n_tokens=400_000, exponent=1.1, length=20, seed=0):

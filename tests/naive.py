@@ -76,15 +76,17 @@ def glove_loss(wi, wj, bi, bj, x, x_max, alpha):
     return 0.5 * weight * (wi @ wj + bi + bj - np.log(x)) ** 2
 
 
-def glove_step(params, gradsq, i, j, x, x_max, alpha, eta):
-    """Reference of glove.glove_update on float64 copies: one AdaGrad step (glove.c)."""
+def glove_step(params, gradsq, i, j, x, x_max, alpha, eta, grad_clip=100.0):
+    """Reference of glove.glove_update on float64 copies: one AdaGrad step, transcribed from
+    glove_thread in Stanford's src/glove.c (2020-): vector gradients clipped to +-grad_clip then
+    scaled by eta; the biases step by fdiff / sqrt(sum), without eta."""
     w, c, bw, bc = [np.array(p, np.float64) for p in params]
     gw, gc, gbw, gbc = [np.array(g, np.float64) for g in gradsq]
     diff = w[i] @ c[j] + bw[i] + bc[j] - np.log(x)
     fdiff = min(1.0, (x / x_max) ** alpha) * diff
     loss = 0.5 * fdiff * diff
-    fdiff *= eta
-    t_i, t_j = fdiff * c[j], fdiff * w[i]
+    t_i = np.clip(fdiff * c[j], -grad_clip, grad_clip) * eta
+    t_j = np.clip(fdiff * w[i], -grad_clip, grad_clip) * eta
     w[i] -= t_i / np.sqrt(gw[i])
     c[j] -= t_j / np.sqrt(gc[j])
     gw[i] += t_i**2

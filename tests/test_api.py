@@ -30,8 +30,8 @@ def test_token_lists_train_exactly_as_the_same_text_file(planted, tmp_path):
     assert group_margin(from_file.index_to_key, from_file.vectors) > 0.3
 
 
-def test_glove_from_token_lists_learns_the_groups(planted):
-    kv, summary = w2v_async.train_glove(_sentences(planted), dim=16, window=5, epochs=25, x_max=10.0, min_count=1,
+def test_glove_from_token_lists_learns_the_groups(planted_mixed):
+    kv, summary = w2v_async.train_glove(_sentences(planted_mixed), dim=16, window=5, epochs=25, x_max=10.0, min_count=1,
                                         threads=2, progress=False)
     assert summary["model"] == "glove" and summary["epoch_cost"][-1] < 0.5 * summary["epoch_cost"][0]
     assert group_margin(kv.index_to_key, kv.vectors) > 0.3

@@ -114,7 +114,9 @@ BAD_INPUTS = [
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--min-count", "1", "--alpha", "50"], 1,
      "training diverged in epoch 1/5: the loss became NaN or infinite. No vectors were written. Lower --alpha"),
     (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--min-count", "1", "--model", "glove", "--x-max", "10",
-      "--eta", "10000"], 1, "training diverged in epoch 1/15"),
+      "--eta", "10000", "--grad-clip", "1e30"], 1, "training diverged in epoch 1/15"),  # clipping would hold it
+    (["train", "{d}/good.txt", "-o", "{tmp}/keep.bin", "--model", "glove", "--grad-clip", "0"], 2,
+     "--grad-clip must be positive, got 0.0; GloVe uses 100."),
 ]
 
 

@@ -194,7 +194,7 @@ def test_glove_one_replica_with_one_batch_makes_the_threaded_adagrad_update(loca
 def test_glove_on_ray_learns_checkpoints_and_resumes_on_threads(local_ray, tmp_path):
     from w2v_async.io import checkpoint_files
 
-    corpus = planted_corpus(tmp_path / "c.txt")
+    corpus = planted_corpus(tmp_path / "c.txt", mix=0.1)
     args = ["train", str(corpus), "--model", "glove", "--min-count", "1", "--dim", "16", "--x-max", "10",
             "--epochs", "6", "-q", "--json"]
     ck = tmp_path / "ck"

@@ -23,7 +23,7 @@ def _state(seed=0):
 def test_glove_update_matches_numpy_reference(x):
     params, gradsq = _state()
     ref_params, ref_gradsq, ref_loss = glove_step(params, gradsq, 1, 3, x, 100.0, 0.75, 0.05)
-    loss = glove.glove_update(params, gradsq, 1, 3, np.float32(x), np.array([100.0, 0.75, 0.05]))
+    loss = glove.glove_update(params, gradsq, 1, 3, np.float32(x), np.array([100.0, 0.75, 0.05, 100.0]))
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     for got, want in zip(params + gradsq, ref_params + ref_gradsq):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
@@ -32,7 +32,9 @@ def test_glove_update_matches_numpy_reference(x):
 
 
 def test_glove_step_follows_the_finite_difference_gradient():
-    """With gradsq = 1, the first step moves each parameter by -eta * dJ/dparam."""
+    """With gradsq = 1, the first step moves each vector coordinate by -eta * dJ/dparam and each
+    bias by -dJ/dbias: glove.c gives the biases a learning rate of 1, not eta (the older glove.c
+    scaled both by eta; that made our WS353 0.02 lower than Stanford's)."""
     params, _ = _state(1)
     ones = tuple(np.ones_like(p) for p in params)
     i, j, x, eta = 2, 4, 3.0, 1e-3
@@ -46,10 +48,24 @@ def test_glove_step_follows_the_finite_difference_gradient():
     g_bi = (glove_loss(w[i], c[j], bw[i] + eps, bc[j], x, 100.0, 0.75)
             - glove_loss(w[i], c[j], bw[i] - eps, bc[j], x, 100.0, 0.75)) / (2 * eps)
     before = [p.copy() for p in params]
-    glove.glove_update(params, ones, i, j, np.float32(x), np.array([100.0, 0.75, eta]))
+    glove.glove_update(params, ones, i, j, np.float32(x), np.array([100.0, 0.75, eta, 100.0]))
     np.testing.assert_allclose((params[0][i] - before[0][i]) / -eta, g_wi, rtol=1e-3, atol=1e-5)
-    assert (params[2][i] - before[2][i]) / -eta == pytest.approx(g_bi, rel=1e-3)
+    assert (params[2][i] - before[2][i]) / -1.0 == pytest.approx(g_bi, rel=1e-3)
     assert np.abs(g_wi).max() > 1e-2  # not a vacuous check
+
+
+def test_vector_gradients_are_clipped_before_eta():
+    """A far-off entry: each coordinate's gradient is cut to grad_clip, so the first step is
+    eta * grad_clip at most (glove.c's -grad-clip); the bias step is not clipped."""
+    params, _ = _state(2)
+    params[0][1] *= 2000.0  # w_i . w~_j in the thousands: fdiff * w~_j far beyond 5
+    ones = tuple(np.ones_like(p) for p in params)
+    before = [p.copy() for p in params]
+    eta, clip = 0.05, 5.0
+    glove.glove_update(params, ones, 1, 3, np.float32(500.0), np.array([100.0, 0.75, eta, clip]))
+    step_ctx = np.abs(params[1][3] - before[1][3])
+    assert step_ctx.max() == pytest.approx(eta * clip, rel=1e-6)  # the context row's gradient is fdiff * w_i
+    assert abs(params[3][3] - before[3][3]) > 100 * eta * clip  # the bias moved by the whole fdiff
 
 
 def test_epoch_kernel_reduces_cost_on_a_consistent_problem():
@@ -63,7 +79,7 @@ def test_epoch_kernel_reduces_cost_on_a_consistent_problem():
               np.zeros(V, np.float32), np.zeros(V, np.float32))
     gradsq = tuple(np.ones_like(p) for p in params)
     counters = np.zeros(2, np.int64)
-    costs = [glove.train_glove_epoch(params, gradsq, coo, np.array([100.0, 0.75, 0.05]), counters, 0)[0]
+    costs = [glove.train_glove_epoch(params, gradsq, coo, np.array([100.0, 0.75, 0.05, 100.0]), counters, 0)[0]
              for _ in range(300)]
     assert costs[-1] < 0.05 * costs[0]
     assert counters[1] == 300 * V * V
@@ -76,7 +92,7 @@ def _planted_cooc(tmp_path):
     from w2v_async.data.corpus import CorpusReader
     from w2v_async.data.vocab import scan_corpus
 
-    vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1))
+    vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt", mix=0.1))), VocabConfig(min_count=1))
     return count_cooccurrences(enc, vocab, window=5)
 
 

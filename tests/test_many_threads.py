@@ -105,10 +105,10 @@ def _glove_cost(res, cooc, x_max=100.0, alpha=0.75):
     return float(np.mean(np.minimum(1.0, (x / x_max) ** alpha) * diff * diff / 2))
 
 
-# 64 threads on 2 cores each own 13,000 of these 847,000 entries and run several epochs of them in
-# one time slice, so the model sees them in blocks: +8-9% cost here (on the registry corpus's 22M
-# entries, 64 threads match one thread to 0.1%). glove.c waits for all threads after every epoch.
-GLOVE_COST_TOLERANCE = {8: 0.05, 16: 0.05, 64: 0.15}
+# 64 threads on 2 cores each own 13,000 of these 847,000 entries. Without glove.c's barrier after
+# every epoch, each ran several epochs of its own entries in one time slice: +20-23% cost at 64
+# threads and +4-5% at 16 (since the biases learn at glove.c's rate 1). With it, within 1%.
+GLOVE_COST_TOLERANCE = {8: 0.03, 16: 0.03, 64: 0.03}
 
 
 def test_glove_cost_does_not_depend_on_threads(zipf_cooc):
@@ -124,8 +124,9 @@ def test_glove_cost_does_not_depend_on_threads(zipf_cooc):
 
 
 @pytest.mark.parametrize("threads", [8, 16])
-def test_glove_learns_planted_groups_with_many_threads(planted_big, threads):
-    vocab, enc = planted_big
+def test_glove_learns_planted_groups_with_many_threads(tmp_path_factory, threads):
+    path = planted_corpus(tmp_path_factory.mktemp("planted") / "p.txt", n_sentences=6000, mix=0.1)
+    vocab, enc = scan_corpus(CorpusReader(str(path)), VocabConfig(min_count=1))
     cooc = count_cooccurrences(enc, vocab, window=5, threads=threads)
     res = train_glove(cooc, GloveConfig(dim=16, epochs=25, x_max=10.0, threads=threads), progress=False)
     assert np.isfinite(res.vectors()).all()

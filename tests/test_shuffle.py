@@ -68,7 +68,8 @@ def test_glove_learns_from_a_saved_matrix_mapped_and_shuffled_on_disk(tmp_path):
     from w2v_async.data.vocab import scan_corpus
     from w2v_async.engines.threads import train_glove
 
-    vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt"))), VocabConfig(min_count=1))
+    vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt", mix=0.1))),
+                             VocabConfig(min_count=1))
     count_cooccurrences(enc, vocab, window=5, threads=2).save(str(tmp_path / "c.npz"))
     cooc = Cooccurrence.load(str(tmp_path / "c.npz"))
     assert isinstance(cooc.rows, np.memmap) and isinstance(cooc.values, np.memmap)

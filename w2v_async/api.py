@@ -28,8 +28,8 @@ _SAME = None
 VOCAB_OPTIONS = {name: (name, _SAME) for name in ("min_count", "max_vocab_size", "max_final_vocab", "lowercase")}
 WORD2VEC_OPTIONS = {name: (name, _SAME) for name in ("model", "dim", "window", "negative", "sample", "alpha",
                                                      "min_alpha", "epochs", "threads", "seed", "batching")}
-GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "eta", "epochs", "threads", "seed",
-                                                     "vectors")},
+GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "eta", "grad_clip", "epochs",
+                                                     "threads", "seed", "vectors")},
                  "glove_alpha": ("alpha", _SAME), "memory": ("memory_gb", _SAME),
                  "asymmetric": ("symmetric", lambda asymmetric: not asymmetric)}
 RAY_OPTIONS = {**{name: (name, _SAME) for name in ("replicas", "ps_shards", "n_fetch", "n_push", "ps_optimizer",
@@ -119,7 +119,7 @@ def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
 
 def train_glove(corpus: Optional[Corpus] = None, output: Optional[str] = None, **options):
     """Train GloVe (Stanford glove.c semantics) on a corpus, or on cooccur="cooc.npz" from
-    ``w2v-async cooccur``. Options as train_word2vec's, plus x_max, glove_alpha, eta, vectors,
+    ``w2v-async cooccur``. Options as train_word2vec's, plus x_max, glove_alpha, eta, grad_clip, vectors,
     asymmetric and memory. Returns (gensim KeyedVectors of W + W~ or W, the run's summary)."""
     outcome = run(corpus, output, **{**options, "model": "glove"})
     return keyed_vectors(outcome.words, outcome.vectors), outcome.summary

@@ -176,6 +176,8 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--x-max", default=100.0, show_default=True, type=float, help="glove: weighting cutoff x_max.")
 @click.option("--glove-alpha", default=0.75, show_default=True, type=float, help="glove: weighting exponent.")
 @click.option("--eta", default=0.05, show_default=True, type=float, help="glove: AdaGrad learning rate.")
+@click.option("--grad-clip", default=100.0, show_default=True, type=float,
+              help="glove: clip each vector coordinate's gradient to [-g, g] (glove.c's -grad-clip).")
 @click.option("--vectors", "which_vectors", type=click.Choice(["word+context", "word"]), default="word+context",
               show_default=True, help="glove: write W + W~ or W alone.")
 @click.option("--asymmetric", is_flag=True, help="glove: count left contexts only.")
@@ -213,7 +215,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @click.pass_context
 def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
-          seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, which_vectors, asymmetric, memory,
+          seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory,
           engine, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
           checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
           quiet, as_json):

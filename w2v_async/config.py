@@ -154,6 +154,7 @@ class GloveConfig:
     x_max: float = 100.0
     alpha: float = 0.75
     eta: float = 0.05
+    grad_clip: float = 100.0
     epochs: int = 15
     threads: int = dataclasses.field(default_factory=default_threads)
     seed: int = 1
@@ -169,6 +170,8 @@ class GloveConfig:
             raise ConfigError(f"--glove-alpha must be positive, got {self.alpha}; GloVe uses 0.75.")
         if self.eta <= 0:
             raise ConfigError(f"--eta must be positive, got {self.eta}; GloVe uses 0.05.")
+        if self.grad_clip <= 0:
+            raise ConfigError(f"--grad-clip must be positive, got {self.grad_clip}; GloVe uses 100.")
         if self.memory_gb <= 0:
             raise ConfigError(f"--memory must be positive (GB), got {self.memory_gb}; the default is 1.")
         if self.vectors not in GLOVE_VECTORS:

@@ -301,7 +301,7 @@ class GloveReplica(_ReplicaBase):
         self.cfg = cfg
         self.shapes = {name: (cfg.dim,) if name in ("w_word", "w_ctx", "gradsq_word", "gradsq_ctx") else ()
                        for name in GLOVE_ROW_ARRAYS + GLOVE_COL_ARRAYS}
-        self.hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta], np.float64)
+        self.hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
 
     def run(self, epoch: int, block: tuple, alpha=None) -> JobResult:
         """Train a block of the shuffled entries (block: its ref, and the first entry of it to

@@ -36,6 +36,7 @@ def run_hogwild(
     checkpoint: Optional[Callable[[RunState], None]] = None,
     checkpoint_every_s: Optional[float] = None,
     interrupts: Optional[StopSignal] = None,
+    epoch_barrier: bool = False,
 ) -> RunState:
     """Run every remaining epoch on n_threads lock-free threads, from state (updated in place).
 
@@ -43,7 +44,8 @@ def run_hogwild(
     from item start on, and returns early (items < the rest) when counters[0] is not RUN. The
     kernels share counters: counters[0] is the flag (RUN, STOP, PAUSE, DIVERGED), counters[1 + t]
     the units thread t has done; only this thread reads them for the progress bar. Threads do not
-    wait for each other between epochs.
+    wait for each other between epochs (word2vec.c), unless epoch_barrier (glove.c: each epoch
+    starts when every thread has finished the last one).
 
     With ``checkpoint``, the threads pause together (each at its next progress tick) every
     checkpoint_every_s seconds and when the last of them finishes an epoch, and checkpoint(state)
@@ -64,6 +66,15 @@ def run_hogwild(
             parked[0] += 1
             cond.notify_all()
             cond.wait_for(lambda: counters[0] != PAUSE)
+            parked[0] -= 1
+
+    def wait_for_epoch(epoch: int) -> None:
+        """Wait until every thread has finished epoch (counted as parked meanwhile, so checkpoints go on)."""
+        with cond:
+            parked[0] += 1
+            cond.notify_all()
+            cond.wait_for(lambda: (state.epoch.min() > epoch and counters[0] != PAUSE)
+                          or counters[0] not in (RUN, PAUSE))
             parked[0] -= 1
 
     def work(t: int) -> None:
@@ -88,6 +99,8 @@ def run_hogwild(
                     last_to_finish = state.epoch.min() > epoch
                     if checkpoint is not None and last_to_finish and epoch + 1 < epochs and counters[0] == RUN:
                         counters[0] = PAUSE
+                    if epoch_barrier and epoch + 1 < epochs:
+                        wait_for_epoch(epoch)
         except BaseException as e:  # surfaced by the main thread
             errors.append(e)
             counters[0] = STOP
@@ -234,7 +247,7 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
 
     The entries are shuffled once (as Stanford's ``shuffle``, within cfg.memory_gb: beyond it, in
     files in spill_dir, data/shuffle.py); each thread trains a contiguous
-    slice of them every epoch, as glove.c does. Parameters start uniform(-0.5, 0.5) / dim, the
+    slice of them every epoch, and an epoch starts when all threads have finished the last, as glove.c does. Parameters start uniform(-0.5, 0.5) / dim, the
     squared-gradient sums at 1. With checkpointing.resume, training continues where that
     checkpoint stopped, AdaGrad sums included.
     """
@@ -262,7 +275,7 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
         arrays += [np.ones_like(p) for p in arrays]
         state = RunState.new(n_threads, cfg.epochs)
     params, gradsq = tuple(arrays[:4]), tuple(arrays[4:])
-    hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta], np.float64)
+    hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
     slices = [tuple(a[cuts[t] : cuts[t + 1]] for a in coo) for t in range(n_threads)]
 
     def run_chunk(t, epoch, start, counters):
@@ -279,7 +292,7 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
     run_hogwild(
         n_threads, cfg.epochs, run_chunk, [len(sl[0]) for sl in slices], state, cooc.nnz * cfg.epochs, progress,
         f"glove x{n_threads}", postfix, unit=" entries", checkpoint=save, checkpoint_every_s=ckpt.every_s,
-        interrupts=ckpt.interrupts,
+        interrupts=ckpt.interrupts, epoch_barrier=True,
     )
     return GloveResult(
         *params,

@@ -14,11 +14,14 @@ COO_TYPE = types.Tuple((types.int32[::1], types.int32[::1], types.float32[::1]))
 @njit(types.float64(PARAMS_TYPE, PARAMS_TYPE, types.int64, types.int64, types.float32, types.float64[::1]),
       **KERNEL_OPTS)
 def glove_update(params, gradsq, i, j, x, hyper):
-    """One AdaGrad step on J_ij = f(x) (w_i . w~_j + b_i + b~_j - log x)^2 / 2.
+    """One AdaGrad step on J_ij = f(x) (w_i . w~_j + b_i + b~_j - log x)^2 / 2, as glove.c (2020-).
 
     params = (w_word, w_ctx, b_word, b_ctx) and gradsq (their squared-gradient sums, same shapes)
-    are updated in place; hyper = (x_max, alpha, eta). f(x) = min(1, (x / x_max)^alpha).
-    Returns J_ij before the update; when it is not finite nothing is updated.
+    are updated in place; hyper = (x_max, alpha, eta, grad_clip). f(x) = min(1, (x / x_max)^alpha).
+    A vector coordinate's gradient is clipped to [-grad_clip, grad_clip], then scaled by eta; a
+    bias's is neither: its step is fdiff / sqrt(its sum), a learning rate of 1 (glove.c's
+    ``W[vector_size + l1] -= fdiff / sqrt(gradsq[...])``). Returns J_ij before the update; when it
+    is not finite nothing is updated (glove.c skips the entry).
     """
     w_word, w_ctx, b_word, b_ctx = params
     g_word, g_ctx, g_b_word, g_b_ctx = gradsq
@@ -32,12 +35,13 @@ def glove_update(params, gradsq, i, j, x, hyper):
     weight = np.float32(1.0) if x > hyper[0] else np.float32((x / hyper[0]) ** hyper[1])
     fdiff = weight * diff
     cost = 0.5 * fdiff * diff
-    if not np.isfinite(cost):  # diverged (glove.c skips the entry): leave the parameters finite
+    if not np.isfinite(cost):
         return cost
-    fdiff *= np.float32(hyper[2])  # dJ/d(w_i . w~_j) times the learning rate
+    eta = np.float32(hyper[2])
+    clip = np.float32(hyper[3])
     for k in range(wi.shape[0]):
-        t_i = fdiff * wj[k]  # eta * dJ/dw_i
-        t_j = fdiff * wi[k]  # eta * dJ/dw~_j
+        t_i = min(max(fdiff * wj[k], -clip), clip) * eta  # eta * dJ/dw_i, clipped
+        t_j = min(max(fdiff * wi[k], -clip), clip) * eta  # eta * dJ/dw~_j, clipped
         wi[k] -= t_i / np.sqrt(gi[k])
         wj[k] -= t_j / np.sqrt(gj[k])
         gi[k] += t_i * t_i
