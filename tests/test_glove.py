@@ -112,3 +112,47 @@ def test_glove_single_thread_is_bit_identical_and_learns_planted_groups(tmp_path
     # 0.7-1.8x between runs, so check that they learn rather than match one thread's last digits
     assert two.epoch_cost[-1] < 0.5 * two.epoch_cost[0]
     assert group_margin(cooc.vocab.words, two.vectors()) > 0.3
+
+
+def _params64(seed=0, v=V, d=D):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 0.3, (v, d)), rng.normal(0, 0.3, (v, d)), rng.normal(0, 0.3, v), rng.normal(0, 0.3, v))
+
+
+def test_batch_gradient_is_the_sum_of_the_entries_gradients():
+    """One pass over a block gives the sum of the per-entry costs and gradients (with repeated rows
+    and columns), each checked against finite differences of glove_loss."""
+    rng = np.random.default_rng(5)
+    n = 40
+    rows, cols = rng.integers(0, V, n).astype(np.int32), rng.integers(0, V, n).astype(np.int32)
+    values = rng.uniform(0.5, 150.0, n).astype(np.float32)  # below and above x_max
+    params = _params64()
+    hyper = np.array([100.0, 0.75, 0.05, 100.0])
+    grads = tuple(np.zeros_like(p) for p in params)
+    cost = glove.glove_gradient(params, grads, (rows, cols, values), hyper)
+    expected = tuple(np.zeros_like(p) for p in params)
+    expected_cost, eps = 0.0, 1e-6
+    for i, j, x in zip(rows, cols, values.astype(np.float64)):
+        w, c, bw, bc = params
+        expected_cost += glove_loss(w[i], c[j], bw[i], bc[j], x, 100.0, 0.75)
+        for k in range(D):
+            for target, vec, other in ((expected[0], w[i], c[j]), (expected[1], c[j], w[i])):
+                e = np.zeros(D)
+                e[k] = eps
+                f = (lambda a: glove_loss(a, other, bw[i], bc[j], x, 100.0, 0.75)) if target is expected[0] else \
+                    (lambda a: glove_loss(other, a, bw[i], bc[j], x, 100.0, 0.75))
+                target[i if target is expected[0] else j, k] += (f(vec + e) - f(vec - e)) / (2 * eps)
+        g_b = (glove_loss(w[i], c[j], bw[i] + eps, bc[j], x, 100.0, 0.75)
+               - glove_loss(w[i], c[j], bw[i] - eps, bc[j], x, 100.0, 0.75)) / (2 * eps)
+        expected[2][i] += g_b
+        expected[3][j] += g_b
+    assert cost == pytest.approx(expected_cost, rel=1e-12)
+    for got, want in zip(grads, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+    # two blocks summed equal the one pass: what replicas pushing partial gradients rely on
+    halves = tuple(np.zeros_like(p) for p in params)
+    cost2 = sum(glove.glove_gradient(params, halves, tuple(a[s] for a in (rows, cols, values)), hyper)
+                for s in (slice(0, 17), slice(17, n)))
+    assert cost2 == pytest.approx(cost, rel=1e-12)
+    for got, want in zip(halves, grads):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -82,3 +82,38 @@ def train_glove_epoch(params, gradsq, coo, hyper, counters, thread_idx):
         counters[0] = DIVERGED
     counters[slot] = done
     return cost, done - first
+
+
+F8_2D = types.float64[:, ::1]
+F8_1D = types.float64[::1]
+PARAMS64_TYPE = types.Tuple((F8_2D, F8_2D, F8_1D, F8_1D))  # w_word, w_ctx, b_word, b_ctx in float64
+
+
+@njit(types.float64(PARAMS64_TYPE, PARAMS64_TYPE, COO_TYPE, types.float64[::1]), **KERNEL_OPTS)
+def glove_gradient(params, grads, coo, hyper):
+    """The batch objective of a block of entries, J = sum f(x) (w_i . w~_j + b_i + b~_j - log x)^2 / 2,
+    returned, and its gradient added into grads (same shapes as params): dJ/dw_i += f(x) diff w~_j,
+    dJ/dw~_j += f(x) diff w_i, dJ/db_i = dJ/db~_j += f(x) diff. hyper = (x_max, alpha, ...).
+
+    For batch methods (Sandblaster L-BFGS): nothing is updated; float64 throughout, so a gradient
+    summed over millions of entries keeps the precision a line search needs.
+    """
+    w_word, w_ctx, b_word, b_ctx = params
+    g_word, g_ctx, g_b_word, g_b_ctx = grads
+    rows, cols, values = coo
+    cost = 0.0
+    for e in range(rows.shape[0]):
+        i = rows[e]
+        j = cols[e]
+        x = np.float64(values[e])
+        diff = b_word[i] + b_ctx[j] - np.log(x)
+        for k in range(w_word.shape[1]):
+            diff += w_word[i, k] * w_ctx[j, k]
+        fdiff = diff if x > hyper[0] else (x / hyper[0]) ** hyper[1] * diff
+        cost += 0.5 * fdiff * diff
+        for k in range(w_word.shape[1]):
+            g_word[i, k] += fdiff * w_ctx[j, k]
+            g_ctx[j, k] += fdiff * w_word[i, k]
+        g_b_word[i] += fdiff
+        g_b_ctx[j] += fdiff
+    return cost
