@@ -46,7 +46,7 @@ def _layer(parts, as_target=False):
     return LAYERS[parts[0]]
 
 
-ENGINES = {"threads", "ray", "ray_actors"}
+ENGINES = {"threads", "ray", "ray_actors", "sandblaster", "sandblaster_actors"}
 
 
 @pytest.mark.parametrize("path, parts", list(_modules()), ids=lambda x: "/".join(x) if isinstance(x, tuple) else "")
@@ -58,7 +58,7 @@ def test_imports_point_down(path, parts):
             assert target[0] == "models", f"kernel module {'/'.join(parts)} imports {'/'.join(target)}"
         if parts[0] == "engines" and target[0] == "engines" and len(target) > 1:
             mine, theirs = parts[-1], target[1]
-            allowed = theirs == "base" or (mine, theirs) == ("ray", "ray_actors")
+            allowed = theirs == "base" or (mine, theirs) in {("ray", "ray_actors"), ("sandblaster", "sandblaster_actors")}
             assert allowed, f"engine {mine} imports engine {theirs}"
 
 

@@ -1,0 +1,116 @@
+"""Sandblaster on a local Ray: shard actors, replicas handed small work units, failures."""
+
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from test_sandblaster import HYPER, _problem, _run
+from w2v_async.engines.sandblaster import BatchPasses, LbfgsSettings, RayShardGroup, lbfgs
+from w2v_async.engines.sandblaster_actors import GradientShard, SandblasterReplica, join_params, split_params
+
+ray = pytest.importorskip("ray")
+V, D = 12, 3
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import logging
+
+    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test replicas below, for the workers
+    yield
+    ray.shutdown()
+
+
+class CrashingReplica(SandblasterReplica):
+    """Dies (its process exits, as when its node goes) twice: in its second unit of batch 1,
+    holding the first unpushed, and, restarted, in the first unit it gets. Marker files outlive
+    the processes that Ray restarts."""
+
+    def __init__(self, *args, marker_dir):
+        super().__init__(*args)
+        self.marker_dir = marker_dir
+        self.seen = 0
+
+    def run_unit(self, batch, point, unit, push_now=False):
+        self.seen += 1
+        for name, when in (("crashed-first", batch == 1 and self.seen == 2), ("crashed-second", self.seen == 1)):
+            marker = os.path.join(self.marker_dir, name)
+            if when and not os.path.exists(marker) and (name == "crashed-first" or
+                                                        os.path.exists(os.path.join(self.marker_dir, "crashed-first"))):
+                open(marker, "w").close()
+                os._exit(1)
+        return super().run_unit(batch, point, unit, push_now)
+
+
+class SlowReplica(SandblasterReplica):
+    """A straggler: every unit takes a while."""
+
+    def run_unit(self, batch, point, unit, push_now=False):
+        time.sleep(1.0)
+        return super().run_unit(batch, point, unit, push_now)
+
+
+def _setup(coo, x0, n_shards=3, replicas=(SandblasterReplica, SandblasterReplica), n_units=9, push_every=2,
+           history=10, on_result=None, replica_kwargs=None):
+    params = _unflat(x0)
+    shard_cls = ray.remote(num_cpus=0)(GradientShard)
+    shards = [shard_cls.remote(flat, history) for flat in split_params(params, n_shards)]
+    cuts = np.linspace(0, coo[0].shape[0], n_units + 1).astype(int)
+    blocks = [ray.put(tuple(np.ascontiguousarray(a[lo:hi]) for a in coo)) for lo, hi in zip(cuts[:-1], cuts[1:])]
+    kwargs = replica_kwargs or [{}] * len(replicas)
+    actors = [ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(cls).remote(
+        r, shards, blocks, V, D, HYPER, push_every, **kw) for r, (cls, kw) in enumerate(zip(replicas, kwargs))]
+    group = RayShardGroup(ray, shards)
+    return group, BatchPasses(ray, group, actors, n_units, on_result=on_result), actors, blocks
+
+
+def _unflat(x):
+    w, c = x[: V * D].reshape(V, D), x[V * D : 2 * V * D].reshape(V, D)
+    return w, c, x[2 * V * D : 2 * V * D + V], x[2 * V * D + V :]
+
+
+def _flat(params):
+    return np.concatenate([p.ravel() for p in params])
+
+
+def _local_reference(iterations):
+    fg, x0 = _problem()
+    state, x = _run(fg, x0, [0, x0.shape[0]], LbfgsSettings(max_iter=iterations, gtol=0.0))
+    return fg, x0, state, x
+
+
+def _coo(fg):
+    return fg.__closure__[[c.cell_contents.__class__ for c in fg.__closure__].index(tuple)].cell_contents
+
+
+def test_params_round_trip_through_the_shards():
+    rng = np.random.default_rng(0)
+    params = (rng.normal(size=(7, 2)), rng.normal(size=(7, 2)), rng.normal(size=7), rng.normal(size=7))
+    for m in (1, 3, 7):
+        back = join_params(split_params(params, m), 7, 2)
+        for a, b in zip(params, back):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("failure", [None, "crash", "straggler"])
+def test_distributed_passes_reach_the_local_iterates(local_ray, tmp_path, failure):
+    """Replicas on Ray give the in-process iterates, also when a replica dies mid-batch (twice) or
+    one is slow (its units get backup copies): each unit's gradient is committed exactly once."""
+    n = 4 if failure == "straggler" else 12  # the straggler takes a second a unit
+    fg, x0, reference, x_ref = _local_reference(n)
+    second = {None: SandblasterReplica, "crash": CrashingReplica, "straggler": SlowReplica}[failure]
+    kwargs = [{}, {"marker_dir": str(tmp_path)} if failure == "crash" else {}]
+    group, passes, actors, _ = _setup(_coo(fg), x0, replicas=(SandblasterReplica, second), replica_kwargs=kwargs)
+    state = lbfgs(group, passes, LbfgsSettings(max_iter=n, gtol=0.0))
+    x = _flat(join_params(group.call("get", "x"), V, D))
+    np.testing.assert_allclose(state.history, reference.history, rtol=1e-9)
+    np.testing.assert_allclose(x, _flat(_unflat(x_ref)), rtol=1e-7, atol=1e-9)
+    if failure == "crash":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["crashed-first", "crashed-second"]
+        assert passes.retried >= 1  # at least the unit it held unpushed (the running one may get a backup first)
+    if failure == "straggler":
+        assert passes.backups > 0
