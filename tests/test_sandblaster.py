@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from w2v_async.engines.sandblaster import (LbfgsSettings, ShardGroup, VectorShard, lbfgs, two_loop,
-                                           wolfe_search)
+from w2v_async.engines.sandblaster import LbfgsSettings, lbfgs, two_loop, wolfe_search
+from w2v_async.engines.sandblaster_actors import ShardGroup, VectorShard
 from w2v_async.models import glove
 
 V, D = 12, 3

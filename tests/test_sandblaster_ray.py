@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from test_sandblaster import HYPER, _problem, _run
-from w2v_async.engines.sandblaster import BatchPasses, LbfgsSettings, RayShardGroup, lbfgs
-from w2v_async.engines.sandblaster_actors import GradientShard, SandblasterReplica, join_params, split_params
+from w2v_async.engines.sandblaster import LbfgsSettings, lbfgs
+from w2v_async.engines.sandblaster_actors import (BatchPasses, GradientShard, RayShardGroup, SandblasterReplica,
+                                                  join_params, split_params)
 
 ray = pytest.importorskip("ray")
 V, D = 12, 3
@@ -114,3 +115,27 @@ def test_distributed_passes_reach_the_local_iterates(local_ray, tmp_path, failur
         assert passes.retried >= 1  # at least the unit it held unpushed (the running one may get a backup first)
     if failure == "straggler":
         assert passes.backups > 0
+
+
+def test_the_engine_learns_planted_groups_like_adagrad(local_ray, tmp_path):
+    """train_glove_sandblaster end to end: L-BFGS on the batch objective learns the planted groups,
+    and its final cost over all entries is below the threaded AdaGrad engine's after 25 epochs."""
+    from conftest import group_margin, planted_corpus
+    from w2v_async.config import GloveConfig, RayConfig, VocabConfig
+    from w2v_async.data.cooccur import count_cooccurrences
+    from w2v_async.data.corpus import CorpusReader
+    from w2v_async.data.vocab import scan_corpus
+    from w2v_async.engines.sandblaster import train_glove_sandblaster
+    from w2v_async.engines.threads import train_glove
+    from test_many_threads import _glove_cost
+
+    vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt", mix=0.1))), VocabConfig(min_count=1))
+    cooc = count_cooccurrences(enc, vocab, window=5)
+    cfg = GloveConfig(dim=16, x_max=10.0, threads=2, seed=3)
+    res = train_glove_sandblaster(ray, cooc, cfg, RayConfig(replicas=2, ps_shards=2),
+                                  LbfgsSettings(max_iter=150, gtol=1e-6), unit_entries=100, progress=False)
+    adagrad = train_glove(cooc, GloveConfig(dim=16, x_max=10.0, threads=2, seed=3, epochs=25), progress=False)
+    assert res.downpour["units"] == -(-cooc.nnz // 100) and res.downpour["iterations"] > 10
+    assert res.epoch_cost[-1] < 0.2 * res.epoch_cost[0]
+    assert _glove_cost(res, cooc, x_max=10.0) < _glove_cost(adagrad, cooc, x_max=10.0)
+    assert group_margin(cooc.vocab.words, res.vectors()) > 0.3

@@ -9,47 +9,23 @@ messages are O(scalars) per command whatever the model's size. The objective and
 a point come from ``evaluate(point, gradient)``: distributed passes over the data that leave the
 gradient in the shards (replicas on Ray; the caller's function in tests).
 
-This file is the coordinator and a local shard group (shards in this process); the Ray shards and
-replicas plug in through the same ``ShardGroup`` interface.
+This file is the coordinator and the engine's entry (``train_glove_sandblaster``); the shards, the
+Ray actors and the batch passes are in sandblaster_actors.py, behind the ``ShardGroup`` interface.
 """
 
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import InputError
+from ..config import GloveConfig, RayConfig
+from .base import GloveResult, Progress
 
 
-from .sandblaster_actors import VectorShard  # noqa: F401 -- the shard a local ShardGroup holds
-
-
-class ShardGroup:
-    """Commands to every shard; dot products come back summed. This one calls shards in this
-    process; the Ray group sends the same commands to actors."""
-
-    def __init__(self, shards: Sequence[VectorShard]):
-        self.shards = list(shards)
-
-    def call(self, method: str, *args) -> list:
-        return [getattr(s, method)(*args) for s in self.shards]
-
-    def dot(self, a: str, b: str) -> float:
-        return math.fsum(self.call("dot", a, b))  # the same sum however the rows are split
-
-    def axpy(self, alpha: float, a: str, b: str) -> None:
-        self.call("axpy", alpha, a, b)
-
-    def scale(self, alpha: float, a: str) -> None:
-        self.call("scale", alpha, a)
-
-    def lincomb(self, out: str, alpha: float, a: str, beta: float, b: str) -> None:
-        self.call("lincomb", out, alpha, a, beta, b)
-
-    def copy(self, a: str, b: str) -> None:
-        self.call("lincomb", b, 1.0, a, 0.0, a)
+from .sandblaster_actors import (BatchPasses, GradientShard, RayShardGroup, SandblasterReplica, ShardGroup,
+                                 join_params, split_params)
 
 
 @dataclass(frozen=True)
@@ -216,162 +192,48 @@ def lbfgs(group: ShardGroup, evaluate: Callable[[str, str], float], settings: Lb
             return state
 
 
-# ---- on Ray ----
+def train_glove_sandblaster(ray, cooc, cfg: GloveConfig, rcfg: RayConfig, settings: LbfgsSettings,
+                            unit_entries: int = 100_000, push_every: int = 4, progress: bool = True) -> GloveResult:
+    """GloVe by Sandblaster L-BFGS on Ray (``ray``: the connected module): the batch objective is
+    the sum of J over every entry, its gradient computed by rcfg.replicas replicas over units of
+    unit_entries entries, the parameters and L-BFGS's vectors held by rcfg.ps_shards shards.
 
-RESTART_WAIT_S = 0.5  # a failed replica gets no work for this long (Ray restarts it meanwhile)
-MAX_FAILURES = 20  # failures in a row of every replica that stop the run
-BACKUP_AFTER = 3.0  # a unit running this many median unit times gets a backup copy,
-BACKUP_MIN_S = 0.5  # and at least this long
-
-class RayShardGroup(ShardGroup):
-    """The same commands, sent to shard actors; each answer is a scalar or nothing."""
-
-    def __init__(self, ray, actors: list):
-        super().__init__(actors)
-        self.ray = ray
-
-    def call(self, method: str, *args) -> list:
-        return self.ray.get([getattr(s, method).remote(*args) for s in self.shards])
-
-
-class BatchPasses:
-    """evaluate(point, gradient) for lbfgs on Ray: one pass of the replicas over every work unit.
-
-    Units go to whichever replica is free, ``in_flight`` at a time each (the paper's load
-    balancing). A replica's pushes are staged in the shards and committed here only when none of
-    their units has been counted: a dead replica's units that were not committed are handed out
-    again, and once no unit is left to hand out, units still running or waiting in a replica's
-    accumulator get a backup copy on an idle replica (pushed at once); whichever push arrives
-    first is committed, and the units of a push refused that way are handed out again. So every
-    unit's gradient enters the shards exactly once, whatever fails.
+    Parameters start as the threaded engine's (same seed, uniform(-0.5, 0.5) / dim). epoch_cost
+    holds the mean J per entry after each L-BFGS iteration. Checkpoints and resume: not yet.
     """
-
-    def __init__(self, ray, group: RayShardGroup, replicas: list, n_units: int, in_flight: int = 2,
-                 on_result: Callable[[int], None] = None):
-        self.ray, self.group, self.replicas, self.n_units = ray, group, replicas, n_units
-        self.in_flight = in_flight
-        self.on_result = on_result  # called with the number of unit results so far (a hook for tests)
-        self.results = 0
-        self.batch = 0
-        self.retried = 0  # units handed out again after a failure or a refused push
-        self.backups = 0
-        self.unit_seconds: List[float] = []
-
-    def __call__(self, point: str, gradient: str) -> float:
-        ray = self.ray
-        self.batch += 1
-        batch = self.batch
-        self.group.call("discard")
-        self.group.call("zero", gradient)
-        queue = list(range(self.n_units))
-        queue.reverse()  # pop() hands out unit 0 first
-        counted: Dict[int, float] = {}
-        costs: Dict[Tuple[int, int], float] = {}  # (replica, unit) -> cost, until its push is committed
-        held: Dict[int, set] = {r: set() for r in range(len(self.replicas))}  # units run, not yet pushed
-        running: Dict = {}  # ObjectRef -> (replica, unit or None for a flush)
-        backed_up: set = set()
-        dead = ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError
-
-        def load(r: int) -> int:
-            return sum(1 for rr, _ in running.values() if rr == r)
-
-        def settle(r: int, push, units) -> None:
-            if push is None:
-                return
-            if counted.keys() & set(units):  # a backup copy was counted first: hand the rest out again
-                again = [u for u in units if u not in counted]
-                queue.extend(again)
-                self.retried += len(again)
-            else:
-                self.group.call("commit", gradient, [push])
-                for u in units:
-                    counted[u] = costs.pop((r, u))
-            held[r].difference_update(units)
-
-        started: Dict = {}  # ObjectRef -> when it was handed out
-        down_until = [0.0] * len(self.replicas)  # a replica that failed gets no work while Ray restarts it
-        failures = [0] * len(self.replicas)  # its failures since its last result
-
-        def requeue_held(r: int, extra=()) -> None:
-            lost = [u for u in held[r] | set(extra) if u not in counted]
-            held[r].clear()
-            queue.extend(lost)
-            self.retried += len(lost)
-
-        def handle(ref) -> None:
-            r, unit = running.pop(ref)
-            t0 = started.pop(ref, None)
-            try:
-                result = ray.get(ref)
-            except dead:  # the replica died (Ray restarts it): what it held was never committed
-                requeue_held(r, () if unit is None else (unit,))
-                failures[r] += 1
-                down_until[r] = time.monotonic() + RESTART_WAIT_S
-                if min(failures) > MAX_FAILURES:
-                    raise InputError(f"every Sandblaster replica keeps failing ({MAX_FAILURES} times in a row); "
-                                     "see the Ray logs (ray logs) for why.") from None
-                return
-            failures[r] = 0
-            if unit is None:
-                if result[0] is None:  # restarted while idle: what it held is gone
-                    requeue_held(r)
-                settle(r, *result)
-                return
-            costs[(r, unit)] = result.cost
-            held[r].add(unit)
-            if t0 is not None:
-                self.unit_seconds.append(time.monotonic() - t0)
-            self.results += 1
-            if self.on_result is not None:
-                self.on_result(self.results)
-            settle(r, result.push, result.pushed_units)
-
-        while len(counted) < self.n_units:
-            for r, replica in enumerate(self.replicas):
-                while queue and load(r) < self.in_flight and time.monotonic() >= down_until[r]:
-                    unit = queue.pop()
-                    if unit in counted or any(unit in h for h in held.values()) or \
-                            any(u == unit for _, u in running.values()):
-                        continue  # counted, or still on its way (the same unit twice in one push would count twice)
-                    ref = replica.run_unit.remote(batch, point, unit)
-                    running[ref] = (r, unit)
-                    started[ref] = time.monotonic()
-            if not queue and not running:  # everything ran: push what the accumulators hold
-                for r, replica in enumerate(self.replicas):
-                    if held[r]:
-                        running[replica.flush.remote(batch)] = (r, None)
-            if not queue:
-                self._back_up(batch, point, running, started, counted, backed_up, down_until)
-            if not running:
-                time.sleep(RESTART_WAIT_S / 10)  # every replica with work is restarting
-                continue
-            [ready], _ = ray.wait(list(running), num_returns=1)
-            r = running[ready][0]
-            # a replica runs its tasks in order: handle its results in that order (a push carries
-            # units whose own results must be in first)
-            for ref in [k for k, (rr, _) in running.items() if rr == r]:
-                handle(ref)
-                if ref == ready:
-                    break
-        return math.fsum(counted[u] for u in range(self.n_units))
-
-    def _back_up(self, batch, point, running, started, counted, backed_up, down_until) -> None:
-        """Give each idle replica one unit that has run on another for over BACKUP_AFTER times the
-        median unit and BACKUP_MIN_S (the paper's backup tasks: a straggler delays nothing). Units done but not
-        yet pushed are left alone: they are pushed when the batch's last units are in."""
-        if not self.unit_seconds:
-            return
-        now = time.monotonic()
-        slow_after = max(BACKUP_MIN_S, BACKUP_AFTER * float(np.median(self.unit_seconds[-200:])))
-        busy = {r for r, _ in running.values()} | {r for r, t in enumerate(down_until) if now < t}
-        waiting = [u for ref, (_, u) in running.items()
-                   if u is not None and u not in counted and u not in backed_up and now - started[ref] > slow_after]
-        for r, replica in enumerate(self.replicas):
-            if r in busy or not waiting:
-                continue
-            unit = waiting.pop(0)
-            backed_up.add(unit)
-            self.backups += 1
-            ref = replica.run_unit.remote(batch, point, unit, True)
-            running[ref] = (r, unit)
-            started[ref] = now
+    cfg.validate()
+    rcfg.validate()
+    n_words, nnz = len(cooc.vocab), cooc.nnz
+    rng = np.random.default_rng(cfg.seed)
+    scale = np.float32(1.0 / cfg.dim)
+    shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)]
+    params = [((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale).astype(np.float64) for shape in shapes]
+    shard_cls = ray.remote(num_cpus=0)(GradientShard)
+    shards = [shard_cls.remote(flat, settings.history) for flat in split_params(params, rcfg.ps_shards)]
+    del params
+    blocks = [ray.put(tuple(np.ascontiguousarray(a[lo : lo + unit_entries]) for a in (cooc.rows, cooc.cols, cooc.values)))
+              for lo in range(0, nnz, unit_entries)]
+    hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
+    replica_cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(SandblasterReplica)
+    replicas = [replica_cls.remote(r, shards, blocks, n_words, cfg.dim, hyper, push_every)
+                for r in range(rcfg.replicas)]
+    group = RayShardGroup(ray, shards)
+    passes = BatchPasses(ray, group, replicas, len(blocks))
+    bar = Progress(settings.max_iter, progress, f"glove sandblaster x{rcfg.replicas}", " it")
+    start = time.perf_counter()
+    try:
+        state = lbfgs(group, passes, settings,
+                      on_iteration=lambda st: bar.update(st.iteration, cost=f"{st.f / nnz:.4f}"))
+        arrays = join_params(group.call("get", "x"), n_words, cfg.dim)
+    finally:
+        bar.close()
+        for actor in replicas + shards:
+            ray.kill(actor)
+    w_word, w_ctx, b_word, b_ctx = (a.astype(np.float32) for a in arrays)
+    return GloveResult(
+        w_word, w_ctx, b_word, b_ctx, epoch_cost=[f / nnz for f in state.history],
+        entries_trained=state.evaluations * nnz, seconds=time.perf_counter() - start,
+        params={"w_word": w_word, "w_ctx": w_ctx, "b_word": b_word, "b_ctx": b_ctx},
+        downpour={"iterations": state.iteration, "evaluations": state.evaluations, "stop": state.stop,
+                  "units": len(blocks), "units_retried": passes.retried, "backups": passes.backups},
+    )
