@@ -18,20 +18,11 @@ import shutil
 import sys
 import tempfile
 
-from benchlib import measure
+from benchlib import measure, quality
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "..", "..", "shared", "corpora", "registry-en.txt.gz")
 DEMO = os.path.join(HERE, "..", "data", "enwiki.txt")
-
-
-def quality(path):
-    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate
-    from w2v_async.io import load_vectors
-
-    r = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())
-    return {"analogy": r.analogies[0].accuracy, "ws353": r.similarities[0].spearman,
-            "simlex": r.similarities[1].spearman}
 
 
 def main():

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import measure
+from benchlib import measure, quality
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "..", "..", "shared", "corpora", "registry-en.txt.gz")
@@ -80,9 +80,6 @@ def main():
     p.add_argument("--json-out", default=None)
     args = p.parse_args()
 
-    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate
-    from w2v_async.io import load_vectors
-
     w2v = shutil.which("w2v-async") or os.path.join(os.path.dirname(sys.executable), "w2v-async")
     systems = [("w2v-async", lambda tmp, seed: ours_vectors(w2v, args.corpus, tmp, seed, args))]
     if args.stanford_bin:
@@ -94,9 +91,7 @@ def main():
         for seed in args.seeds:
             for name, run in systems:
                 path, wall = run(tmp, seed)
-                report = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())
-                rows.append(dict(system=name, seed=seed, train_wall_s=wall, analogy=report.analogies[0].accuracy,
-                                 ws353=report.similarities[0].spearman, simlex=report.similarities[1].spearman))
+                rows.append(dict(system=name, seed=seed, train_wall_s=wall, **quality(path)))
                 print(json.dumps(rows[-1]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

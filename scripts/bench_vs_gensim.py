@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import measure
+from benchlib import measure, quality as vector_quality
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGISTRY = os.path.join(HERE, "..", "..", "shared", "corpora", "registry-en.txt.gz")
@@ -68,18 +68,6 @@ def run_gensim(args) -> None:
                       "words_per_sec": words / (t2 - t1)}))
 
 
-
-
-def evaluate(path):
-    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate
-    from w2v_async.io import load_vectors
-
-    report = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())
-    return {
-        "analogy": report.analogies[0].accuracy,
-        "ws353": report.similarities[0].spearman,
-        "simlex": report.similarities[1].spearman,
-    }
 
 
 def common_args(args, model, seed, threads, epochs):
@@ -136,7 +124,7 @@ def main():
             row = dict(system="w2v-async" + (f" {batching}" if batching else ""), model=model, seed=seed,
                        threads=threads, vocab_s=summary["seconds"]["scan"], train_s=summary["seconds"]["train"],
                        wall_s=wall, rss_mib=rss, words_per_sec=summary["words_per_sec"],
-                       vocab_size=summary["vocab_size"], **(evaluate(out) if quality else {}))
+                       vocab_size=summary["vocab_size"], **(vector_quality(out) if quality else {}))
             print(json.dumps(row), flush=True)
             return row
 
@@ -147,7 +135,7 @@ def main():
                                      + common_args(args, model, seed, threads, epochs))
             row = dict(system=f"gensim {mode}", model=model, seed=seed, threads=threads, vocab_s=res["vocab_s"],
                        train_s=res["train_s"], wall_s=wall, rss_mib=rss, words_per_sec=res["words_per_sec"],
-                       vocab_size=res["vocab_size"], **(evaluate(out) if quality else {}))
+                       vocab_size=res["vocab_size"], **(vector_quality(out) if quality else {}))
             print(json.dumps(row), flush=True)
             return row
 

@@ -27,6 +27,16 @@ def _rss_anon_kib(pid):
     return 0
 
 
+def quality(path):
+    """Analogy accuracy and WS353 / SimLex Spearman of the vectors at path (gensim's test sets)."""
+    from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate  # numba loads lazily
+    from w2v_async.io import load_vectors
+
+    report = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())
+    return {"analogy": report.analogies[0].accuracy, "ws353": report.similarities[0].spearman,
+            "simlex": report.similarities[1].spearman}
+
+
 def _used_bytes(path):
     stats = os.statvfs(path)
     return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
