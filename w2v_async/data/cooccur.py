@@ -57,8 +57,7 @@ class Cooccurrence:
             with open(tmp, "wb") as f:
                 np.savez(
                     f, rows=self.rows, cols=self.cols, values=self.values,
-                    words=np.array(self.vocab.words, dtype=object).astype(str), counts=self.vocab.counts,
-                    meta=np.array([FORMAT_VERSION, self.window, int(self.symmetric)], np.int64),
+                    **_described_by(self.vocab, self.window, self.symmetric),
                 )
 
     @classmethod
@@ -83,6 +82,12 @@ class Cooccurrence:
             raise InputError(
                 f"{path!r} is not a w2v-async co-occurrence file ({e}); create it with `w2v-async cooccur`."
             ) from e
+
+
+def _described_by(vocab: Vocab, window: int, symmetric: bool) -> dict:
+    """The .npz members beside the entries: the vocabulary and the settings."""
+    return {"words": np.array(vocab.words, dtype=object).astype(str), "counts": vocab.counts,
+            "meta": np.array([FORMAT_VERSION, window, int(symmetric)], np.int64)}
 
 
 def _mapped_member(path: str, zf: zipfile.ZipFile, name: str) -> np.ndarray:
@@ -223,8 +228,7 @@ def count_cooccurrences(
             with disk_errors(directory):
                 pieces = merge_segments(segments, max(threads, int(0.8 * budget / MERGE_BYTES)), threads,
                                         ColumnPieces(directory, n_words))
-                arrays = {"words": np.array(vocab.words, dtype=object).astype(str), "counts": vocab.counts,
-                          "meta": np.array([FORMAT_VERSION, window, int(symmetric)], np.int64)}
+                arrays = _described_by(vocab, window, symmetric)
                 if output is None:
                     path = os.path.join(directory, "cooc.npz")
                     write_npz(path, pieces, arrays)
