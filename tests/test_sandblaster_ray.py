@@ -3,6 +3,7 @@
 import os
 import sys
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ class CrashingReplica(SandblasterReplica):
         self.marker_dir = marker_dir
         self.seen = 0
 
-    def run_unit(self, batch, point, unit, push_now=False):
+    def run_unit(self, batch, point, unit, coo, push_now=False):
         self.seen += 1
         for name, when in (("crashed-first", batch == 1 and self.seen == 2), ("crashed-second", self.seen == 1)):
             marker = os.path.join(self.marker_dir, name)
@@ -44,29 +45,31 @@ class CrashingReplica(SandblasterReplica):
                                                         os.path.exists(os.path.join(self.marker_dir, "crashed-first"))):
                 open(marker, "w").close()
                 os._exit(1)
-        return super().run_unit(batch, point, unit, push_now)
+        return super().run_unit(batch, point, unit, coo, push_now)
 
 
 class SlowReplica(SandblasterReplica):
     """A straggler: every unit takes a while."""
 
-    def run_unit(self, batch, point, unit, push_now=False):
+    def run_unit(self, batch, point, unit, coo, push_now=False):
         time.sleep(1.0)
-        return super().run_unit(batch, point, unit, push_now)
+        return super().run_unit(batch, point, unit, coo, push_now)
 
 
 def _setup(coo, x0, n_shards=3, replicas=(SandblasterReplica, SandblasterReplica), n_units=9, push_every=2,
            history=10, on_result=None, replica_kwargs=None):
     params = _unflat(x0)
+    run = f"test-{uuid.uuid4().hex[:8]}"
     shard_cls = ray.remote(num_cpus=0)(GradientShard)
-    shards = [shard_cls.remote(flat, history) for flat in split_params(params, n_shards)]
+    shards = [shard_cls.options(name=f"{run}-shard-{s}").remote(flat, history)
+              for s, flat in enumerate(split_params(params, n_shards))]
     cuts = np.linspace(0, coo[0].shape[0], n_units + 1).astype(int)
     blocks = [ray.put(tuple(np.ascontiguousarray(a[lo:hi]) for a in coo)) for lo, hi in zip(cuts[:-1], cuts[1:])]
     kwargs = replica_kwargs or [{}] * len(replicas)
     actors = [ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(cls).remote(
-        r, shards, blocks, V, D, HYPER, push_every, **kw) for r, (cls, kw) in enumerate(zip(replicas, kwargs))]
+        r, run, n_shards, V, D, HYPER, push_every, **kw) for r, (cls, kw) in enumerate(zip(replicas, kwargs))]
     group = RayShardGroup(ray, shards)
-    return group, BatchPasses(ray, group, actors, n_units, on_result=on_result), actors, blocks
+    return group, BatchPasses(ray, group, actors, blocks, on_result=on_result), actors, blocks
 
 
 def _unflat(x):
@@ -121,7 +124,7 @@ def test_the_engine_learns_planted_groups_like_adagrad(local_ray, tmp_path):
     """train_glove_sandblaster end to end: L-BFGS on the batch objective learns the planted groups,
     and its final cost over all entries is below the threaded AdaGrad engine's after 25 epochs."""
     from conftest import group_margin, planted_corpus
-    from w2v_async.config import GloveConfig, RayConfig, VocabConfig
+    from w2v_async.config import GloveConfig, RayConfig, SandblasterConfig, VocabConfig
     from w2v_async.data.cooccur import count_cooccurrences
     from w2v_async.data.corpus import CorpusReader
     from w2v_async.data.vocab import scan_corpus
@@ -132,8 +135,8 @@ def test_the_engine_learns_planted_groups_like_adagrad(local_ray, tmp_path):
     vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "p.txt", mix=0.1))), VocabConfig(min_count=1))
     cooc = count_cooccurrences(enc, vocab, window=5)
     cfg = GloveConfig(dim=16, x_max=10.0, threads=2, seed=3)
-    res = train_glove_sandblaster(ray, cooc, cfg, RayConfig(replicas=2, ps_shards=2),
-                                  LbfgsSettings(max_iter=150, gtol=1e-6), unit_entries=100, progress=False)
+    res = train_glove_sandblaster(cooc, cfg, RayConfig(replicas=2, ps_shards=2),
+                                  SandblasterConfig(max_iter=150, unit_entries=100), progress=False)
     adagrad = train_glove(cooc, GloveConfig(dim=16, x_max=10.0, threads=2, seed=3, epochs=25), progress=False)
     assert res.downpour["units"] == -(-cooc.nnz // 100) and res.downpour["iterations"] > 10
     assert res.epoch_cost[-1] < 0.2 * res.epoch_cost[0]

@@ -10,7 +10,8 @@ import os
 import time
 from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 
-from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, default_threads, resumed_config
+from .config import (ENGINES, GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, default_threads,
+                     resumed_config)
 from .data.cache import default_cache_dir
 from .data.cooccur import count_cooccurrences_from_corpus
 from .data.corpus import check_output_path, open_corpus
@@ -35,6 +36,9 @@ GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "
 RAY_OPTIONS = {**{name: (name, _SAME) for name in ("replicas", "ps_shards", "n_fetch", "n_push", "ps_optimizer",
                                                    "ps_eta", "batch_words")},
                "ray_address": ("address", _SAME)}
+SANDBLASTER_OPTIONS = {"lbfgs_history": ("history", _SAME), "max_iter": ("max_iter", _SAME),
+                       "batch_words": ("unit_entries", _SAME), "gtol": ("gtol", _SAME), "ftol": ("ftol", _SAME),
+                       "push_every": ("push_every", _SAME)}
 JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every", "resume", "progress", "log",
                "cache", "cache_dir")
 
@@ -54,7 +58,7 @@ def _config(cls, table: dict, options: dict, saved: Optional[dict]):
 
 def model_options(model: str) -> Set[str]:
     """The option names that train_word2vec (model sgns or cbow) or train_glove (glove) accept."""
-    specific = {*GLOVE_OPTIONS, "cooccur"} if model == "glove" else set(WORD2VEC_OPTIONS)
+    specific = {*GLOVE_OPTIONS, *SANDBLASTER_OPTIONS, "cooccur"} if model == "glove" else set(WORD2VEC_OPTIONS)
     return {*VOCAB_OPTIONS, *specific, *RAY_OPTIONS, *JOB_OPTIONS, "model"}
 
 
@@ -81,16 +85,22 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     _check_names(options, model_options(model), f"--model {model}")
     vocab_cfg = _config(VocabConfig, VOCAB_OPTIONS, options, saved and saved["config"]["vocab"]).validate()
     engine = options.get("engine", "threads")
-    if engine not in ("threads", "ray"):
-        raise ConfigError(f"engine must be threads or ray, got {engine!r}.")
-    ray = None
-    if engine == "ray":
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}.")
+    if engine == "sandblaster" and not glove:
+        raise ConfigError(f"--engine sandblaster trains --model glove (L-BFGS on its batch objective); train "
+                          f"--model {model} with --engine threads or ray.")
+    ray = sandblaster = None
+    if engine in ("ray", "sandblaster"):
         ray = _config(RayConfig, RAY_OPTIONS, options, None)
         ray = dataclasses.replace(ray, job_words=max(200_000, ray.batch_words)).validate()
+    if engine == "sandblaster":
+        sandblaster = _config(SandblasterConfig, SANDBLASTER_OPTIONS, options, None).validate()
     job = RunOptions(vocab_path=options.get("vocab"), fmt=options.get("format", "auto"),
                      progress=options.get("progress", True), log=options.get("log") or RunOptions.log,
                      checkpoint_dir=options.get("checkpoint_dir"), checkpoint_every=options.get("checkpoint_every"),
-                     resume=resume, ray=ray, cache=options.get("cache", True), cache_dir=options.get("cache_dir"))
+                     resume=resume, ray=ray, sandblaster=sandblaster, cache=options.get("cache", True),
+                     cache_dir=options.get("cache_dir"))
     if glove:
         cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()
         return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"),

@@ -184,11 +184,15 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--memory", default=1.0, show_default=True, type=float, help="glove: GB for co-occurrence counting.")
 @click.option("--engine", type=click.Choice(ENGINES), default="threads", show_default=True,
               help="threads: Hogwild threads in this process. ray: Downpour SGD (parameter-server shards and "
-                   "asynchronous replicas) on Ray, local or a cluster; needs pip install 'w2v-async[ray]'.")
+                   "asynchronous replicas) on Ray, local or a cluster. sandblaster (glove): L-BFGS on the exact "
+                   "batch gradient, computed by replicas on Ray. ray and sandblaster need pip install 'w2v-async[ray]'.")
+@click.option("--max-iter", default=100, show_default=True, type=int, help="sandblaster: L-BFGS iterations at most.")
+@click.option("--lbfgs-history", default=10, show_default=True, type=int, help="sandblaster: L-BFGS history pairs.")
 @click.option("--replicas", default=2, show_default=True, type=int, help="ray: model replicas (actors).")
 @click.option("--ps-shards", default=2, show_default=True, type=int, help="ray: parameter-server shards (actors).")
 @click.option("--batch-words", default=50_000, show_default=True, type=int,
-              help="ray: words (glove: co-occurrence entries) per minibatch; larger: fewer, bigger messages.")
+              help="ray: words (glove: co-occurrence entries) per minibatch; larger: fewer, bigger messages. "
+                   "sandblaster: entries per work unit.")
 @click.option("--n-fetch", default=1, show_default=True, type=int,
               help="ray: batches per pull of the rows they touch.")
 @click.option("--n-push", default=1, show_default=True, type=int,
@@ -216,14 +220,14 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.pass_context
 def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory,
-          engine, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
+          engine, max_iter, lbfgs_history, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
           checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
           quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
     The corpus is read once into an int32 id array (a file beside the output, memory-mapped,
     and kept in --cache-dir for the next run on the same files); every epoch then runs inside nogil numba kernels on lock-free threads (or, with --engine ray,
-    as Downpour SGD on Ray). The vectors and
+    as Downpour SGD on Ray; GloVe also as Sandblaster L-BFGS, --engine sandblaster). The vectors and
     OUTPUT.json (the configuration) are written atomically when training ends. GloVe counts
     co-occurrences first (or reads --cooccur). Ctrl-C saves a checkpoint and the vectors so far.
 
@@ -233,6 +237,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
       w2v-async train corpus.txt --vocab vocab.tsv -o vectors.txt --model cbow --json
       w2v-async train --model glove --cooccur cooc.npz -o glove.txt --format glove
       w2v-async train corpus.txt -o vectors.bin --engine ray --replicas 4 --ps-shards 2
+      w2v-async train --model glove --cooccur cooc.npz -o glove.txt --engine sandblaster --max-iter 200
       w2v-async train corpus.txt -o vectors.bin --checkpoint-dir ck --checkpoint-every 10
       w2v-async train corpus.txt -o vectors.bin --resume ck
     """

@@ -106,7 +106,7 @@ class Word2VecConfig:
         return self
 
 
-ENGINES = ("threads", "ray")
+ENGINES = ("threads", "ray", "sandblaster")
 PS_OPTIMIZERS = ("sgd", "adagrad")
 
 
@@ -178,6 +178,30 @@ class GloveConfig:
             raise ConfigError(f"--vectors must be one of {', '.join(GLOVE_VECTORS)}, got {self.vectors!r}.")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}.")
+        return self
+
+
+@dataclass(frozen=True)
+class SandblasterConfig:
+    """Sandblaster L-BFGS for GloVe (Dean et al. 2012): the batch objective's exact gradient, computed
+    by replicas over work units of unit_entries entries (a replica pushes every push_every units),
+    and L-BFGS steps with history pairs. Stops after max_iter iterations, when the loss changes by
+    at most ftol relative, or when the gradient's norm is at most gtol times its first."""
+
+    history: int = 10
+    max_iter: int = 100
+    gtol: float = 1e-6
+    ftol: float = 1e-9
+    unit_entries: int = 50_000
+    push_every: int = 4
+
+    def validate(self) -> "SandblasterConfig":
+        defaults = {"history": ("--lbfgs-history", 10), "max_iter": ("--max-iter", 100),
+                    "unit_entries": ("--batch-words", 50000), "push_every": ("push_every", 4)}
+        for name, (flag, default) in defaults.items():
+            _positive(getattr(self, name), flag, default)
+        if self.gtol < 0 or self.ftol < 0:
+            raise ConfigError(f"gtol and ftol must be >= 0 (0: never stop on it), got {self.gtol} and {self.ftol}.")
         return self
 
 

@@ -12,12 +12,12 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from .config import GloveConfig, RayConfig, VocabConfig, Word2VecConfig, to_json
+from .config import GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, to_json
 from .data.cooccur import Cooccurrence, count_cooccurrences
 from .data.corpus import check_output_path
 from .data.cache import default_cache_dir, read_corpus_cached
 from .data.vocab import Vocab
-from .engines.base import Checkpointing, RunState, check_finite
+from .engines.base import Checkpointing, RunState, check_finite, import_ray
 from .engines.threads import train_glove, train_word2vec
 from .errors import ConfigError, DivergedError, InputError, Interrupted
 from .io import (check_directory, check_free_space, fingerprint, load_checkpoint, partial_path, resolve_format,
@@ -62,7 +62,7 @@ def _silent(msg: str) -> None:
 class RunOptions:
     """How a training job runs, apart from the model's settings: a --vocab file, the output format,
     the progress bar and log lines, checkpoints and resume (see _Job), and the Ray engine (None:
-    threads)."""
+    threads; with sandblaster, Sandblaster L-BFGS on Ray, else Downpour)."""
 
     vocab_path: Optional[str] = None
     fmt: str = "auto"
@@ -72,6 +72,7 @@ class RunOptions:
     checkpoint_every: Optional[float] = None
     resume: Optional[str] = None
     ray: Optional[RayConfig] = None
+    sandblaster: Optional[SandblasterConfig] = None  # with ray: GloVe by Sandblaster L-BFGS instead of Downpour
     cache: bool = True
     cache_dir: Optional[str] = None  # None: beside the output (data/cache.py)
 
@@ -97,6 +98,7 @@ class _Job:
         checkpoint_dir, checkpoint_every, resume, log = (options.checkpoint_dir, options.checkpoint_every,
                                                          options.resume, options.log)
         self.model, self.output, self.vocab_cfg, self.cfg, self.log = model, output, vocab_cfg, cfg, log
+        self.engine = "threads" if options.ray is None else "sandblaster" if options.sandblaster else "ray"
         if checkpoint_every is not None and checkpoint_every < 0:
             raise ConfigError(
                 f"--checkpoint-every must be >= 0 minutes (0: only at epoch ends), got {checkpoint_every}.")
@@ -125,6 +127,10 @@ class _Job:
         if self.meta["model"] != self.model:
             raise ConfigError(f"the checkpoint trains --model {self.meta['model']}, not {self.model}; "
                               f"resume with --model {self.meta['model']}.")
+        saved_engine = self.meta.get("engine", "threads")
+        if (saved_engine == "sandblaster") != (self.engine == "sandblaster"):  # L-BFGS's state, or AdaGrad's
+            raise ConfigError(f"the checkpoint was trained with --engine {saved_engine}, whose state --engine "
+                              f"{self.engine} cannot continue; resume with --engine {saved_engine}.")
         diffs = [f"{k} {mine[part][k]!r} (checkpoint: {v!r})" for part in ("vocab", "train")
                  for k, v in saved[part].items() if mine[part].get(k) != v]
         if diffs:
@@ -160,7 +166,7 @@ class _Job:
         t0 = time.perf_counter()
         epochs = state.loss.shape[1]
         meta = {
-            "model": self.model,
+            "model": self.model, "engine": self.engine,
             "config": {"vocab": dataclasses.asdict(self.vocab_cfg), "train": dataclasses.asdict(self.cfg)},
             "data": self.fingerprint, "epoch": int(min(state.epoch.min() + 1, epochs)), "epochs": epochs,
             "progress": float(state.counters[1:].sum() / max(self.total_units, 1)), "seconds": state.seconds,
@@ -264,7 +270,7 @@ def train_from_corpus(
         check_output_path(output)
         fmt = resolve_format(output, fmt)
     if ray is not None:
-        from .engines.ray import import_ray, train_word2vec_ray  # Ray is optional: imported only with --engine ray
+        from .engines.ray import train_word2vec_ray  # Ray is optional: imported only with --engine ray
 
         ray.validate()
         import_ray()
@@ -314,7 +320,8 @@ def train_glove_from_corpus(
 ) -> JobOutcome:
     """The ``w2v-async train --model glove`` job: count co-occurrences (or load them), train, write.
 
-    With ray (a RayConfig), training runs as Downpour on Ray (engines/ray.py).
+    With ray (a RayConfig), training runs as Downpour on Ray (engines/ray.py), or, with
+    options.sandblaster too, as Sandblaster L-BFGS (engines/sandblaster.py).
 
     Exactly one of source and cooccur_path is given. Checkpoints, resume and signals as
     train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
@@ -329,8 +336,15 @@ def train_glove_from_corpus(
     if output is not None:
         check_output_path(output)
         fmt = resolve_format(output, fmt)
-    if ray is not None:
-        from .engines.ray import import_ray, train_glove_ray  # Ray is optional: imported only with --engine ray
+    sandblaster = options.sandblaster
+    if ray is not None and sandblaster is not None:
+        from .engines.sandblaster import train_glove_sandblaster  # Ray is optional: only with --engine sandblaster
+
+        ray.validate()
+        sandblaster.validate()
+        import_ray("sandblaster")
+    elif ray is not None:
+        from .engines.ray import train_glove_ray  # Ray is optional: imported only with --engine ray
 
         ray.validate()
         if ray.ps_optimizer != "sgd":
@@ -358,16 +372,27 @@ def train_glove_from_corpus(
         log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
     n_words = len(cooc.vocab)
     job.check_data(cooc.vocab.words, fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
-    job.check_space(n_words, cfg.dim, fmt, 4 * n_words * (cfg.dim + 1))
+    floats = 4 * n_words * (cfg.dim + 1)  # the parameters and AdaGrad's sums, float32
+    if sandblaster is not None:  # L-BFGS's point, gradient and history pairs, float64
+        floats = 2 * n_words * (cfg.dim + 1) * 2 * (2 + 2 * sandblaster.history)
+    job.check_space(n_words, cfg.dim, fmt, floats)
     prepare_s = time.perf_counter() - t0
     spill = spill_directory(output)
-    run = (lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt, spill_dir=spill)) \
-        if ray is None else \
-        (lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt, spill_dir=spill))
+    passes = cfg.epochs
+    if ray is None:
+        run = lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt, spill_dir=spill)  # noqa: E731
+    elif sandblaster is None:
+        run = lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt,  # noqa: E731
+                                           spill_dir=spill)
+    else:
+        run = lambda ckpt: train_glove_sandblaster(cooc, cfg, ray, sandblaster, progress, ckpt)  # noqa: E731
+        passes = sandblaster.max_iter  # a checkpoint's progress counts iterations
     result, final, config_path, write_s = job.train_and_write(
-        run, cooc.vocab.counts, cooc.nnz * cfg.epochs, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
+        run, cooc.vocab.counts, cooc.nnz * passes, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
     store()
-    extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
+    extra = {"engine": job.engine, "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
+    if sandblaster is not None:
+        extra["sandblaster"] = dataclasses.asdict(sandblaster)
     return JobOutcome(cooc.vocab.words, final, {
         "model": "glove",
         **extra,

@@ -1,14 +1,15 @@
 """What an engine is given and returns: results, the run state a checkpoint holds, how a run saves
 and resumes, and the setup every engine shares (matrices, RNG streams, scratch, progress bar)."""
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from ..config import Word2VecConfig
-from ..errors import DivergedError, InputError
+from ..config import RayConfig, Word2VecConfig
+from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import RUN
 from ..models.hot_rows import hot_scratch
 from ..models.word2vec import word2vec_scratch
@@ -230,3 +231,36 @@ def resumed_state(arrays: Dict[str, np.ndarray], n_threads: int, positions: Call
         raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
                          f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
     return state.dealt(positions(int(state.position[0])), rng)
+
+
+# ---- Ray, for the engines that run on it (ray.py, sandblaster.py) ----
+
+RAY_INSTALL = "pip install 'w2v-async[ray]'"
+
+
+def import_ray(engine: str = "ray"):
+    """The ray module, or a clear error naming the install command (and the engine that needs it)."""
+    try:
+        import ray  # optional: the [ray] extra
+    except ImportError as e:
+        raise ConfigError(f"--engine {engine} needs Ray, which is not installed; install it with {RAY_INSTALL}.") from e
+    return ray
+
+
+def connect(rcfg: RayConfig, engine: str = "ray"):
+    """Join the cluster at rcfg.address, or start a local Ray with a CPU per replica and shard."""
+    ray = import_ray(engine)
+    if ray.is_initialized():
+        return ray
+    opts = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+                configure_logging=True)
+    if rcfg.address:
+        try:
+            ray.init(address=rcfg.address, **opts)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise InputError(f"cannot join the Ray cluster at {rcfg.address!r} ({str(e).splitlines()[0]}); check "
+                             "that `ray start --head` runs there and the address, set RAY_AUTH_MODE=token if the "
+                             "cluster uses token authentication, or leave out --ray-address for a local Ray.") from e
+    else:
+        ray.init(num_cpus=rcfg.replicas + rcfg.ps_shards, **opts)
+    return ray

@@ -4,7 +4,6 @@ replicas that exchange parameters with sharded parameter servers (ray_actors.py)
 Ray runs the processes, the messages and the restarts; this module only says what the driver does.
 """
 
-import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,42 +17,9 @@ from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError, InputError
 from ..models.sampling import build_alias_table
-from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, init_matrices,
-                   thread_rng_states)
+from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, connect,
+                   init_matrices, thread_rng_states)
 from .ray_actors import GloveReplica, ParamShard, Replica
-
-RAY_INSTALL = "pip install 'w2v-async[ray]'"
-
-
-def import_ray():
-    """The ray module, or a clear error naming the install command."""
-    try:
-        import ray  # optional: the [ray] extra
-    except ImportError as e:
-        raise ConfigError(f"--engine ray needs Ray, which is not installed; install it with {RAY_INSTALL}.") from e
-    return ray
-
-
-# ---- the driver ----
-
-def connect(rcfg: RayConfig):
-    """Join the cluster at rcfg.address, or start a local Ray with a CPU per replica and shard."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return ray
-    opts = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
-                configure_logging=True)
-    if rcfg.address:
-        try:
-            ray.init(address=rcfg.address, **opts)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise InputError(f"cannot join the Ray cluster at {rcfg.address!r} ({str(e).splitlines()[0]}); check "
-                             "that `ray start --head` runs there and the address, set RAY_AUTH_MODE=token if the "
-                             "cluster uses token authentication, or leave out --ray-address for a local Ray.") from e
-    else:
-        ray.init(num_cpus=rcfg.replicas + rcfg.ps_shards, **opts)
-    return ray
-
 
 @dataclass
 class Job:

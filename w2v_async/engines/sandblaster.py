@@ -15,17 +15,17 @@ Ray actors and the batch passes are in sandblaster_actors.py, behind the ``Shard
 
 import math
 import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..config import GloveConfig, RayConfig
-from .base import GloveResult, Progress
-
-
-from .sandblaster_actors import (BatchPasses, GradientShard, RayShardGroup, SandblasterReplica, ShardGroup,
-                                 join_params, split_params)
+from ..config import GloveConfig, RayConfig, SandblasterConfig
+from ..errors import ConfigError, InputError
+from .base import Checkpointing, GloveResult, Progress, RunState, connect
+from .sandblaster_actors import (BatchPasses, GradientShard, PassStopped, RayShardGroup, SandblasterReplica,
+                                 ShardGroup, join_params, split_params)
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,12 @@ class LbfgsSettings:
 
     history: int = 10
     max_iter: int = 100
-    gtol: float = 1e-5  # stop when ||g|| <= gtol
+    gtol: float = 1e-5  # stop when ||g|| <= gtol (times the first ||g|| when relative_gtol)
     ftol: float = 1e-10  # stop when the loss changes by at most ftol relative
     c1: float = 1e-3
     c2: float = 0.9
     max_evals: int = 25  # objective evaluations per line search
+    relative_gtol: bool = False
 
 
 @dataclass
@@ -48,6 +49,7 @@ class LbfgsState:
 
     f: float = math.nan
     gnorm: float = math.nan
+    gnorm0: float = math.nan  # ||g|| at the start
     iteration: int = 0
     evaluations: int = 0
     pairs: List[Tuple[int, float, float]] = field(default_factory=list)  # (slot, s.y, y.y), oldest first
@@ -149,9 +151,10 @@ def lbfgs(group: ShardGroup, evaluate: Callable[[str, str], float], settings: Lb
     if math.isnan(state.f):
         state.f = evaluate("x", "g")
         state.evaluations += 1
-        state.gnorm = math.sqrt(group.dot("g", "g"))
+        state.gnorm = state.gnorm0 = math.sqrt(group.dot("g", "g"))
+    gtol = settings.gtol * (state.gnorm0 if settings.relative_gtol else 1.0)
     while True:
-        if state.gnorm <= settings.gtol:
+        if state.gnorm <= gtol:
             state.stop = "gradient"
             return state
         if state.iteration >= settings.max_iter:
@@ -192,48 +195,164 @@ def lbfgs(group: ShardGroup, evaluate: Callable[[str, str], float], settings: Lb
             return state
 
 
-def train_glove_sandblaster(ray, cooc, cfg: GloveConfig, rcfg: RayConfig, settings: LbfgsSettings,
-                            unit_entries: int = 100_000, push_every: int = 4, progress: bool = True) -> GloveResult:
-    """GloVe by Sandblaster L-BFGS on Ray (``ray``: the connected module): the batch objective is
-    the sum of J over every entry, its gradient computed by rcfg.replicas replicas over units of
-    unit_entries entries, the parameters and L-BFGS's vectors held by rcfg.ps_shards shards.
+def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: SandblasterConfig, progress: bool = True,
+                            checkpointing: Optional[Checkpointing] = None) -> GloveResult:
+    """GloVe by Sandblaster L-BFGS on Ray: the batch objective is the sum of J over every entry, its
+    gradient computed by rcfg.replicas replicas over units of scfg.unit_entries entries, the
+    parameters and L-BFGS's vectors held by rcfg.ps_shards shards.
 
     Parameters start as the threaded engine's (same seed, uniform(-0.5, 0.5) / dim). epoch_cost
-    holds the mean J per entry after each L-BFGS iteration. Checkpoints and resume: not yet.
+    holds the mean J per entry after each iteration. checkpointing as the other engines: a
+    checkpoint (every every_s seconds, at an iteration's end, and at the end) holds the parameters
+    and L-BFGS's state (the gradient, the history pairs); a signal stops the batch pass under way
+    and returns the state of the last finished iteration with state.stopped set.
     """
     cfg.validate()
     rcfg.validate()
+    scfg.validate()
+    ckpt = checkpointing or Checkpointing()
+    ray = connect(rcfg, "sandblaster")
     n_words, nnz = len(cooc.vocab), cooc.nnz
-    rng = np.random.default_rng(cfg.seed)
-    scale = np.float32(1.0 / cfg.dim)
-    shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)]
-    params = [((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale).astype(np.float64) for shape in shapes]
+    settings = LbfgsSettings(history=scfg.history, max_iter=scfg.max_iter, gtol=scfg.gtol, ftol=scfg.ftol,
+                             relative_gtol=True)
+    saved = checkpoint_state(ckpt.resume, n_words, cfg.dim, scfg.history) if ckpt.resume is not None else None
+    if saved is None:
+        rng = np.random.default_rng(cfg.seed)
+        scale = np.float32(1.0 / cfg.dim)
+        params = [((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale).astype(np.float64)
+                  for shape in param_shapes(n_words, cfg.dim)]
+        state, seconds = LbfgsState(), 0.0
+    else:
+        params, state, vectors, seconds = saved
+    run_name = f"w2v-async-sandblaster-{uuid.uuid4().hex[:12]}"
     shard_cls = ray.remote(num_cpus=0)(GradientShard)
-    shards = [shard_cls.remote(flat, settings.history) for flat in split_params(params, rcfg.ps_shards)]
+    shards = [shard_cls.options(name=f"{run_name}-shard-{s}").remote(flat, settings.history)
+              for s, flat in enumerate(split_params(params, rcfg.ps_shards))]
     del params
-    blocks = [ray.put(tuple(np.ascontiguousarray(a[lo : lo + unit_entries]) for a in (cooc.rows, cooc.cols, cooc.values)))
-              for lo in range(0, nnz, unit_entries)]
+    group = RayShardGroup(ray, shards)
+    if saved is not None:
+        for name, flat in vectors.items():
+            group.load(name, split_params(unflatten(flat, n_words, cfg.dim), rcfg.ps_shards))
+        del vectors
+    step = scfg.unit_entries
+    blocks = [ray.put(tuple(np.ascontiguousarray(a[lo : lo + step]) for a in (cooc.rows, cooc.cols, cooc.values)))
+              for lo in range(0, nnz, step)]
     hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
     replica_cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(SandblasterReplica)
-    replicas = [replica_cls.remote(r, shards, blocks, n_words, cfg.dim, hyper, push_every)
+    replicas = [replica_cls.remote(r, run_name, rcfg.ps_shards, n_words, cfg.dim, hyper, scfg.push_every)
                 for r in range(rcfg.replicas)]
-    group = RayShardGroup(ray, shards)
-    passes = BatchPasses(ray, group, replicas, len(blocks))
+    passes = BatchPasses(ray, group, replicas, blocks)
+    stop = ckpt.interrupts
+    passes.should_stop = None if stop is None else (lambda: stop.signal is not None)
     bar = Progress(settings.max_iter, progress, f"glove sandblaster x{rcfg.replicas}", " it")
+    bar.update(state.iteration)
     start = time.perf_counter()
+    last_save = time.monotonic()
+
+    def run_state(st: LbfgsState, stopped: bool = False) -> RunState:
+        run = RunState.new(1, max(settings.max_iter, st.iteration))
+        run.loss[0, : st.iteration] = st.history
+        run.examples[0, : st.iteration] = nnz
+        run.epoch[0] = st.iteration
+        run.counters[1] = st.iteration * nnz
+        run.seconds = seconds + time.perf_counter() - start
+        run.stopped = stopped
+        return run
+
+    def gather(st: LbfgsState) -> dict:
+        return checkpoint_arrays(group, st, n_words, cfg.dim)
+
+    def on_iteration(st: LbfgsState) -> None:
+        nonlocal last_save
+        bar.update(st.iteration, cost=f"{st.f / nnz:.4f}")
+        if ckpt.save is not None and time.monotonic() - last_save >= (ckpt.every_s or 0.0):
+            ckpt.save(gather(st), run_state(st))
+            last_save = time.monotonic()
+
+    stopped = False
     try:
-        state = lbfgs(group, passes, settings,
-                      on_iteration=lambda st: bar.update(st.iteration, cost=f"{st.f / nnz:.4f}"))
-        arrays = join_params(group.call("get", "x"), n_words, cfg.dim)
+        try:
+            state = lbfgs(group, passes, settings, state, on_iteration)
+        except PassStopped:
+            stopped = True
+        arrays = gather(state)
+        if ckpt.save is not None and not stopped:
+            ckpt.save(arrays, run_state(state))
     finally:
         bar.close()
         for actor in replicas + shards:
             ray.kill(actor)
-    w_word, w_ctx, b_word, b_ctx = (a.astype(np.float32) for a in arrays)
+    w_word, w_ctx, b_word, b_ctx = (arrays[name].astype(np.float32) for name in PARAM_NAMES)
+    run = run_state(state, stopped)
     return GloveResult(
         w_word, w_ctx, b_word, b_ctx, epoch_cost=[f / nnz for f in state.history],
-        entries_trained=state.evaluations * nnz, seconds=time.perf_counter() - start,
-        params={"w_word": w_word, "w_ctx": w_ctx, "b_word": b_word, "b_ctx": b_ctx},
+        entries_trained=passes.batch * nnz, seconds=run.seconds, state=run, params=arrays,
         downpour={"iterations": state.iteration, "evaluations": state.evaluations, "stop": state.stop,
                   "units": len(blocks), "units_retried": passes.retried, "backups": passes.backups},
     )
+
+
+# ---- checkpoints: the parameters and L-BFGS's state, in the rows' natural order ----
+
+PARAM_NAMES = ("w_word", "w_ctx", "b_word", "b_ctx")
+
+
+def param_shapes(n_words: int, dim: int) -> list:
+    return [(n_words, dim), (n_words, dim), (n_words,), (n_words,)]
+
+
+def unflatten(flat: np.ndarray, n_words: int, dim: int) -> Tuple[np.ndarray, ...]:
+    """The four arrays of a vector laid out as w_word, w_ctx, b_word, b_ctx, each raveled."""
+    cuts = np.cumsum([n_words * dim, n_words * dim, n_words])
+    return tuple(piece.reshape(shape) for piece, shape in zip(np.split(flat, cuts), param_shapes(n_words, dim)))
+
+
+def _natural(group: ShardGroup, name: str, n_words: int, dim: int) -> np.ndarray:
+    return np.concatenate([a.ravel() for a in join_params(group.call("get", name), n_words, dim)])
+
+
+def checkpoint_arrays(group: ShardGroup, state: LbfgsState, n_words: int, dim: int) -> dict:
+    """What a checkpoint holds: the point as the GloVe arrays (float64), the gradient and the
+    history pairs in use (flat, the rows in order, whatever the sharding), and the scalars."""
+    arrays = dict(zip(PARAM_NAMES, join_params(group.call("get", "x"), n_words, dim)))
+    if math.isnan(state.f):  # stopped before the first pass: only the point
+        return arrays
+    arrays["lbfgs_g"] = _natural(group, "g", n_words, dim)
+    for kind in "sy":
+        arrays[f"lbfgs_{kind}"] = np.zeros((len(state.pairs), arrays["lbfgs_g"].shape[0]))
+        for k, (slot, _, _) in enumerate(state.pairs):
+            arrays[f"lbfgs_{kind}"][k] = _natural(group, f"{kind}{slot}", n_words, dim)
+    arrays["lbfgs_pairs"] = np.array(state.pairs, np.float64).reshape(-1, 3)
+    arrays["lbfgs_scalars"] = np.array([state.f, state.gnorm, state.gnorm0, state.iteration, state.evaluations])
+    arrays["lbfgs_history"] = np.array(state.history, np.float64)
+    return arrays
+
+
+def checkpoint_state(arrays: dict, n_words: int, dim: int, history: int):
+    """(params, LbfgsState, vectors by shard name, seconds) from a Sandblaster checkpoint's arrays."""
+    if "lbfgs_scalars" not in arrays and "gradsq_word" in arrays:
+        raise ConfigError("the checkpoint holds AdaGrad's state (--engine threads or ray), not L-BFGS's; resume it "
+                          "with --engine threads or ray, or start a new --checkpoint-dir.")
+    shapes = param_shapes(n_words, dim)
+    params = []
+    for name, shape in zip(PARAM_NAMES, shapes):
+        a = arrays.get(name)
+        if a is None or a.shape != shape:
+            raise InputError(f"the checkpoint's {name} is missing or has another shape than {shape}; "
+                             "start again without --resume.")
+        params.append(np.array(a, np.float64))
+    seconds = float(arrays["run_seconds"][0]) if "run_seconds" in arrays else 0.0
+    state = LbfgsState()
+    if "lbfgs_scalars" not in arrays:
+        return params, state, {}, seconds
+    f, gnorm, gnorm0, iteration, evaluations = arrays["lbfgs_scalars"].tolist()
+    pairs = [(int(slot), sy, yy) for slot, sy, yy in arrays["lbfgs_pairs"].tolist()]
+    if any(slot >= history for slot, _, _ in pairs):
+        raise ConfigError(f"the checkpoint keeps {max(s for s, _, _ in pairs) + 1} history pairs; resume with "
+                          f"--lbfgs-history {max(s for s, _, _ in pairs) + 1} or more.")
+    state = LbfgsState(f=f, gnorm=gnorm, gnorm0=gnorm0, iteration=int(iteration), evaluations=int(evaluations),
+                       pairs=pairs, history=arrays["lbfgs_history"].tolist())
+    vectors = {"g": arrays["lbfgs_g"]}
+    for k, (slot, _, _) in enumerate(pairs):
+        vectors[f"s{slot}"], vectors[f"y{slot}"] = arrays["lbfgs_s"][k], arrays["lbfgs_y"][k]
+    return params, state, vectors, seconds

@@ -24,6 +24,10 @@ PushKey = Tuple[int, int]  # (replica, its push number)
 WORK_VECTORS = ("x", "g", "d", "xt", "gt", "q")
 
 
+class PassStopped(Exception):
+    """A batch pass stopped early (a signal): what it computed is not used."""
+
+
 class VectorShard:
     """One shard's rows of every vector of the method, as flat float64 arrays. Each command reads
     and writes local rows only and answers with a scalar at most."""
@@ -58,6 +62,10 @@ class VectorShard:
     def add(self, a: str, delta: np.ndarray) -> None:
         self.v[a] += delta
 
+    def load(self, arrays: Dict[str, np.ndarray]) -> None:
+        for name, a in arrays.items():
+            self.v[name][:] = a
+
 
 def split_params(params: Tuple[np.ndarray, ...], m: int) -> List[np.ndarray]:
     """The flat float64 vector of each of m shards: its rows of w_word, w_ctx, b_word, b_ctx."""
@@ -85,6 +93,14 @@ class ShardGroup:
 
     def call(self, method: str, *args) -> list:
         return [getattr(s, method)(*args) for s in self.shards]
+
+    def call_each(self, method: str, args: list) -> list:
+        """Shard k gets args[k]."""
+        return [getattr(s, method)(a) for s, a in zip(self.shards, args)]
+
+    def load(self, name: str, pieces: List[np.ndarray]) -> None:
+        """Set the vector name from each shard's piece (split_params's layout)."""
+        self.call_each("load", [{name: piece} for piece in pieces])
 
     def dot(self, a: str, b: str) -> float:
         return math.fsum(self.call("dot", a, b))  # the same sum however the rows are split
@@ -124,10 +140,6 @@ class GradientShard(VectorShard):
     def vectors(self, names: List[str]) -> Dict[str, np.ndarray]:
         return {name: self.v[name] for name in names}
 
-    def load(self, arrays: Dict[str, np.ndarray]) -> None:
-        for name, a in arrays.items():
-            self.v[name][:] = a
-
 
 @dataclass
 class UnitResult:
@@ -140,12 +152,15 @@ class UnitResult:
 
 
 class SandblasterReplica:
-    """Computes GloVe gradients at the point a batch evaluates, a unit of entries at a time."""
+    """Computes GloVe gradients at the point a batch evaluates, a unit of entries at a time. It
+    finds the run's shards by name (``{run}-shard-{s}``), so a replica Ray restarts needs nothing
+    but its constructor's small arguments; each unit's entries come with the task."""
 
-    def __init__(self, index: int, shards: list, blocks: list, n_words: int, dim: int, hyper: np.ndarray,
+    def __init__(self, index: int, run: str, n_shards: int, n_words: int, dim: int, hyper: np.ndarray,
                  push_every: int):
-        self.index, self.shards, self.blocks = index, shards, blocks
+        self.index, self.run, self.n_shards = index, run, n_shards
         self.n_words, self.dim, self.hyper, self.push_every = n_words, dim, np.array(hyper), push_every
+        self.shards: list = []
         self.batch = -1
         self.params = self.acc = None
         self.units: List[int] = []
@@ -155,16 +170,17 @@ class SandblasterReplica:
         """Fetch the point from every shard and start an empty accumulator (a batch's start)."""
         import ray  # only inside a Ray worker
 
+        if not self.shards:
+            self.shards = [ray.get_actor(f"{self.run}-shard-{s}") for s in range(self.n_shards)]
         self.params = join_params(ray.get([s.get.remote(point) for s in self.shards]), self.n_words, self.dim)
         self.acc = tuple(np.zeros_like(p) for p in self.params)
         self.batch, self.units = batch, []
 
-    def run_unit(self, batch: int, point: str, unit: int, push_now: bool = False) -> UnitResult:
+    def run_unit(self, batch: int, point: str, unit: int, coo: tuple, push_now: bool = False) -> UnitResult:
+        """Add the gradient of unit's entries coo = (rows, cols, values) at the batch's point."""
         if batch != self.batch:
             self._start(batch, point)
-        import ray  # only inside a Ray worker
-
-        coo = tuple(np.array(a) for a in ray.get(self.blocks[unit]))  # the object store's arrays are read-only
+        coo = tuple(np.array(a) for a in coo)  # the object store's arrays are read-only
         cost = glove_gradient(self.params, self.acc, coo, self.hyper)
         self.units.append(unit)
         result = UnitResult(unit, cost)
@@ -205,10 +221,14 @@ class RayShardGroup(ShardGroup):
     def call(self, method: str, *args) -> list:
         return self.ray.get([getattr(s, method).remote(*args) for s in self.shards])
 
+    def call_each(self, method: str, args: list) -> list:
+        return self.ray.get([getattr(s, method).remote(a) for s, a in zip(self.shards, args)])
+
 
 class BatchPasses:
     """evaluate(point, gradient) for lbfgs on Ray: one pass of the replicas over every work unit.
 
+    blocks[u] is unit u's entries (an object in Ray's store, fetched by the replica that runs it).
     Units go to whichever replica is free, ``in_flight`` at a time each (the paper's load
     balancing). A replica's pushes are staged in the shards and committed here only when none of
     their units has been counted: a dead replica's units that were not committed are handed out
@@ -218,11 +238,13 @@ class BatchPasses:
     unit's gradient enters the shards exactly once, whatever fails.
     """
 
-    def __init__(self, ray, group: RayShardGroup, replicas: list, n_units: int, in_flight: int = 2,
+    def __init__(self, ray, group: RayShardGroup, replicas: list, blocks: list, in_flight: int = 2,
                  on_result: Callable[[int], None] = None):
-        self.ray, self.group, self.replicas, self.n_units = ray, group, replicas, n_units
+        self.ray, self.group, self.replicas, self.blocks = ray, group, replicas, blocks
+        self.n_units = len(blocks)
         self.in_flight = in_flight
         self.on_result = on_result  # called with the number of unit results so far (a hook for tests)
+        self.should_stop: Optional[Callable[[], bool]] = None  # polled between results: True stops the pass
         self.results = 0
         self.batch = 0
         self.retried = 0  # units handed out again after a failure or a refused push
@@ -299,13 +321,15 @@ class BatchPasses:
             settle(r, result.push, result.pushed_units)
 
         while len(counted) < self.n_units:
+            if self.should_stop is not None and self.should_stop():
+                raise PassStopped()
             for r, replica in enumerate(self.replicas):
                 while queue and load(r) < self.in_flight and time.monotonic() >= down_until[r]:
                     unit = queue.pop()
                     if unit in counted or any(unit in h for h in held.values()) or \
                             any(u == unit for _, u in running.values()):
                         continue  # counted, or still on its way (the same unit twice in one push would count twice)
-                    ref = replica.run_unit.remote(batch, point, unit)
+                    ref = replica.run_unit.remote(batch, point, unit, self.blocks[unit])
                     running[ref] = (r, unit)
                     started[ref] = time.monotonic()
             if not queue and not running:  # everything ran: push what the accumulators hold
@@ -344,6 +368,6 @@ class BatchPasses:
             unit = waiting.pop(0)
             backed_up.add(unit)
             self.backups += 1
-            ref = replica.run_unit.remote(batch, point, unit, True)
+            ref = replica.run_unit.remote(batch, point, unit, self.blocks[unit], True)
             running[ref] = (r, unit)
             started[ref] = now
