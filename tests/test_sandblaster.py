@@ -41,8 +41,11 @@ def _shards(x0, cuts, history):
     return shards, ShardGroup(shards)
 
 
-def _run(fg, x0, cuts, settings):
+def _run(fg, x0, cuts, settings, h=None):
     shards, group = _shards(x0, cuts, settings.history)
+    for s, a, b in zip(shards, cuts[:-1], cuts[1:]):
+        if h is not None:
+            s.v["h"] = h[a:b].copy()
 
     def evaluate(point, gradient):  # what the replicas do: fetch the point, push the gradient
         f, g = fg(np.concatenate([s.get(point) for s in shards]))
@@ -66,6 +69,54 @@ def test_iterates_match_scipy_lbfgs_b():
     np.testing.assert_allclose(state.history, losses, rtol=1e-10)
     np.testing.assert_allclose(x, ref.x, rtol=1e-7, atol=1e-9)
     assert state.history[-1] < 0.05 * fg(x0)[0]  # it really optimised
+
+
+def test_the_diagonal_preconditioner_is_lbfgs_in_scaled_variables():
+    """With diagonal=True and the shards' h, the iterates are scipy's L-BFGS-B on z = x / sqrt(h)."""
+    fg, x0 = _problem(2)
+    h = np.random.default_rng(5).uniform(0.05, 20.0, x0.shape[0])
+    r = np.sqrt(h)
+    n = 30
+    state, x = _run(fg, x0, [0, 17, 50, x0.shape[0]], LbfgsSettings(max_iter=n, gtol=0.0, diagonal=True), h=h)
+
+    def scaled(z):
+        f, g = fg(r * z)
+        return f, r * g
+
+    losses = []
+    ref = scipy.optimize.minimize(scaled, x0 / r, jac=True, method="L-BFGS-B",
+                                  callback=lambda zk: losses.append(scaled(zk)[0]),
+                                  options=dict(maxcor=10, maxiter=n, gtol=0.0, ftol=0.0))
+    np.testing.assert_allclose(state.history, losses, rtol=1e-9)
+    np.testing.assert_allclose(x, r * ref.x, rtol=1e-6, atol=1e-8)
+    plain, _ = _run(fg, x0, [0, x0.shape[0]], LbfgsSettings(max_iter=n, gtol=0.0))
+    assert not np.allclose(plain.history[:5], state.history[:5], rtol=1e-3)  # h changed the path
+
+
+def test_row_weights_and_the_shards_preconditioner_layout():
+    """row_weights sums f(X_ij) per row and per column; set_row_weights gives each shard 1 / the
+    weight of every parameter's row, in split_params's layout."""
+    from w2v_async.engines.sandblaster import row_weights
+    from w2v_async.engines.sandblaster_actors import split_params
+
+    fg, _ = _problem(3)
+    rows, cols, values = fg.__closure__[[c.cell_contents.__class__ for c in fg.__closure__].index(tuple)].cell_contents
+
+    class Cooc:
+        vocab, nnz = range(V), rows.shape[0]
+
+    Cooc.rows, Cooc.cols, Cooc.values = rows, cols, values
+    word, ctx = row_weights(Cooc, 10.0, 0.75, chunk=7)
+    f = np.minimum(values.astype(np.float64) / 10.0, 1.0) ** 0.75
+    for i in range(V):
+        assert word[i] == pytest.approx(f[rows == i].sum(), rel=1e-12)
+        assert ctx[i] == pytest.approx(f[cols == i].sum(), rel=1e-12)
+    expected = split_params((np.repeat(1 / word, D).reshape(V, D), np.repeat(1 / ctx, D).reshape(V, D), 1 / word,
+                             1 / ctx), 3)
+    for s in range(3):
+        shard = VectorShard(np.zeros(expected[s].shape[0]), 1)
+        shard.set_row_weights(word[s::3], ctx[s::3], D)
+        np.testing.assert_allclose(shard.v["h"], expected[s], rtol=1e-15)
 
 
 def test_how_the_rows_are_sharded_does_not_change_the_iterates():

@@ -1,6 +1,7 @@
 """Real subprocesses: Ctrl-C / SIGTERM save a checkpoint and partial vectors, a second signal exits at
 once, and kill -9 loses at most one checkpoint interval. Nothing a previous run completed is damaged."""
 
+import json
 import os
 import shlex
 import signal
@@ -126,3 +127,31 @@ def test_ray_engine_stops_cleanly_on_sigint_and_resumes(tmp_path):
     result = CliRunner().invoke(cli, ["train", *args[:1], "-o", str(out), "--resume", str(ck), "-q", "--json"])
     assert result.exit_code == 0, result.output
     assert len(load_vectors(str(out))) == 40
+
+
+def test_sandblaster_stops_cleanly_on_sigint_and_resumes(tmp_path):
+    """Ctrl-C during a batch pass: the checkpoint holds the last finished iteration (L-BFGS's
+    history with it), the message counts iterations, and the printed command finishes the run."""
+    pytest.importorskip("ray")
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=3000, mix=0.1)
+    out, ck = tmp_path / "v.txt", tmp_path / "ck"
+    args = [str(corpus), "-o", str(out), "--model", "glove", "--engine", "sandblaster", "--min-count", "1",
+            "--max-iter", "300", "--batch-words", "200", "--dim", "16", "--x-max", "10", "--checkpoint-dir", str(ck),
+            "--checkpoint-every", "0", "-q"]
+    proc = _start(*args)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not checkpoint_files(str(ck)):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Error: stopped by SIGINT in iteration ") and "/300 " in last
+    assert not out.exists() and np.isfinite(load_vectors(str(tmp_path / "v.partial.txt")).vectors).all()
+    meta, arrays, _ = load_checkpoint(str(ck))
+    assert meta["engine"] == "sandblaster" and 0 < meta["progress"] < 1 and arrays["lbfgs_s"].shape[0] >= 1
+    resume_args = shlex.split(last.split(" Resume with: w2v-async ", 1)[1])
+    result = CliRunner().invoke(cli, resume_args + ["--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["downpour"]["iterations"] >= meta["epoch"] and len(load_vectors(str(out))) == 40

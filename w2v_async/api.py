@@ -38,7 +38,7 @@ RAY_OPTIONS = {**{name: (name, _SAME) for name in ("replicas", "ps_shards", "n_f
                "ray_address": ("address", _SAME)}
 SANDBLASTER_OPTIONS = {"lbfgs_history": ("history", _SAME), "max_iter": ("max_iter", _SAME),
                        "batch_words": ("unit_entries", _SAME), "gtol": ("gtol", _SAME), "ftol": ("ftol", _SAME),
-                       "push_every": ("push_every", _SAME)}
+                       "push_every": ("push_every", _SAME), "precondition": ("precondition", _SAME)}
 JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every", "resume", "progress", "log",
                "cache", "cache_dir")
 

@@ -194,6 +194,7 @@ class SandblasterConfig:
     ftol: float = 1e-9
     unit_entries: int = 50_000
     push_every: int = 4
+    precondition: bool = True  # H0 scaled by each row's weight sum_j f(X_ij), not by one number
 
     def validate(self) -> "SandblasterConfig":
         defaults = {"history": ("--lbfgs-history", 10), "max_iter": ("--max-iter", 100),

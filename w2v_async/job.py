@@ -99,6 +99,7 @@ class _Job:
                                                          options.resume, options.log)
         self.model, self.output, self.vocab_cfg, self.cfg, self.log = model, output, vocab_cfg, cfg, log
         self.engine = "threads" if options.ray is None else "sandblaster" if options.sandblaster else "ray"
+        self.pass_name = "iteration" if self.engine == "sandblaster" else "epoch"  # what a checkpoint counts
         if checkpoint_every is not None and checkpoint_every < 0:
             raise ConfigError(
                 f"--checkpoint-every must be >= 0 minutes (0: only at epoch ends), got {checkpoint_every}.")
@@ -116,7 +117,7 @@ class _Job:
             self.meta, self.arrays, path = load_checkpoint(resume, log)
             self.last_checkpoint = path
             self._check_config()
-            log(f"resuming from {path} (epoch {self.meta['epoch']}/{self.meta['epochs']}, "
+            log(f"resuming from {path} ({self.pass_name} {self.meta['epoch']}/{self.meta['epochs']}, "
                 f"{self.meta['progress']:.0%} done)")
         if self.directory is not None:
             check_directory(self.directory)
@@ -219,7 +220,7 @@ class _Job:
         """Write a checkpoint and the vectors so far after a signal; returns the exception to raise."""
         state = result.state
         epochs = state.loss.shape[1]
-        done = (f"in epoch {int(min(state.epoch.min() + 1, epochs))}/{epochs} "
+        done = (f"in {self.pass_name} {int(min(state.epoch.min() + 1, epochs))}/{epochs} "
                 f"({state.counters[1:].sum() / max(self.total_units, 1):.0%} done)")
         if self.directory is None and self.output is None:
             return Interrupted(signal_name, None, None, None, done)

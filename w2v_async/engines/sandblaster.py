@@ -41,6 +41,7 @@ class LbfgsSettings:
     c2: float = 0.9
     max_evals: int = 25  # objective evaluations per line search
     relative_gtol: bool = False
+    diagonal: bool = False  # precondition by the shards' vector h (two_loop)
 
 
 @dataclass
@@ -57,18 +58,22 @@ class LbfgsState:
     stop: str = ""
 
 
-def two_loop(group: ShardGroup, pairs: Sequence[Tuple[int, float, float]]) -> None:
+def two_loop(group: ShardGroup, pairs: Sequence[Tuple[int, float, float]], diagonal: bool = False) -> None:
     """d = -H g, H the L-BFGS inverse Hessian of the pairs with H0 = (s.y / y.y) I (Nocedal &
-    Wright, Algorithm 7.4), computed in the shards' vector q."""
+    Wright, Algorithm 7.4), computed in the shards' vector q. With diagonal, H0 = gamma diag(h),
+    gamma = s.y / (y.h.y) (h the shards' preconditioner): plain L-BFGS in the variables scaled
+    by h^(-1/2)."""
     group.copy("g", "q")
     alphas = []
     for slot, sy, _ in reversed(pairs):
         a = group.dot(f"s{slot}", "q") / sy
         group.axpy(-a, f"y{slot}", "q")
         alphas.append(a)
+    if diagonal:
+        group.mul("h", "q")
     if pairs:
-        _, sy, yy = pairs[-1]
-        group.scale(sy / yy, "q")
+        slot, sy, yy = pairs[-1]
+        group.scale(sy / (group.wdot(f"y{slot}", "h", f"y{slot}") if diagonal else yy), "q")
     for (slot, sy, _), a in zip(pairs, reversed(alphas)):
         b = group.dot(f"y{slot}", "q") / sy
         group.axpy(a - b, f"s{slot}", "q")
@@ -160,13 +165,13 @@ def lbfgs(group: ShardGroup, evaluate: Callable[[str, str], float], settings: Lb
         if state.iteration >= settings.max_iter:
             state.stop = "max_iter"
             return state
-        two_loop(group, state.pairs)
+        two_loop(group, state.pairs, settings.diagonal)
         d0 = group.dot("d", "g")
-        if not d0 < 0:  # not a descent direction (curvature lost): restart from steepest descent
+        if not d0 < 0:  # not a descent direction (curvature lost): restart from (scaled) steepest descent
             state.pairs.clear()
-            group.lincomb("d", -1.0, "g", 0.0, "g")
-            d0 = -state.gnorm ** 2
-        first = 1.0 / state.gnorm if not state.pairs else 1.0
+            two_loop(group, state.pairs, settings.diagonal)
+            d0 = group.dot("d", "g")
+        first = 1.0 / math.sqrt(-d0) if not state.pairs else 1.0  # 1 / ||g|| in the scaled variables
 
         def phi(t: float) -> Tuple[float, float]:
             group.lincomb("xt", 1.0, "x", t, "d")
@@ -203,7 +208,7 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
 
     Parameters start as the threaded engine's (same seed, uniform(-0.5, 0.5) / dim). epoch_cost
     holds the mean J per entry after each iteration. checkpointing as the other engines: a
-    checkpoint (every every_s seconds, at an iteration's end, and at the end) holds the parameters
+    checkpoint (at the first iteration's end after every every_s seconds, and at the end) holds the parameters
     and L-BFGS's state (the gradient, the history pairs); a signal stops the batch pass under way
     and returns the state of the last finished iteration with state.stopped set.
     """
@@ -214,7 +219,7 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
     ray = connect(rcfg, "sandblaster")
     n_words, nnz = len(cooc.vocab), cooc.nnz
     settings = LbfgsSettings(history=scfg.history, max_iter=scfg.max_iter, gtol=scfg.gtol, ftol=scfg.ftol,
-                             relative_gtol=True)
+                             relative_gtol=True, diagonal=scfg.precondition)
     saved = checkpoint_state(ckpt.resume, n_words, cfg.dim, scfg.history) if ckpt.resume is not None else None
     if saved is None:
         rng = np.random.default_rng(cfg.seed)
@@ -234,6 +239,10 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
         for name, flat in vectors.items():
             group.load(name, split_params(unflatten(flat, n_words, cfg.dim), rcfg.ps_shards))
         del vectors
+    if scfg.precondition:
+        m = rcfg.ps_shards
+        word, ctx = row_weights(cooc, cfg.x_max, cfg.alpha)
+        group.call_each("set_row_weights", [(word[s::m], ctx[s::m], cfg.dim) for s in range(m)])
     step = scfg.unit_entries
     blocks = [ray.put(tuple(np.ascontiguousarray(a[lo : lo + step]) for a in (cooc.rows, cooc.cols, cooc.values)))
               for lo in range(0, nnz, step)]
@@ -265,7 +274,7 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
     def on_iteration(st: LbfgsState) -> None:
         nonlocal last_save
         bar.update(st.iteration, cost=f"{st.f / nnz:.4f}")
-        if ckpt.save is not None and time.monotonic() - last_save >= (ckpt.every_s or 0.0):
+        if ckpt.save is not None and ckpt.every_s is not None and time.monotonic() - last_save >= ckpt.every_s:
             ckpt.save(gather(st), run_state(st))
             last_save = time.monotonic()
 
@@ -290,6 +299,19 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
         downpour={"iterations": state.iteration, "evaluations": state.evaluations, "stop": state.stop,
                   "units": len(blocks), "units_retried": passes.retried, "backups": passes.backups},
     )
+
+
+def row_weights(cooc, x_max: float, alpha: float, chunk: int = 1 << 24) -> Tuple[np.ndarray, np.ndarray]:
+    """Each row's total GloVe weight: sum_j f(X_ij) for words, sum_i f(X_ij) for contexts. They are
+    the objective's curvature along the biases, and along the vectors up to the vectors' scale:
+    L-BFGS's preconditioner (two_loop), so rare words move as far as frequent ones."""
+    n = len(cooc.vocab)
+    word, ctx = np.zeros(n), np.zeros(n)
+    for lo in range(0, cooc.nnz, chunk):  # in pieces: no temporary the size of the matrix
+        f = np.minimum(np.asarray(cooc.values[lo : lo + chunk], np.float64) / x_max, 1.0) ** alpha
+        word += np.bincount(cooc.rows[lo : lo + chunk], f, n)
+        ctx += np.bincount(cooc.cols[lo : lo + chunk], f, n)
+    return word, ctx
 
 
 # ---- checkpoints: the parameters and L-BFGS's state, in the rows' natural order ----

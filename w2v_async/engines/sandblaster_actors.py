@@ -53,6 +53,20 @@ class VectorShard:
         """out = alpha a + beta b."""
         np.add(alpha * self.v[a], beta * self.v[b], out=self.v[out])
 
+    def wdot(self, a: str, w: str, b: str) -> float:
+        """sum a w b (a dot product weighted by the vector w)."""
+        return float(np.dot(self.v[a] * self.v[w], self.v[b]))
+
+    def mul(self, w: str, a: str) -> None:
+        """a *= w, element by element."""
+        self.v[a] *= self.v[w]
+
+    def set_row_weights(self, word: np.ndarray, ctx: np.ndarray, dim: int) -> None:
+        """The diagonal preconditioner h: 1 / the weight of each parameter's row (this shard's rows
+        of sum_j f(X_ij) for w_i and b_i, sum_i f(X_ij) for w~_j and b~_j)."""
+        inv_word, inv_ctx = (1.0 / np.maximum(m, 1e-12) for m in (word, ctx))
+        self.v["h"] = np.concatenate([np.repeat(inv_word, dim), np.repeat(inv_ctx, dim), inv_word, inv_ctx])
+
     def zero(self, a: str) -> None:
         self.v[a][:] = 0.0
 
@@ -95,12 +109,12 @@ class ShardGroup:
         return [getattr(s, method)(*args) for s in self.shards]
 
     def call_each(self, method: str, args: list) -> list:
-        """Shard k gets args[k]."""
-        return [getattr(s, method)(a) for s, a in zip(self.shards, args)]
+        """Shard k gets the arguments args[k] (a tuple)."""
+        return [getattr(s, method)(*a) for s, a in zip(self.shards, args)]
 
     def load(self, name: str, pieces: List[np.ndarray]) -> None:
         """Set the vector name from each shard's piece (split_params's layout)."""
-        self.call_each("load", [{name: piece} for piece in pieces])
+        self.call_each("load", [({name: piece},) for piece in pieces])
 
     def dot(self, a: str, b: str) -> float:
         return math.fsum(self.call("dot", a, b))  # the same sum however the rows are split
@@ -110,6 +124,12 @@ class ShardGroup:
 
     def scale(self, alpha: float, a: str) -> None:
         self.call("scale", alpha, a)
+
+    def wdot(self, a: str, w: str, b: str) -> float:
+        return math.fsum(self.call("wdot", a, w, b))
+
+    def mul(self, w: str, a: str) -> None:
+        self.call("mul", w, a)
 
     def lincomb(self, out: str, alpha: float, a: str, beta: float, b: str) -> None:
         self.call("lincomb", out, alpha, a, beta, b)
@@ -222,7 +242,7 @@ class RayShardGroup(ShardGroup):
         return self.ray.get([getattr(s, method).remote(*args) for s in self.shards])
 
     def call_each(self, method: str, args: list) -> list:
-        return self.ray.get([getattr(s, method).remote(a) for s, a in zip(self.shards, args)])
+        return self.ray.get([getattr(s, method).remote(*a) for s, a in zip(self.shards, args)])
 
 
 class BatchPasses:
