@@ -89,3 +89,34 @@ def test_a_job_carries_one_block_of_the_corpus_not_the_corpus():
     resumed = make_jobs(enc, blocks, epochs=2, start_epoch=1, start_sentence=int(blocks[3]) + 5)
     assert resumed[0].payload == (3, 5) and resumed[0].epoch == 1
     assert sum(j.n_units for j in resumed) == starts[-1] - starts[int(blocks[3]) + 5]
+
+
+def test_sandblaster_across_nodes_survives_losing_a_replicas_node(cluster, tmp_path):
+    """Sandblaster with its shards and replicas on other nodes than the driver's: a replica's node
+    removed mid-pass changes nothing in the iterates (its units are handed out again, each
+    gradient committed once), and Ray restarts the replica elsewhere."""
+    from w2v_async.config import GloveConfig, SandblasterConfig
+    from w2v_async.data.cooccur import count_cooccurrences
+    from w2v_async.engines.sandblaster import train_glove_sandblaster
+
+    vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "c.txt", mix=0.1))), VocabConfig(min_count=1))
+    cooc = count_cooccurrences(enc, vocab, window=5)
+    cfg, rcfg = GloveConfig(dim=8, x_max=10.0, seed=2), RayConfig(replicas=2, ps_shards=1)
+    scfg = SandblasterConfig(max_iter=8, unit_entries=100, gtol=0.0, ftol=0.0)
+    whole = train_glove_sandblaster(cooc, cfg, rcfg, scfg, progress=False)
+    head = ray.get_runtime_context().get_node_id()
+    seen = {}
+
+    def remove_a_replicas_node(replicas, results):
+        if results == 40:
+            seen["nodes"] = [_node_of(r) for r in replicas]
+            victim = next(n for n in cluster.list_all_nodes() if n.node_id == seen["nodes"][0])
+            cluster.remove_node(victim, allow_graceful=False)
+        if results == 80:
+            seen["after"] = _node_of(replicas[0])
+
+    res = train_glove_sandblaster(cooc, cfg, rcfg, scfg, progress=False, after_result=remove_a_replicas_node)
+    assert head not in seen["nodes"] and len(set(seen["nodes"])) == 2
+    assert seen["after"] != seen["nodes"][0] and res.downpour["units_retried"] >= 1
+    np.testing.assert_allclose(res.epoch_cost, whole.epoch_cost, rtol=1e-9)
+    np.testing.assert_allclose(res.w_word, whole.w_word, rtol=1e-5, atol=1e-6)

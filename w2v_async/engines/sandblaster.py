@@ -201,7 +201,8 @@ def lbfgs(group: ShardGroup, evaluate: Callable[[str, str], float], settings: Lb
 
 
 def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: SandblasterConfig, progress: bool = True,
-                            checkpointing: Optional[Checkpointing] = None) -> GloveResult:
+                            checkpointing: Optional[Checkpointing] = None,
+                            after_result: Optional[Callable[[list, int], None]] = None) -> GloveResult:
     """GloVe by Sandblaster L-BFGS on Ray: the batch objective is the sum of J over every entry, its
     gradient computed by rcfg.replicas replicas over units of scfg.unit_entries entries, the
     parameters and L-BFGS's vectors held by rcfg.ps_shards shards.
@@ -230,7 +231,7 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
     else:
         params, state, vectors, seconds = saved
     run_name = f"w2v-async-sandblaster-{uuid.uuid4().hex[:12]}"
-    shard_cls = ray.remote(num_cpus=0)(GradientShard)
+    shard_cls = ray.remote(num_cpus=1)(GradientShard)  # a CPU each, as Downpour's: apart from the replicas
     shards = [shard_cls.options(name=f"{run_name}-shard-{s}").remote(flat, settings.history)
               for s, flat in enumerate(split_params(params, rcfg.ps_shards))]
     del params
@@ -251,6 +252,8 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
     replicas = [replica_cls.remote(r, run_name, rcfg.ps_shards, n_words, cfg.dim, hyper, scfg.push_every)
                 for r in range(rcfg.replicas)]
     passes = BatchPasses(ray, group, replicas, blocks)
+    if after_result is not None:  # a hook for tests (a node removed mid-pass)
+        passes.on_result = lambda results: after_result(replicas, results)
     stop = ckpt.interrupts
     passes.should_stop = None if stop is None else (lambda: stop.signal is not None)
     bar = Progress(settings.max_iter, progress, f"glove sandblaster x{rcfg.replicas}", " it")
