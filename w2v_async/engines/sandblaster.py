@@ -274,8 +274,11 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
     def gather(st: LbfgsState) -> dict:
         return checkpoint_arrays(group, st, n_words, cfg.dim)
 
+    iteration_seconds: List[float] = []  # this run's training time at each iteration's end
+
     def on_iteration(st: LbfgsState) -> None:
         nonlocal last_save
+        iteration_seconds.append(time.perf_counter() - start)
         bar.update(st.iteration, cost=f"{st.f / nnz:.4f}")
         if ckpt.save is not None and ckpt.every_s is not None and time.monotonic() - last_save >= ckpt.every_s:
             ckpt.save(gather(st), run_state(st))
@@ -300,7 +303,8 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
         w_word, w_ctx, b_word, b_ctx, epoch_cost=[f / nnz for f in state.history],
         entries_trained=passes.batch * nnz, seconds=run.seconds, state=run, params=arrays,
         downpour={"iterations": state.iteration, "evaluations": state.evaluations, "stop": state.stop,
-                  "units": len(blocks), "units_retried": passes.retried, "backups": passes.backups},
+                  "units": len(blocks), "units_retried": passes.retried, "backups": passes.backups,
+                  "batch_passes": passes.batch, "iteration_seconds": iteration_seconds},
     )
 
 
