@@ -6,6 +6,7 @@
 #   make bench           w2v-async vs gensim on the benchmark corpus (scripts/bench_vs_gensim.py)
 #   make bench-glove     the GloVe pipeline's stages, memory and quality (scripts/bench_glove.py)
 #   make bench-engines   threads vs Downpour SGD on Ray, and a scaling estimate (scripts/bench_engines.py)
+#   make bench-engines-glove  GloVe by Hogwild AdaGrad, Downpour and Sandblaster L-BFGS (scripts/bench_engines.py)
 #   make bench-checkpoint  what a checkpoint costs, in time and size (scripts/bench_checkpoint.py)
 #   make bench-scaling   every mode's words/s against threads beside gensim, JSON + PNG (scripts/bench_scaling.py)
 #   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
@@ -25,7 +26,7 @@ TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
 COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 
-.PHONY: all demo test bench bench-glove bench-engines bench-checkpoint bench-scaling eval text8 wiki clean
+.PHONY: all demo test bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling eval text8 wiki clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -89,6 +90,9 @@ bench-glove: $(W2V)
 
 bench-engines: $(W2V)
 	$(BIN)/python scripts/bench_engines.py --threads $(THREADS)
+
+bench-engines-glove: $(W2V)
+	$(BIN)/python scripts/bench_engines.py --model glove --threads $(THREADS)
 
 bench-checkpoint: $(W2V)
 	$(BIN)/python scripts/bench_checkpoint.py --threads $(THREADS)

@@ -43,6 +43,8 @@ def main():
     p.add_argument("--glove-epochs", type=int, default=15, help="glove: epochs of the AdaGrad engines")
     p.add_argument("--max-iter", type=int, default=200, help="glove: Sandblaster's L-BFGS iterations")
     p.add_argument("--unit-entries", type=int, default=250_000, help="glove: Sandblaster's work unit")
+    p.add_argument("--glove-batch-words", type=int, default=500_000,
+                   help="glove: Downpour's minibatch of entries (the default 50,000 moves 10x the messages)")
     args = p.parse_args()
 
     w2v = shutil.which("w2v-async") or os.path.join(os.path.dirname(sys.executable), "w2v-async")
@@ -121,7 +123,8 @@ def glove_engines(args, w2v):
         runs = {
             "threads (Hogwild AdaGrad)": ["--threads", str(args.threads), "--epochs", str(args.glove_epochs)],
             "ray (Downpour, AdaGrad replicas)": ["--engine", "ray", "--replicas", str(args.replicas), "--ps-shards",
-                                                 str(args.ps_shards), "--epochs", str(args.glove_epochs)],
+                                                 str(args.ps_shards), "--epochs", str(args.glove_epochs),
+                                                 "--batch-words", str(args.glove_batch_words)],
             "sandblaster (L-BFGS)": ["--engine", "sandblaster", "--replicas", str(args.replicas), "--ps-shards",
                                      str(args.ps_shards), "--max-iter", str(args.max_iter), "--batch-words",
                                      str(args.unit_entries)],

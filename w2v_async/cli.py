@@ -186,7 +186,8 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
               help="threads: Hogwild threads in this process. ray: Downpour SGD (parameter-server shards and "
                    "asynchronous replicas) on Ray, local or a cluster. sandblaster (glove): L-BFGS on the exact "
                    "batch gradient, computed by replicas on Ray. ray and sandblaster need pip install 'w2v-async[ray]'.")
-@click.option("--max-iter", default=100, show_default=True, type=int, help="sandblaster: L-BFGS iterations at most.")
+@click.option("--max-iter", default=100, show_default=True, type=int,
+              help="sandblaster: L-BFGS iterations at most (it also stops once the loss changes by under 1e-9).")
 @click.option("--lbfgs-history", default=10, show_default=True, type=int, help="sandblaster: L-BFGS history pairs.")
 @click.option("--replicas", default=2, show_default=True, type=int, help="ray: model replicas (actors).")
 @click.option("--ps-shards", default=2, show_default=True, type=int, help="ray: parameter-server shards (actors).")
@@ -265,12 +266,11 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
     if as_json:
         click.echo(json.dumps(summary))
     elif not quiet:
-        loss = summary.get("epoch_loss") or summary["epoch_cost"]
-        click.echo(
-            f"trained in {summary['seconds']['train']:.1f} s; loss per epoch: "
-            f"{', '.join(f'{x:.4f}' for x in loss)}; wrote {output}",
-            err=True,
-        )
+        loss = [f"{x:.4f}" for x in summary.get("epoch_loss") or summary["epoch_cost"]]
+        shown = loss if len(loss) <= 12 else loss[:3] + ["..."] + loss[-3:]  # L-BFGS: one per iteration
+        per = "iteration" if summary.get("engine") == "sandblaster" else "epoch"
+        click.echo(f"trained in {summary['seconds']['train']:.1f} s; loss per {per}: {', '.join(shown)}; wrote {output}",
+                   err=True)
 
 
 @cli.command(context_settings=CONTEXT)

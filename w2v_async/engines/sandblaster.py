@@ -290,7 +290,10 @@ def train_glove_sandblaster(cooc, cfg: GloveConfig, rcfg: RayConfig, scfg: Sandb
             state = lbfgs(group, passes, settings, state, on_iteration)
         except PassStopped:
             stopped = True
-        arrays = gather(state)
+        if stopped or ckpt.save is not None:  # a checkpoint (the job writes one on a stop): L-BFGS's state too
+            arrays = gather(state)
+        else:  # the point only: the history pairs are (2 history + 1) times its size
+            arrays = dict(zip(PARAM_NAMES, join_params(group.call("get", "x"), n_words, cfg.dim)))
         if ckpt.save is not None and not stopped:
             ckpt.save(arrays, run_state(state))
     finally:
