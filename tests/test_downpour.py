@@ -32,7 +32,7 @@ def test_sampled_batch_trains_exactly_as_the_threaded_epoch_kernel(tmp_path, mod
     vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=300))
     cfg = Word2VecConfig(model=model, batching=batching, dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
     threaded = train_word2vec(enc, vocab, cfg, progress=False)
-    w_in, w_out = init_matrices(len(vocab), cfg.dim, cfg.seed)
+    w_in, w_out = init_matrices(len(vocab), cfg.dim, cfg.seed, cfg.init_scale)
     tables = (vocab.keep_probs(cfg.sample), *sampling.build_alias_table(vocab.noise_distribution()))
     rng = thread_rng_states(cfg.seed, 1)[0]
     batch = sample((enc.ids, enc.sent_starts), np.arange(enc.n_sentences), tables, rng, cfg)
@@ -68,7 +68,7 @@ def test_one_replica_fetching_and_pushing_every_batch_makes_the_threaded_update(
     res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False)
     np.testing.assert_allclose(res.w_in, threaded.w_in, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(res.w_out, threaded.w_out, rtol=1e-5, atol=1e-7)
-    assert not np.array_equal(res.w_in, init_matrices(len(vocab), cfg.dim, cfg.seed)[0])
+    assert not np.array_equal(res.w_in, init_matrices(len(vocab), cfg.dim, cfg.seed, cfg.init_scale)[0])
     assert res.downpour["pushes"] == 1 and res.downpour["mean_staleness"] == 0
     assert res.epoch_examples == threaded.epoch_examples
 

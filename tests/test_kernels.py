@@ -203,3 +203,33 @@ def test_rng_bounded_covers_range_uniformly():
             r = sampling.xorshift_next(r)
             seen[sampling.bounded(r * sampling._XORSHIFT_MULT, np.uint64(5))] += 1
     assert seen.min() > 3700 and seen.max() < 4300
+
+
+@pytest.mark.parametrize("model, expected", [("cbow", [1, 2, 2, 2, 1]), ("sgns", [1, 1, 1, 1, 1])])
+def test_cbow_counts_a_hot_context_use_in_every_window_that_updates_it(model, expected):
+    """With window 1 every interior word is a context of two windows. CBOW gives each context row
+    the window's whole gradient, so each window counts a use of its hot context rows: the private
+    copies then lag at most K real updates (counting once per occurrence let them lag 2 x reach
+    times more, which cost CBOW analogy points at window 10: issue 16). Skip-gram keeps its
+    calibrated count, once per occurrence."""
+    from w2v_async.config import Word2VecConfig
+    from w2v_async.engines.base import thread_scratch
+    from w2v_async.models import word2vec_loops
+    from w2v_async.models.common import RUN
+
+    n, dim = 5, 8
+    cfg = Word2VecConfig(model=model, dim=dim, window=1, negative=2, sample=0.0, threads=1,
+                         batching=None if model == "cbow" else "pair")
+    w_in = np.zeros((2 * n, dim), np.float32)
+    w_in[:n] = np.random.default_rng(0).uniform(-0.1, 0.1, (n, dim))
+    w_out = np.zeros((2 * n, dim), np.float32)
+    hot = hot_rows.hot_scratch(n, n, 1 << 30, dim)  # every row hot, copies at rows n.., never merged by count
+    scratch = thread_scratch(cfg, n, hot)
+    corpus = (np.arange(n, dtype=np.int32), np.array([0, n], np.int64), np.array([0], np.int64))
+    noise_prob, noise_alias = sampling.build_alias_table(np.full(n, 1.0 / n))
+    tables = (np.ones(n, np.float32), noise_prob, noise_alias)
+    kernel = word2vec_loops.train_cbow_epoch if model == "cbow" else word2vec_loops.train_sgns_epoch
+    kernel(w_in, w_out, corpus, tables, np.array([0.025, 0.0001, n], np.float64), np.array([7], np.uint64),
+           np.array([RUN, 0], np.int64), 0, 1, scratch)
+    assert hot[1][:n].tolist() == expected  # w_in's uses of each hot row
+    assert np.abs(w_in[:n]).sum() > 0 and np.array_equal(w_in[:n], w_in[n:])  # trained, and merged at the end

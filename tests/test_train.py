@@ -86,3 +86,17 @@ def test_subsampling_drops_frequent_words(tmp_path):
     full = train_word2vec(enc, vocab, Word2VecConfig(threads=1, sample=0.0, dim=8, epochs=1), progress=False)
     sub = train_word2vec(enc, vocab, Word2VecConfig(threads=1, sample=1e-3, dim=8, epochs=1), progress=False)
     assert sub.epoch_examples[0] < 0.5 * full.epoch_examples[0]
+
+
+@pytest.mark.parametrize("model, batching, scale", [("cbow", None, 1.0), ("sgns", "window", 0.5), ("sgns", "pair", 0.5)])
+def test_cbow_starts_from_gensims_scale_and_skip_gram_from_word2vec_cs(planted, model, batching, scale):
+    """w_in starts uniform(-scale, scale) / dim: gensim's scale 1 for CBOW, whose hidden layer is the
+    mean of up to 2 window rows (with word2vec.c's 0.5 it trained 0.9 analogy points below gensim
+    at dim 300, window 10, 3 epochs: issue 16); word2vec.c's 0.5 for skip-gram. A learning rate
+    of 1e-9 leaves the vectors where they started."""
+    vocab, enc = _encode(planted)
+    cfg = Word2VecConfig(model=model, batching=batching, threads=2, seed=5, alpha=1e-9, min_alpha=0.0,
+                         **{**SMALL, "dim": 64, "epochs": 1})
+    w_in = train_word2vec(enc, vocab, cfg, progress=False).w_in * cfg.dim
+    assert 0.97 * scale < np.abs(w_in).max() <= scale * 1.0001
+    assert np.abs(w_in).mean() == pytest.approx(scale / 2, rel=0.05)  # uniform: mean |x| is half the bound

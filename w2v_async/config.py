@@ -73,6 +73,14 @@ class Word2VecConfig:
         return self.batching or "window"
 
     @property
+    def init_scale(self) -> float:
+        """w_in starts uniform(-init_scale, init_scale) / dim. Skip-gram: word2vec.c's 0.5. CBOW:
+        gensim's 1. CBOW's hidden layer is the mean of up to 2 window contexts, so it starts
+        smaller than any one row, and with word2vec.c's scale it trained 0.9 analogy points below
+        gensim at dim 300, window 10, 3 epochs (issue 16, BENCHMARKS.md)."""
+        return 1.0 if self.model == "cbow" else 0.5
+
+    @property
     def default_alpha(self) -> float:
         """word2vec.c's starting learning rate for the model."""
         return 0.05 if self.model == "cbow" else 0.025

@@ -137,12 +137,13 @@ def thread_scratch(cfg: Word2VecConfig, max_sentence: int, hot: Optional[tuple] 
     return word2vec_scratch(update, cfg.dim, cfg.window, cfg.negative, max_sentence, hot)
 
 
-def init_matrices(n_words: int, dim: int, seed: int):
-    """word2vec.c initialisation: w_in ~ uniform(-0.5, 0.5) / dim, w_out = 0 (float32, C order)."""
+def init_matrices(n_words: int, dim: int, seed: int, scale: float = 0.5):
+    """w_in ~ uniform(-scale, scale) / dim, w_out = 0 (float32, C order): word2vec.c's with scale
+    0.5, gensim's with 1 (Word2VecConfig.init_scale says which model uses which)."""
     rng = np.random.default_rng(seed)
     w_in = rng.random((n_words, dim), dtype=np.float32)
     w_in -= np.float32(0.5)  # in place: no second matrix-sized temporary
-    w_in /= np.float32(dim)
+    w_in /= np.float32(dim / (2.0 * scale))  # scale 0.5: the same division as word2vec.c
     return w_in, np.zeros((n_words, dim), np.float32)
 
 

@@ -282,7 +282,7 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
         state.loss[0], state.examples[0], state.seconds = saved.loss.sum(0), saved.examples.sum(0), saved.seconds
         state.counters[1] = start[2]
     else:
-        w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
+        w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
         start = (0, 0, 0)
     blocks = sentence_blocks(corpus, rcfg.job_words)
     jobs = make_jobs(corpus, blocks, cfg.epochs, *start)

@@ -193,7 +193,7 @@ def train_word2vec(
                                thread_rng_states(cfg.seed + 1, n_threads))
     else:
         if w_in is None or w_out is None:
-            w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed)
+            w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
     merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)
     n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every)

@@ -7,7 +7,8 @@ from numba import njit, types
 from .common import CORPUS, DIVERGED, F4_2D, I4_1D, KERNEL_OPTS, PROGRESS_EVERY, RUN, TABLES, prefetch_row
 from .hot_rows import _sync_hot_rows, _touch_hot_rows
 from .sampling import _draw_window, _subsample, learning_rate
-from .word2vec import CBOW_SCRATCH, SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _negatives_per_context, _train_word
+from .word2vec import (CBOW_SCRATCH, SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _contexts_touched_per_window,
+                       _negatives_per_context, _train_word)
 
 def _epoch_sig(scratch):
     return types.Tuple((types.float64, types.int64, types.int64, types.int64))(
@@ -76,7 +77,8 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
         words_done += end - start
         if n == 0:
             continue
-        _touch_hot_rows(w_in, sent_buf[:n], info, uses[:n_hot], hot[2])  # contexts
+        if not _contexts_touched_per_window(scratch):
+            _touch_hot_rows(w_in, sent_buf[:n], info, uses[:n_hot], hot[2])  # contexts
         _touch_hot_rows(w_out, sent_buf[:n], info, uses[n_hot:], hot[3])  # centers
         # two-stage pipeline: word i + 1's window and negatives are drawn, and its rows
         # prefetched, before word i trains
