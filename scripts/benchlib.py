@@ -27,26 +27,14 @@ def _rss_anon_kib(pid):
     return 0
 
 
-def quality(path, all_words=False):
-    """Analogy accuracy and WS353 / SimLex Spearman of the vectors at path (gensim's test sets).
-
-    The analogies use the 30,000 most frequent words, as gensim's default; with all_words, also
-    "analogy_all": every word of the vectors. Two systems with the same vocabulary then answer
-    the same questions. At 30,000 they need not: words tied in count at the cut are ordered by
-    each system (gensim reverses first occurrence, w2v-async keeps it), and the question sets
-    differ (on the registry corpus at min-count 10, 11,280 questions against gensim's 11,127).
-    """
+def quality(path):
+    """Analogy accuracy and WS353 / SimLex Spearman of the vectors at path (gensim's test sets)."""
     from w2v_async.evaluation import default_analogy_sets, default_similarity_sets, evaluate  # numba loads lazily
-    from w2v_async.evaluation import evaluate_analogies
     from w2v_async.io import load_vectors
 
-    kv = load_vectors(path)
-    report = evaluate(kv, path, default_analogy_sets(), default_similarity_sets())
-    out = {"analogy": report.analogies[0].accuracy, "ws353": report.similarities[0].spearman,
-           "simlex": report.similarities[1].spearman}
-    if all_words:
-        out["analogy_all"] = evaluate_analogies(kv, default_analogy_sets()[0], len(kv)).accuracy
-    return out
+    report = evaluate(load_vectors(path), path, default_analogy_sets(), default_similarity_sets())
+    return {"analogy": report.analogies[0].accuracy, "ws353": report.similarities[0].spearman,
+            "simlex": report.similarities[1].spearman}
 
 
 def _used_bytes(path):
