@@ -228,7 +228,7 @@ def test_cbow_counts_a_hot_context_use_in_every_window_that_updates_it(model, ex
     corpus = (np.arange(n, dtype=np.int32), np.array([0, n], np.int64), np.array([0], np.int64))
     noise_prob, noise_alias = sampling.build_alias_table(np.full(n, 1.0 / n))
     tables = (np.ones(n, np.float32), noise_prob, noise_alias)
-    kernel = word2vec_loops.train_cbow_epoch if model == "cbow" else word2vec_loops.train_sgns_epoch
+    kernel = word2vec_loops.epoch_kernel("cbow" if model == "cbow" else "pair")
     kernel(w_in, w_out, corpus, tables, np.array([0.025, 0.0001, n], np.float64), np.array([7], np.uint64),
            np.array([RUN, 0], np.int64), 0, 1, scratch)
     assert hot[1][:n].tolist() == expected  # w_in's uses of each hot row

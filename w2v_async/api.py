@@ -13,7 +13,6 @@ from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 from .config import (ENGINES, GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, default_threads,
                      resumed_config)
 from .data.cache import default_cache_dir
-from .data.cooccur import count_cooccurrences_from_corpus
 from .data.corpus import check_output_path, open_corpus
 from .data.vocab import Vocab, scan_corpus
 from .errors import ConfigError
@@ -170,6 +169,8 @@ def count_cooccurrences(corpus: Corpus, output: str, log: Optional[Callable[[str
     Returns the JSON-ready summary ``w2v-async cooccur --json`` prints."""
     _check_names(options, {*VOCAB_OPTIONS, *COOCCUR_OPTIONS}, "cooccur")
     cfg = _config(VocabConfig, VOCAB_OPTIONS, options, None).validate()
+    from .data.cooccur import count_cooccurrences_from_corpus  # its kernels: compiled only when counting
+
     return count_cooccurrences_from_corpus(
         corpus, output, cfg, window=options.get("window", 10), symmetric=not options.get("asymmetric", False),
         memory_gb=options.get("memory", 1.0), threads=options.get("threads", default_threads()),

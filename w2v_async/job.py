@@ -13,7 +13,6 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 import numpy as np
 
 from .config import GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, to_json
-from .data.cooccur import Cooccurrence, count_cooccurrences
 from .data.corpus import check_output_path
 from .data.cache import default_cache_dir, read_corpus_cached
 from .data.vocab import Vocab
@@ -328,6 +327,8 @@ def train_glove_from_corpus(
     train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
     training finishes.
     """
+    from .data.cooccur import Cooccurrence, count_cooccurrences  # its kernels: compiled only by a GloVe run
+
     options = options or RunOptions()
     vocab_path, fmt, progress, log, ray = options.vocab_path, options.fmt, options.progress, options.log, options.ray
     vocab_cfg.validate()

@@ -11,8 +11,6 @@ from tqdm import tqdm
 from ..config import RayConfig, Word2VecConfig
 from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import RUN
-from ..models.hot_rows import hot_scratch
-from ..models.word2vec import word2vec_scratch
 
 PROGRESS_REFRESH_S = 0.25
 
@@ -132,6 +130,9 @@ GLOVE_ARRAY_NAMES = ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word", "grads
 def thread_scratch(cfg: Word2VecConfig, max_sentence: int, hot: Optional[tuple] = None) -> tuple:
     """One thread's (or replica's) kernel scratch for cfg's model; hot: its hot_scratch tuple (none
     by default)."""
+    from ..models.hot_rows import hot_scratch  # word2vec's kernels: compiled only by a word2vec run
+    from ..models.word2vec import word2vec_scratch
+
     update = "cbow" if cfg.model == "cbow" else cfg.update
     hot = hot if hot is not None else hot_scratch(0, 0, 1, cfg.dim)
     return word2vec_scratch(update, cfg.dim, cfg.window, cfg.negative, max_sentence, hot)

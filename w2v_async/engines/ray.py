@@ -15,7 +15,7 @@ from ..config import RayConfig, Word2VecConfig
 from ..data.encoded import EncodedCorpus
 from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
-from ..errors import ConfigError, DivergedError, InputError
+from ..errors import ConfigError, DivergedError
 from ..models.sampling import build_alias_table
 from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, connect,
                    init_matrices, thread_rng_states)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import RayConfig, Word2VecConfig
 from ..models.glove import train_glove_epoch
-from ..models.word2vec_loops import sample_batch, train_cbow_batch, train_sgns_batch, train_sgns_window_batch
+from ..models.word2vec_batch import sample_batch, train_cbow_batch, train_sgns_batch, train_sgns_window_batch
 from .base import thread_rng_states, thread_scratch
 
 

@@ -13,10 +13,6 @@ from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
 from ..errors import DivergedError, InputError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
-from ..models.glove import train_glove_epoch
-from ..models.hot_rows import hot_row_merge_every, hot_rows, hot_scratch
-from ..models.sampling import build_alias_table, learning_rate
-from ..models.word2vec_loops import train_cbow_epoch, train_sgns_epoch, train_sgns_window_epoch
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
                    StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, thread_rng_states,
                    thread_scratch)
@@ -178,11 +174,13 @@ def train_word2vec(
     global progress. With checkpointing.resume, training continues where that checkpoint stopped.
     """
     cfg.validate()
+    # numba kernels: each model's module is imported (and compiled, or loaded from the cache) only by its run
+    from ..models.hot_rows import hot_row_merge_every, hot_rows, hot_scratch
+    from ..models.sampling import build_alias_table, learning_rate
+    from ..models.word2vec_loops import epoch_kernel
+
     ckpt = checkpointing or Checkpointing()
-    if cfg.model == "cbow":
-        kernel = train_cbow_epoch
-    else:
-        kernel = train_sgns_window_epoch if cfg.update == "window" else train_sgns_epoch
+    kernel = epoch_kernel("cbow" if cfg.model == "cbow" else cfg.update)  # compiles this model's only
     n_words = len(vocab)
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
     resumed = resumed_arrays(ckpt.resume, ("w_in", "w_out"), [(n_words, cfg.dim)] * 2)
@@ -252,6 +250,8 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True,
     checkpoint stopped, AdaGrad sums included.
     """
     cfg.validate()
+    from ..models.glove import train_glove_epoch  # GloVe's kernels: compiled only by a GloVe run
+
     ckpt = checkpointing or Checkpointing()
     if cooc.nnz == 0:
         raise InputError("the co-occurrence matrix is empty; count it from a larger corpus or lower --min-count.")

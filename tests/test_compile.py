@@ -1,0 +1,64 @@
+"""A command compiles only the kernels it runs (issue 17): each check runs in a fresh interpreter
+and looks at which kernel modules were imported (a kernel module with typed signatures compiles,
+or loads from numba's cache, when imported) and which lazily typed kernels got a signature."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import planted_corpus
+
+KERNEL_MODULES = ("tokens", "sampling", "hot_rows", "word2vec", "word2vec_loops", "word2vec_batch", "cooccur", "glove")
+
+PROBE = """
+import json, sys
+from click.testing import CliRunner
+from w2v_async.cli import cli
+args = json.loads(sys.argv[1])
+before = sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("w2v_async.models."))
+if args:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+loaded = sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("w2v_async.models."))
+epoch = {}
+if "word2vec_loops" in loaded:
+    from w2v_async.models import word2vec_loops
+    epoch = {name: len(kernel.overloads) for name, (kernel, _) in word2vec_loops.EPOCH_KERNELS.items()}
+print(json.dumps({"before": before, "loaded": loaded, "epoch": epoch}))
+"""
+
+
+def _probe(args):
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _kernels(names):
+    return sorted(set(names) & set(KERNEL_MODULES))
+
+
+def test_importing_the_command_line_compiles_nothing():
+    assert _kernels(_probe([])["loaded"]) == []
+
+
+@pytest.mark.parametrize("model, batching, epoch", [("sgns", "window", "window"), ("sgns", "pair", "pair"),
+                                                    ("cbow", None, "cbow")])
+def test_training_word2vec_compiles_its_model_only(tmp_path, model, batching, epoch):
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=200)
+    args = ["train", str(corpus), "-o", str(tmp_path / "v.bin"), "--model", model, "--min-count", "1", "--epochs",
+            "1", "--dim", "8", "-q", "--no-cache"] + (["--batching", batching] if batching else [])
+    seen = _probe(args)
+    assert _kernels(seen["loaded"]) == ["hot_rows", "sampling", "tokens", "word2vec", "word2vec_loops"]
+    assert seen["epoch"] == {name: int(name == epoch) for name in ("pair", "window", "cbow")}
+
+
+def test_counting_cooccurrences_and_training_glove_compile_no_word2vec(tmp_path):
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=200)
+    seen = _probe(["cooccur", str(corpus), "-o", str(tmp_path / "c.npz"), "--min-count", "1", "-q", "--no-cache"])
+    assert _kernels(seen["loaded"]) == ["cooccur", "tokens"]
+    seen = _probe(["train", str(corpus), "-o", str(tmp_path / "g.txt"), "--model", "glove", "--min-count", "1",
+                   "--epochs", "1", "--dim", "8", "-q", "--no-cache"])
+    assert _kernels(seen["loaded"]) == ["cooccur", "glove", "tokens"]
