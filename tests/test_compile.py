@@ -62,3 +62,37 @@ def test_counting_cooccurrences_and_training_glove_compile_no_word2vec(tmp_path)
     seen = _probe(["train", str(corpus), "-o", str(tmp_path / "g.txt"), "--model", "glove", "--min-count", "1",
                    "--epochs", "1", "--dim", "8", "-q", "--no-cache"])
     assert _kernels(seen["loaded"]) == ["cooccur", "glove", "tokens"]
+
+
+def _cli(args, env, cwd):
+    cmd = [sys.executable, "-c", "import sys; from w2v_async.cli import main; sys.exit(main())", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_a_read_only_install_compiles_into_the_user_cache_once_and_says_so_once(tmp_path):
+    """A copy of the package (as a system or container install) with NUMBA_CACHE_DIR set: the first
+    run says it compiles, writes the cache there and nothing into the package; `python -m
+    w2v_async.warmup` had compiled CBOW ahead, so CBOW says nothing; the second skip-gram run
+    neither."""
+    import os
+    import shutil
+
+    import w2v_async
+
+    site = tmp_path / "site"
+    shutil.copytree(os.path.dirname(w2v_async.__file__), site / "w2v_async",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "numba-cache"
+    env = dict(os.environ, PYTHONPATH=str(site), NUMBA_CACHE_DIR=str(cache))
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=200)
+    warm = subprocess.run([sys.executable, "-m", "w2v_async.warmup", "--model", "cbow"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=600)
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stderr.startswith("compiling kernels for CBOW (first run only, about ")
+    train = ["train", str(corpus), "-o", str(tmp_path / "v.bin"), "--min-count", "1", "--epochs", "1", "--dim", "8",
+             "--no-cache"]
+    runs = [_cli(train + extra, env, tmp_path) for extra in (["--model", "cbow"], [], [])]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    notices = [[line for line in r.stderr.splitlines() if line.startswith("compiling kernels")] for r in runs]
+    assert notices == [[], ["compiling kernels for skip-gram (first run only, about 15 s)..."], []]
+    assert any(cache.rglob("*.nbi")) and not any(site.rglob("*.nbi"))

@@ -242,8 +242,8 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
       w2v-async train corpus.txt -o vectors.bin --checkpoint-dir ck --checkpoint-every 10
       w2v-async train corpus.txt -o vectors.bin --resume ck
     """
-    from .api import model_options, run  # numba and the engines load only when a command trains
     from .errors import Interrupted
+    from .warmup import MODELS, compile_notice
 
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT,
                                                                                   ParameterSource.DEFAULT_MAP)}
@@ -251,10 +251,13 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
         saved = _checkpoint_settings(ctx, resume_dir)
         if saved is not None and "model" not in given:
             model = saved["model"]
-        applies = model_options(model)
-        options = {API_NAMES.get(name, name): ctx.params[name] for name in given - {"model"}
-                   if API_NAMES.get(name, name) in applies or name == "cooccur_path"}
-        outcome = run(corpus, output, **options, model=model, progress=not quiet, log=_log(quiet))
+        with compile_notice(MODELS[model], _log(quiet)):  # a line on stderr when numba must compile
+            from .api import model_options, run  # numba and the engines load only when a command trains
+
+            applies = model_options(model)
+            options = {API_NAMES.get(name, name): ctx.params[name] for name in given - {"model"}
+                       if API_NAMES.get(name, name) in applies or name == "cooccur_path"}
+            outcome = run(corpus, output, **options, model=model, progress=not quiet, log=_log(quiet))
         summary = outcome.summary
     except Interrupted as e:
         argv = getattr(ctx.find_root().command, "argv", sys.argv[1:])
@@ -305,14 +308,17 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
     Example:
       w2v-async cooccur corpus.txt.gz -o cooc.npz --window 10 --memory 2
     """
-    from .api import count_cooccurrences  # numba loads only when a command counts
+    from .warmup import compile_notice
 
     try:
-        summary = count_cooccurrences(corpus, output, _log(quiet), window=window, asymmetric=asymmetric,
-                                      memory=memory, threads=threads, vocab=vocab_path, tmp_dir=tmp_dir,
-                                      cache_dir=cache_dir, cache=cache,
-                                      min_count=min_count, max_vocab_size=max_vocab_size,
-                                      max_final_vocab=max_final_vocab, lowercase=lowercase)
+        with compile_notice("co-occurrence counting", _log(quiet)):  # a line on stderr when numba must compile
+            from .api import count_cooccurrences  # numba loads only when a command counts
+
+            summary = count_cooccurrences(corpus, output, _log(quiet), window=window, asymmetric=asymmetric,
+                                          memory=memory, threads=threads, vocab=vocab_path, tmp_dir=tmp_dir,
+                                          cache_dir=cache_dir, cache=cache, min_count=min_count,
+                                          max_vocab_size=max_vocab_size, max_final_vocab=max_final_vocab,
+                                          lowercase=lowercase)
     except W2VError as e:
         _fail(e)
     if as_json:

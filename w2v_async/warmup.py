@@ -1,0 +1,90 @@
+"""Compiling the numba kernels: a one-line notice when a run has to, and ahead of time.
+
+Every kernel is compiled once and then loaded from numba's cache (NUMBA_CACHE_DIR, or
+``__pycache__`` beside the package when it is writable, else a user cache directory). A cold
+first run spends seconds compiling; ``compile_notice`` says so on stderr, once, and only when
+numba really compiles (numba's "numba:compile" event fires on a cache miss, not on a load).
+``python -m w2v_async.warmup [--all]`` compiles ahead of time: for images, and for the nodes of a
+Ray cluster (their replicas import the same kernels).
+"""
+
+import argparse
+import contextlib
+import importlib
+import sys
+import time
+from typing import Callable, Iterator
+
+# what a first run compiles, measured on the 2-vCPU VM (BENCHMARKS.md, issue 17)
+ABOUT_S = {"skip-gram": 15, "CBOW": 15, "GloVe": 8, "co-occurrence counting": 6}
+MODELS = {"sgns": "skip-gram", "cbow": "CBOW", "glove": "GloVe"}
+
+
+class _FirstCompile:
+    """A numba event listener that calls notify() at the first compilation it sees."""
+
+    def __init__(self, notify: Callable[[], None]):
+        import numba.core.event as ev  # numba loads only when a command needs kernels
+
+        self.notify, self.seen = notify, False
+
+        class Listener(ev.Listener):
+            def on_start(inner, event):  # noqa: N805 -- numba's Listener interface
+                if not self.seen:
+                    self.seen = True
+                    self.notify()
+
+            def on_end(inner, event):  # noqa: N805
+                pass
+
+        self.listener = Listener()
+
+
+@contextlib.contextmanager
+def compile_notice(what: str, log: Callable[[str], None], about_s: int = 0) -> Iterator[None]:
+    """Within the block, the first kernel numba has to compile prints one line through log:
+    ``compiling kernels for skip-gram (first run only, about 15 s)...``."""
+    import numba.core.event as ev
+
+    about_s = about_s or ABOUT_S.get(what, 10)
+    first = _FirstCompile(lambda: log(f"compiling kernels for {what} (first run only, about {about_s} s)..."))
+    ev.register("numba:compile", first.listener)
+    try:
+        yield
+    finally:
+        ev.unregister("numba:compile", first.listener)
+
+
+def warm_up(models=("sgns",), ray: bool = False, cooccur: bool = False) -> None:
+    """Import (compile, or load) every kernel the given models train with, for the threads engine
+    (and the Ray replicas' batch kernels with ray), and the corpus reader's."""
+    names = ["tokens"] + ["glove"] * ("glove" in models) + ["cooccur"] * cooccur + ["glove", "word2vec_batch"] * ray
+    for name in names:  # a kernel module with typed signatures compiles (or loads) when imported
+        importlib.import_module(f"{__package__}.models.{name}")
+    updates = [u for m in models if m != "glove" for u in (("cbow",) if m == "cbow" else ("window", "pair"))]
+    if updates:
+        from .models.word2vec_loops import epoch_kernel
+
+        for update in updates:
+            epoch_kernel(update)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m w2v_async.warmup", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", choices=sorted(MODELS), help="a model to compile (default: sgns)")
+    p.add_argument("--all", action="store_true", help="every model, co-occurrence counting and the Ray kernels")
+    args = p.parse_args(argv)
+    models = sorted(MODELS) if args.all else (args.model or ["sgns"])
+    t0 = time.perf_counter()
+    names = [MODELS[m] for m in models]
+    what = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    about_s = 5 + 10 * len(names)  # the corpus reader, then each model (ABOUT_S)
+    with compile_notice(what, lambda msg: print(msg, file=sys.stderr, flush=True), about_s):
+        warm_up(models, ray=args.all, cooccur=args.all or "glove" in models)
+    print(f"kernels ready for {', '.join(models)} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
