@@ -53,16 +53,23 @@ def build_alias_table(p):
     Returns prob : float32[V], alias : int32[V]; draw j uniform, keep j with prob[j] else alias[j].
     """
     n = p.shape[0]
-    scaled = p * n
-    prob = np.ones(n, np.float32)
-    alias = np.arange(n).astype(np.int32)
-    small = np.empty(n, np.int64)  # stacks of indices with scaled < 1 and >= 1
+    scaled = np.empty(n, np.float64)
+    prob = np.empty(n, np.float32)
+    alias = np.empty(n, np.int32)
+    small = np.empty(n, np.int64)  # stacks of indices with scaled < 1 and >= 1, in index order
     large = np.empty(n, np.int64)
-    is_small = scaled < 1.0
-    n_small = np.count_nonzero(is_small)
-    n_large = n - n_small
-    small[:n_small] = np.nonzero(is_small)[0]
-    large[:n_large] = np.nonzero(~is_small)[0]
+    n_small = 0
+    n_large = 0
+    for i in range(n):  # plain loops: numpy's array functions would add seconds to the first compile
+        scaled[i] = p[i] * n
+        prob[i] = np.float32(1.0)
+        alias[i] = i
+        if scaled[i] < 1.0:
+            small[n_small] = i
+            n_small += 1
+        else:
+            large[n_large] = i
+            n_large += 1
     while n_small > 0 and n_large > 0:
         n_small -= 1
         s = small[n_small]

@@ -354,8 +354,7 @@ def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line):
     return DONE, i, 0
 
 
-@njit(types.UniTuple(types.int64, 2)(TEXT, types.int64[::1], types.int64, TABLE, OUT, types.int64),
-      **KERNEL_OPTS)
+@njit(**KERNEL_OPTS)  # typed on first use: only token lists (SentenceReader) need it
 def scan_tokens(buf, ends, first, table, out, max_vocab):
     """Count (max_vocab < 0: look up) tokens given by their ends in buf, from token number first,
     into the current sentence. Returns (status, token to resume from)."""

@@ -37,7 +37,7 @@ def word2vec_scratch(update: str, dim: int, window: int, negative: int, max_sent
     return buffers + (private_zeros(dim, np.float32),)
 
 
-@njit(types.float32(F4_2D, F4_1D, types.int64, I4_1D, types.float32, F4_1D), **KERNEL_OPTS)
+@njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
 def _negative_sampling(w_out, h, center, negatives, lr, grad_buf):
     """Shared output step of SGNS and CBOW for hidden vector h (float32[d]).
 
@@ -70,7 +70,7 @@ def _negative_sampling(w_out, h, center, negatives, lr, grad_buf):
     return loss
 
 
-@njit(types.float32(F4_2D, F4_2D, types.int64, types.int64, I4_1D, types.float32, F4_1D), **KERNEL_OPTS)
+@njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
 def sgns_update(w_in, w_out, center, context, negatives, lr, grad_buf):
     """One skip-gram negative-sampling step: w_in[context] predicts center against negatives.
 
@@ -84,7 +84,7 @@ def sgns_update(w_in, w_out, center, context, negatives, lr, grad_buf):
     return loss
 
 
-@njit(types.float32(F4_2D, F4_2D, types.int64, I4_1D, I4_1D, types.float32, F4_1D, F4_1D), **KERNEL_OPTS)
+@njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
 def cbow_update(w_in, w_out, center, contexts, negatives, lr, grad_buf, neu1):
     """One CBOW step: the mean of w_in[contexts] predicts center against negatives.
 
@@ -144,7 +144,7 @@ def _add1(y, g, x):
         y[k] += g * x[k]
 
 
-@njit(types.float32(F4_2D, F4_2D, types.int64, I4_1D, I4_1D, types.float32, F4_2D, F4_2D), **KERNEL_OPTS)
+@njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
 def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, grads):
     """One HogBatch skip-gram step (Ji et al. 2016): a whole window against one set of negatives.
 
