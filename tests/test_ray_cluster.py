@@ -44,6 +44,20 @@ def _node_of(actor) -> str:
     raise AssertionError("the replica did not come back within 2 minutes")
 
 
+def _remove_a_replicas_node(cluster, seen, at, look_again_at):
+    """A hook (replicas, count): at count `at`, note every replica's node in seen["nodes"] and remove
+    the first replica's node; at `look_again_at`, note where that replica runs now (seen["after"])."""
+    def hook(replicas, count):
+        if count == at:
+            seen["nodes"] = [_node_of(r) for r in replicas]
+            victim = next(n for n in cluster.list_all_nodes() if n.node_id == seen["nodes"][0])
+            cluster.remove_node(victim, allow_graceful=False)
+        if count == look_again_at:
+            seen["after"] = _node_of(replicas[0])
+
+    return hook
+
+
 def test_replicas_on_other_nodes_fetch_their_blocks_and_survive_losing_a_node(cluster, tmp_path):
     from w2v_async.engines.ray import train_word2vec_ray
 
@@ -54,15 +68,8 @@ def test_replicas_on_other_nodes_fetch_their_blocks_and_survive_losing_a_node(cl
     head = ray.get_runtime_context().get_node_id()
     seen = {}
 
-    def remove_a_replicas_node(replicas, jobs_done):
-        if jobs_done == 2:
-            seen["nodes"] = [_node_of(r) for r in replicas]
-            victim = next(n for n in cluster.list_all_nodes() if n.node_id == seen["nodes"][0])
-            cluster.remove_node(victim, allow_graceful=False)
-        if jobs_done == 8:
-            seen["after"] = _node_of(replicas[0])
-
-    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, after_job=remove_a_replicas_node)
+    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False,
+                             after_job=_remove_a_replicas_node(cluster, seen, at=2, look_again_at=8))
     assert head not in seen["nodes"] and len(set(seen["nodes"])) == 2  # replicas run away from the blocks
     assert seen["after"] != seen["nodes"][0]  # the lost replica was restarted on another node
     assert res.downpour["jobs_retried"] >= 1
@@ -107,15 +114,8 @@ def test_sandblaster_across_nodes_survives_losing_a_replicas_node(cluster, tmp_p
     head = ray.get_runtime_context().get_node_id()
     seen = {}
 
-    def remove_a_replicas_node(replicas, results):
-        if results == 40:
-            seen["nodes"] = [_node_of(r) for r in replicas]
-            victim = next(n for n in cluster.list_all_nodes() if n.node_id == seen["nodes"][0])
-            cluster.remove_node(victim, allow_graceful=False)
-        if results == 80:
-            seen["after"] = _node_of(replicas[0])
-
-    res = train_glove_sandblaster(cooc, cfg, rcfg, scfg, progress=False, after_result=remove_a_replicas_node)
+    res = train_glove_sandblaster(cooc, cfg, rcfg, scfg, progress=False,
+                                  after_result=_remove_a_replicas_node(cluster, seen, at=40, look_again_at=80))
     assert head not in seen["nodes"] and len(set(seen["nodes"])) == 2
     assert seen["after"] != seen["nodes"][0] and res.downpour["units_retried"] >= 1
     np.testing.assert_allclose(res.epoch_cost, whole.epoch_cost, rtol=1e-9)

@@ -21,6 +21,16 @@ PREVIOUS = b"previous good vectors"
 TRAIN = ["--epochs", "400", "--min-count", "1", "--threads", "1", "--seed", "4"]  # about 3 s
 
 
+@pytest.fixture(autouse=True)
+def _no_ray_left_behind():
+    """The Ray tests resume in this process, which starts a local Ray: shut it down, so that the
+    next test module's own Ray starts, whatever order the modules run in."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def _start(*args):
     cmd = [sys.executable, "-m", "w2v_async.cli", "train", *args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -107,19 +117,25 @@ def test_kill_9_loses_at_most_one_checkpoint_interval(tmp_path):
     assert len(kv) == 40 and np.isfinite(kv.vectors).all()
 
 
-def test_ray_engine_stops_cleanly_on_sigint_and_resumes(tmp_path):
-    pytest.importorskip("ray")
-    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=3000)
-    out, ck = tmp_path / "v.bin", tmp_path / "ck"
-    args = [str(corpus), "-o", str(out), "--engine", "ray", "--min-count", "1", "--epochs", "30",
-            "--batch-words", "5000", "--dim", "16", "--checkpoint-dir", str(ck), "-q"]
+def _interrupt_after_a_checkpoint(args, ck):
+    """Start train with args, send SIGINT once a checkpoint is in ck; (exit code, stderr)."""
     proc = _start(*args)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not checkpoint_files(str(ck)):
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+def test_ray_engine_stops_cleanly_on_sigint_and_resumes(tmp_path):
+    pytest.importorskip("ray")
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=3000)
+    out, ck = tmp_path / "v.bin", tmp_path / "ck"
+    args = [str(corpus), "-o", str(out), "--engine", "ray", "--min-count", "1", "--epochs", "30",
+            "--batch-words", "5000", "--dim", "16", "--checkpoint-dir", str(ck), "-q"]
+    returncode, err = _interrupt_after_a_checkpoint(args, ck)
+    assert returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("Error: stopped by SIGINT in epoch ")
     assert not out.exists() and np.isfinite(load_vectors(str(tmp_path / "v.partial.bin")).vectors).all()
     meta, _, _ = load_checkpoint(str(ck))
@@ -138,13 +154,8 @@ def test_sandblaster_stops_cleanly_on_sigint_and_resumes(tmp_path):
     args = [str(corpus), "-o", str(out), "--model", "glove", "--engine", "sandblaster", "--min-count", "1",
             "--max-iter", "300", "--batch-words", "200", "--dim", "16", "--x-max", "10", "--checkpoint-dir", str(ck),
             "--checkpoint-every", "0", "-q"]
-    proc = _start(*args)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not checkpoint_files(str(ck)):
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    returncode, err = _interrupt_after_a_checkpoint(args, ck)
+    assert returncode == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("Error: stopped by SIGINT in iteration ") and "/300 " in last
     assert not out.exists() and np.isfinite(load_vectors(str(tmp_path / "v.partial.txt")).vectors).all()

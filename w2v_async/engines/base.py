@@ -264,5 +264,6 @@ def connect(rcfg: RayConfig, engine: str = "ray"):
                              "that `ray start --head` runs there and the address, set RAY_AUTH_MODE=token if the "
                              "cluster uses token authentication, or leave out --ray-address for a local Ray.") from e
     else:
-        ray.init(num_cpus=rcfg.replicas + rcfg.ps_shards, **opts)
+        # address "local": always a new local Ray (not a `ray start` cluster this machine may run)
+        ray.init(address="local", num_cpus=rcfg.replicas + rcfg.ps_shards, **opts)
     return ray
