@@ -11,7 +11,7 @@ from ..config import GloveConfig, Word2VecConfig
 from ..data.encoded import EncodedCorpus
 from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
-from ..errors import DivergedError, InputError
+from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
                    StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, thread_rng_states,
@@ -165,8 +165,14 @@ def train_word2vec(
     w_in: Optional[np.ndarray] = None,
     w_out: Optional[np.ndarray] = None,
     checkpointing: Optional[Checkpointing] = None,
+    guard: Optional[Tuple[str, tuple]] = None,
 ) -> TrainResult:
     """Train SGNS or CBOW with cfg.threads lock-free threads on shared float32 matrices.
+
+    guard (the experiment's schemes, word2vec skip-gram with --batching pair only): (kind, shared)
+    runs every pair update under one global lock ("global"), under its rows' locks ("rows"), or
+    lock-free counting row writes and collisions ("count"), with the arrays all threads share
+    (word2vec_guarded.guarded_scratch), and without private hot rows.
 
     Each thread owns a shard of sentences (blocks of 10,000 words dealt in turn), its RNG state
     and scratch buffers, and calls a nogil numba kernel per epoch (or per stretch between
@@ -180,7 +186,11 @@ def train_word2vec(
     from ..models.word2vec_loops import epoch_kernel
 
     ckpt = checkpointing or Checkpointing()
-    kernel = epoch_kernel("cbow" if cfg.model == "cbow" else cfg.update)  # compiles this model's only
+    update = "cbow" if cfg.model == "cbow" else cfg.update
+    if guard is not None and update != "pair":
+        raise ConfigError("locked and counted updates are word2vec.c's skip-gram pairs: use --model sgns "
+                          "--batching pair.")
+    kernel = epoch_kernel(update if guard is None else f"pair-{guard[0]}")  # compiles this model's only
     n_words = len(vocab)
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
     resumed = resumed_arrays(ckpt.resume, ("w_in", "w_out"), [(n_words, cfg.dim)] * 2)
@@ -194,7 +204,7 @@ def train_word2vec(
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
     merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)
-    n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every)
+    n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every) if guard is None else 0
     if n_hot:  # one private copy of the hot rows per thread, below the shared rows
         w_in = np.concatenate([w_in, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
         w_out = np.concatenate([w_out, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
@@ -205,6 +215,10 @@ def train_word2vec(
     max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
     scratch = [thread_scratch(cfg, max_sentence, hot_scratch(n_hot, n_words + t * n_hot, merge_every, cfg.dim))
                for t in range(n_threads)]
+    if guard is not None:
+        from ..models.word2vec_guarded import guarded_scratch  # the experiment's kernels only
+
+        scratch = [guarded_scratch(sc, guard[0], guard[1], cfg.negative) for sc in scratch]
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
 
     def run_chunk(t, epoch, start, counters):

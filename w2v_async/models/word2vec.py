@@ -15,6 +15,14 @@ SGNS_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D))  # ..., grad
 CBOW_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D, I4_1D, F4_1D))  # ..., grad, contexts, neu1
 # skip-gram with one negative set per window (HogBatch): ..., contexts, deltas, grads
 SGNS_WINDOW_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, I4_1D, F4_2D, F4_2D))
+# word2vec.c skip-gram with each pair update guarded (word2vec_guarded.py, the experiment's schemes):
+# ..., grad, then one lock | row locks and their ids | write versions, collisions, snapshot, ids
+I4_2D = types.int32[:, ::1]
+I8_1D = types.int64[::1]
+SGNS_GLOBAL_LOCK_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D, I4_2D))
+SGNS_ROW_LOCK_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D, I4_2D, I4_1D))
+SGNS_COLLISION_SCRATCH = types.Tuple((I4_1D, I4_1D, HOT, F4_1D, I8_1D, I8_1D, I8_1D, I4_1D))
+GUARDED_SCRATCHES = (SGNS_GLOBAL_LOCK_SCRATCH, SGNS_ROW_LOCK_SCRATCH, SGNS_COLLISION_SCRATCH)
 
 
 def word2vec_scratch(update: str, dim: int, window: int, negative: int, max_sentence: int, hot: tuple) -> tuple:
@@ -265,6 +273,10 @@ def _train_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
 def _train_word_for_scratch(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     if scratch == SGNS_SCRATCH:
         return _sgns_word.py_func
+    if scratch in GUARDED_SCRATCHES:
+        from .word2vec_guarded import _sgns_word_guarded  # imports this module: resolved at typing time
+
+        return _sgns_word_guarded.py_func
     return (_sgns_window_word if scratch == SGNS_WINDOW_SCRATCH else _cbow_word).py_func
 
 
@@ -288,5 +300,5 @@ def _negatives_per_context(scratch):
 
 @overload(_negatives_per_context, jit_options=KERNEL_OPTS)
 def _negatives_per_context_for_scratch(scratch):
-    per_pair = scratch == SGNS_SCRATCH
+    per_pair = scratch == SGNS_SCRATCH or scratch in GUARDED_SCRATCHES
     return lambda scratch: per_pair

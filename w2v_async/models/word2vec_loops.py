@@ -11,8 +11,9 @@ from numba import njit, types
 from .common import CORPUS, DIVERGED, F4_2D, KERNEL_OPTS, PROGRESS_EVERY, RUN, TABLES, prefetch_row
 from .hot_rows import _sync_hot_rows, _touch_hot_rows
 from .sampling import _draw_window, _subsample, learning_rate
-from .word2vec import (CBOW_SCRATCH, SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _contexts_touched_per_window,
-                       _negatives_per_context, _train_word)
+from .word2vec import (CBOW_SCRATCH, SGNS_COLLISION_SCRATCH, SGNS_GLOBAL_LOCK_SCRATCH, SGNS_ROW_LOCK_SCRATCH,
+                       SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _contexts_touched_per_window, _negatives_per_context,
+                       _train_word)
 
 def _epoch_sig(scratch):
     return types.Tuple((types.float64, types.int64, types.int64, types.int64))(
@@ -152,12 +153,37 @@ def train_sgns_window_epoch(w_in, w_out, corpus, tables, sched, rng_state, count
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
 
 
+@njit(**KERNEL_OPTS)
+def train_sgns_global_lock_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """As train_sgns_epoch, each pair update inside one lock that every thread shares (scratch:
+    word2vec_guarded.guarded_scratch "global"). For the experiment: what "just add a mutex" costs."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+
+
+@njit(**KERNEL_OPTS)
+def train_sgns_row_lock_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """As train_sgns_epoch, each pair update holding the locks of the rows it touches, taken in id
+    order (guarded_scratch "rows"): HOGWILD!'s fine-grained locking alternative."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+
+
+@njit(**KERNEL_OPTS)
+def train_sgns_counted_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+    """As train_sgns_epoch, lock-free, counting each row's writes and the writes another thread's
+    write to the same row overtook (guarded_scratch "count"): the observed collision rate."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+
+
 EPOCH_KERNELS = {"pair": (train_sgns_epoch, SGNS_SCRATCH), "window": (train_sgns_window_epoch, SGNS_WINDOW_SCRATCH),
-                 "cbow": (train_cbow_epoch, CBOW_SCRATCH)}
+                 "cbow": (train_cbow_epoch, CBOW_SCRATCH),
+                 "pair-global": (train_sgns_global_lock_epoch, SGNS_GLOBAL_LOCK_SCRATCH),
+                 "pair-rows": (train_sgns_row_lock_epoch, SGNS_ROW_LOCK_SCRATCH),
+                 "pair-count": (train_sgns_counted_epoch, SGNS_COLLISION_SCRATCH)}
 
 
 def epoch_kernel(update: str):
-    """The epoch kernel of update ("pair", "window" or "cbow"), compiled (or loaded from numba's
+    """The epoch kernel of update ("pair", "window", "cbow", or a guarded "pair-global",
+    "pair-rows", "pair-count"), compiled (or loaded from numba's
     cache) for its signature, and then closed to other signatures, as an eagerly typed kernel is."""
     kernel, scratch = EPOCH_KERNELS[update]
     if not kernel.overloads:
