@@ -10,8 +10,8 @@ import os
 import time
 from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 
-from .config import (ENGINES, GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, default_threads,
-                     resumed_config)
+from .config import (ENGINES, ExperimentConfig, GloveConfig, RayConfig, SandblasterConfig, VocabConfig,
+                     Word2VecConfig, default_threads, resumed_config)
 from .data.cache import default_cache_dir
 from .data.corpus import check_output_path, open_corpus
 from .data.vocab import Vocab, scan_corpus
@@ -185,3 +185,23 @@ def evaluate(kv, analogies: Optional[Sequence[str]] = None, similarities: Option
     analogies = default_analogy_sets() if analogies is None else list(analogies)
     similarities = default_similarity_sets() if similarities is None else list(similarities)
     return evaluate_sets(kv, name, analogies, similarities, restrict_vocab)
+
+
+EXPERIMENT_OPTIONS = {**{name: (name, _SAME) for name in ("model", "threads", "snapshots", "downpour", "epochs", "dim",
+                                                         "min_count", "sparsity_words", "max_iter", "seed")},
+                      "budget": ("budget_s", _SAME), "scaling_seconds": ("scaling_s", _SAME)}
+
+
+def run_experiment(corpus: Union[str, os.PathLike], output: str, log: Optional[Callable[[str], None]] = None,
+                   command: str = "", **options) -> dict:
+    """``w2v-async experiment``: train options["model"] (sgns or glove) on corpus (a path) under
+    every update scheme, and write output/report.md, results.json and the PNG plots (matplotlib:
+    the [plots] extra; without it the tables are written, then ConfigError). Options: model,
+    threads (a tuple of thread counts), budget and scaling_seconds (s), snapshots, downpour
+    ((n_fetch, n_push) pairs), epochs, dim, min_count, sparsity_words, max_iter, seed.
+    Returns the results as results.json holds them."""
+    _check_names(options, set(EXPERIMENT_OPTIONS), "experiment")
+    cfg = _config(ExperimentConfig, EXPERIMENT_OPTIONS, options, None).validate()
+    from .experiment.run import run_experiment as run  # its kernels: compiled only when it runs
+
+    return run(str(corpus), output, cfg, command=command, log=log or RunOptions.log)

@@ -4,7 +4,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
-from typing import Optional, Set
+from typing import Optional, Set, Tuple
 
 from .errors import ConfigError
 
@@ -211,6 +211,68 @@ class SandblasterConfig:
             _positive(getattr(self, name), flag, default)
         if self.gtol < 0 or self.ftol < 0:
             raise ConfigError(f"gtol and ftol must be >= 0 (0: never stop on it), got {self.gtol} and {self.ftol}.")
+        return self
+
+
+EXPERIMENT_MODELS = ("sgns", "glove")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """`w2v-async experiment`: every update scheme on one model, corpus and settings.
+
+    threads: the thread counts of the scaling runs (empty: powers of two up to the cores, and twice
+    the cores, oversubscribed); the comparison runs at the largest of them that the cores hold.
+    budget_s: each scheme's time limit in the comparison (it stops there, or when its epochs are
+    done); scaling_s: each scaling run's; snapshots: vectors evaluated per scheme along the way;
+    downpour: the (n_fetch, n_push) settings of the Downpour runs. epochs None: 3 (sgns), 15 (glove).
+    """
+
+    model: str = "sgns"
+    threads: Tuple[int, ...] = ()
+    budget_s: float = 60.0
+    scaling_s: float = 8.0
+    snapshots: int = 4
+    downpour: Tuple[Tuple[int, int], ...] = ((1, 1), (8, 8))
+    epochs: Optional[int] = None
+    dim: int = 100
+    min_count: int = 5
+    sparsity_words: int = 100_000
+    max_iter: int = 100
+    seed: int = 1
+
+    @property
+    def thread_counts(self) -> Tuple[int, ...]:
+        if self.threads:
+            return tuple(sorted(set(self.threads)))
+        cores = default_threads()
+        return tuple(sorted({1 << k for k in range(cores.bit_length()) if 1 << k <= cores} | {cores, 2 * cores}))
+
+    @property
+    def workers(self) -> int:
+        """Threads (and Ray replicas, at least 2) of the comparison: the most that the cores hold."""
+        counts = self.thread_counts
+        return max([t for t in counts if t <= default_threads()] or [counts[0]])
+
+    @property
+    def n_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else (3 if self.model == "sgns" else 15)
+
+    def validate(self) -> "ExperimentConfig":
+        if self.model not in EXPERIMENT_MODELS:
+            raise ConfigError(f"--model must be one of {', '.join(EXPERIMENT_MODELS)} for an experiment, "
+                              f"got {self.model!r}.")
+        if any(t <= 0 for t in self.threads):
+            raise ConfigError(f"--threads takes positive counts such as 1,2,4, got {','.join(map(str, self.threads))}.")
+        for name, flag, default in (("budget_s", "--budget", 60), ("scaling_s", "--scaling-seconds", 8),
+                                    ("snapshots", "--snapshots", 4), ("dim", "--dim", 100),
+                                    ("min_count", "--min-count", 5), ("sparsity_words", "--sparsity-words", 100000),
+                                    ("max_iter", "--max-iter", 100)):
+            _positive(getattr(self, name), flag, default)
+        if self.epochs is not None:
+            _positive(self.epochs, "--epochs", "3 (sgns), 15 (glove)")
+        if any(f <= 0 or p <= 0 for f, p in self.downpour):
+            raise ConfigError("--downpour takes n_fetch:n_push pairs of positive numbers, such as 1:1,8:8.")
         return self
 
 

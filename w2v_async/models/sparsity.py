@@ -61,3 +61,64 @@ def hypergraph_stats(rows, bounds, n_rows):
         most = max(most, count)
     max_degree = degree.max() if n_rows > 0 else 0
     return omega, max_degree / max(n_edges, 1), most / max(n_edges, 1)
+
+
+@njit(**KERNEL_OPTS)  # typed on first use: only the experiment needs it
+def update_edges(batch, n_sent, n_words, per_context, min_rank):
+    """The updates of a word2vec_batch.sample_batch batch as hypergraph edges over 2 V rows:
+    w_in rows 0..V-1, w_out rows V..2V-1 (row V + w).
+
+    per_context > 0: word2vec.c skip-gram pairs (context; center and its per_context negatives),
+    one edge per pair. per_context 0: HogBatch windows (every context; center and the word's
+    negatives), one edge per center word. Words of rank below min_rank (ids < min_rank) are left
+    out of the edges: the sparsity of the rest of the vocabulary. Returns (rows int64[], bounds
+    int64[E + 1]) for hypergraph_stats.
+    """
+    words, sent_bounds, reach, neg_bounds, negatives = batch
+    n_max = 0
+    for s in range(n_sent):
+        for i in range(sent_bounds[s], sent_bounds[s + 1]):
+            n_max += (2 * reach[i] + 1) * (2 + neg_bounds[i + 1] - neg_bounds[i])
+    rows = np.empty(n_max, np.int64)
+    bounds = np.zeros(n_max + 1, np.int64)
+    k = 0
+    e = 0
+    for s in range(n_sent):
+        a = sent_bounds[s]
+        n = sent_bounds[s + 1] - a
+        for i in range(n):
+            center = words[a + i]
+            negs = negatives[neg_bounds[a + i]: neg_bounds[a + i + 1]]
+            q = 0
+            lo, hi = max(0, i - reach[a + i]), min(n, i + reach[a + i] + 1)
+            if hi - lo < 2:
+                continue
+            for j in range(lo, hi):
+                if j == i:
+                    continue
+                if words[a + j] >= min_rank:
+                    rows[k] = words[a + j]
+                    k += 1
+                if per_context > 0:  # the pair's outputs close its edge
+                    k = _outputs(rows, k, center, negs[q: q + per_context], n_words, min_rank)
+                    q += per_context
+                    e += 1
+                    bounds[e] = k
+            if per_context == 0:
+                k = _outputs(rows, k, center, negs, n_words, min_rank)
+                e += 1
+                bounds[e] = k
+    return rows[:k], bounds[: e + 1]
+
+
+@njit(**KERNEL_OPTS)
+def _outputs(rows, k, center, negs, n_words, min_rank):
+    """Append the w_out rows of center and its negatives (not below min_rank) at rows[k:]."""
+    if center >= min_rank:
+        rows[k] = n_words + center
+        k += 1
+    for w in negs:
+        if w >= min_rank and w != center:
+            rows[k] = n_words + w
+            k += 1
+    return k

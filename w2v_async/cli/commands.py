@@ -1,4 +1,4 @@
-"""The w2v-async command line (click only: parse, call one library function, print)."""
+"""The w2v-async commands but the experiment (click only: parse, call one library function, print)."""
 
 import json
 import os
@@ -9,9 +9,9 @@ import sys
 import click
 from click.core import ParameterSource
 
-from . import __version__
-from .config import BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, default_threads
-from .errors import ConfigError, W2VError
+from .. import __version__
+from ..config import BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, default_threads
+from ..errors import ConfigError, W2VError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -66,7 +66,7 @@ API_NAMES = {"fmt": "format", "vocab_path": "vocab", "cooccur_path": "cooccur", 
 
 def _checkpoint_settings(ctx, resume_dir):
     """The newest checkpoint's metadata when resuming (its settings fill in the options not given)."""
-    from .io import peek_checkpoint  # each command imports what it uses when it runs: --help stays fast
+    from ..io import peek_checkpoint  # each command imports what it uses when it runs: --help stays fast
 
     if resume_dir is None:
         return None
@@ -129,7 +129,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
     Example:
       w2v-async vocab corpus.txt.gz -o vocab.tsv --min-count 5
     """
-    from .api import build_vocab  # as every command here: numba and gensim load only when a command runs
+    from ..api import build_vocab  # as every command here: numba and gensim load only when a command runs
 
     log = _log(quiet)
     try:
@@ -242,8 +242,8 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
       w2v-async train corpus.txt -o vectors.bin --checkpoint-dir ck --checkpoint-every 10
       w2v-async train corpus.txt -o vectors.bin --resume ck
     """
-    from .errors import Interrupted
-    from .warmup import MODELS, compile_notice
+    from ..errors import Interrupted
+    from ..warmup import MODELS, compile_notice
 
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT,
                                                                                   ParameterSource.DEFAULT_MAP)}
@@ -252,7 +252,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
         if saved is not None and "model" not in given:
             model = saved["model"]
         with compile_notice(MODELS[model], _log(quiet)):  # a line on stderr when numba must compile
-            from .api import model_options, run  # numba and the engines load only when a command trains
+            from ..api import model_options, run  # numba and the engines load only when a command trains
 
             applies = model_options(model)
             options = {API_NAMES.get(name, name): ctx.params[name] for name in given - {"model"}
@@ -308,11 +308,11 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
     Example:
       w2v-async cooccur corpus.txt.gz -o cooc.npz --window 10 --memory 2
     """
-    from .warmup import compile_notice
+    from ..warmup import compile_notice
 
     try:
         with compile_notice("co-occurrence counting", _log(quiet)):  # a line on stderr when numba must compile
-            from .api import count_cooccurrences  # numba loads only when a command counts
+            from ..api import count_cooccurrences  # numba loads only when a command counts
 
             summary = count_cooccurrences(corpus, output, _log(quiet), window=window, asymmetric=asymmetric,
                                           memory=memory, threads=threads, vocab=vocab_path, tmp_dir=tmp_dir,
@@ -344,9 +344,9 @@ def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, as_
       w2v-async eval vectors.bin
       w2v-async eval vectors.txt --json --analogies my-analogies.txt
     """
-    from .api import evaluate  # gensim loads only when a command evaluates
-    from .evaluation import default_analogy_sets, default_similarity_sets, format_report
-    from .io import load_vectors
+    from ..api import evaluate  # gensim loads only when a command evaluates
+    from ..evaluation import default_analogy_sets, default_similarity_sets, format_report
+    from ..io import load_vectors
 
     if restrict_vocab <= 0:
         raise UsageFailure(f"--restrict-vocab must be positive, got {restrict_vocab}; gensim uses 300000.")
@@ -374,7 +374,7 @@ def similar(vectors, word, topn, as_json):
     Example:
       w2v-async similar vectors.bin king -n 5
     """
-    from .io import load_vectors  # gensim loads only when a command reads vectors
+    from ..io import load_vectors  # gensim loads only when a command reads vectors
 
     if topn <= 0:
         raise UsageFailure(f"-n must be positive, got {topn}.")
@@ -400,6 +400,3 @@ def main():
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # `kill` stops as cleanly as Ctrl-C
     cli()
 
-
-if __name__ == "__main__":
-    main()
