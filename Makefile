@@ -9,6 +9,8 @@
 #   make bench-engines-glove  GloVe by Hogwild AdaGrad, Downpour and Sandblaster L-BFGS (scripts/bench_engines.py)
 #   make bench-checkpoint  what a checkpoint costs, in time and size (scripts/bench_checkpoint.py)
 #   make bench-scaling   every mode's words/s against threads beside gensim, JSON + PNG (scripts/bench_scaling.py)
+#   make experiment      every update scheme (locks, Hogwild, HogBatch, Downpour) on the benchmark corpus, a report
+#                        with plots in $(DATA)/experiment (w2v-async experiment; MODEL=glove adds Sandblaster)
 #   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
 #   make wiki WIKI=enwiki-latest-pages-articles.xml.bz2   a Wikipedia dump -> text (parallel) -> skip-gram -> eval
 # Any corpus works: make CORPUS=my.txt.gz THREADS=8 eval
@@ -26,7 +28,7 @@ TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
 COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 
-.PHONY: all demo test bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling eval text8 wiki clean
+.PHONY: all demo test bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -35,7 +37,7 @@ all: demo
 $(W2V): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,ray]'
+	$(BIN)/pip install --quiet -e '.[test,ray,plots]'
 	touch $@
 
 # The embedded default corpus: gensim's bundled English Wikipedia sample, no download.
@@ -104,6 +106,15 @@ bench-scaling: $(W2V)
 	mkdir -p $(DATA)
 	$(BIN)/python scripts/bench_scaling.py --threads $(SCALING_THREADS) --gensim-threads 1,$(THREADS) \
 		--json-out $(DATA)/scaling.json --plot $(DATA)/scaling.png
+
+# The question behind the project, measured: each update scheme for BUDGET seconds on the benchmark corpus
+# (about 13 minutes on 2 cores with the defaults); any corpus works: make experiment EXPERIMENT_CORPUS=my.txt
+REGISTRY := ../shared/corpora/registry-en.txt.gz
+EXPERIMENT_CORPUS ?= $(if $(wildcard $(REGISTRY)),$(REGISTRY),$(DATA)/enwiki.txt)
+MODEL ?= sgns
+BUDGET ?= 60
+experiment: $(EXPERIMENT_CORPUS) | $(W2V)
+	$(W2V) experiment $(EXPERIMENT_CORPUS) -o $(DATA)/experiment-$(MODEL) --model $(MODEL) --budget $(BUDGET)
 
 # text8 (100M characters of Wikipedia, one line): for users with internet access.
 text8: $(DATA)/text8

@@ -232,7 +232,7 @@ class ExperimentConfig:
     threads: Tuple[int, ...] = ()
     budget_s: float = 60.0
     scaling_s: float = 8.0
-    snapshots: int = 4
+    snapshots: int = 8
     downpour: Tuple[Tuple[int, int], ...] = ((1, 1), (8, 8))
     epochs: Optional[int] = None
     dim: int = 100
@@ -265,7 +265,7 @@ class ExperimentConfig:
         if any(t <= 0 for t in self.threads):
             raise ConfigError(f"--threads takes positive counts such as 1,2,4, got {','.join(map(str, self.threads))}.")
         for name, flag, default in (("budget_s", "--budget", 60), ("scaling_s", "--scaling-seconds", 8),
-                                    ("snapshots", "--snapshots", 4), ("dim", "--dim", 100),
+                                    ("snapshots", "--snapshots", 8), ("dim", "--dim", 100),
                                     ("min_count", "--min-count", 5), ("sparsity_words", "--sparsity-words", 100000),
                                     ("max_iter", "--max-iter", 100)):
             _positive(getattr(self, name), flag, default)

@@ -1,4 +1,4 @@
-"""Exception types raised by the library; only cli.py turns them into click errors."""
+"""Exception types raised by the library; only cli/ turns them into click errors."""
 
 from typing import Optional
 

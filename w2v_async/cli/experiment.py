@@ -36,8 +36,9 @@ def _pairs(text: str):
               help="Seconds each scheme trains in the comparison (it stops there or at its last epoch).")
 @click.option("--scaling-seconds", default=8.0, show_default=True, type=float,
               help="Seconds of each scaling run (one scheme at one thread count).")
-@click.option("--snapshots", default=4, show_default=True, type=int,
-              help="Snapshots of the vectors evaluated during each scheme's run.")
+@click.option("--snapshots", default=8, show_default=True, type=int,
+              help="Timed snapshots of the vectors evaluated during each scheme's run (every --budget / "
+                   "(snapshots + 1) seconds; one at each epoch's end too).")
 @click.option("--downpour", default="1:1,8:8", show_default=True,
               help="n_fetch:n_push settings of the Downpour runs (Ray).")
 @click.option("--epochs", default=None, type=int, help="Epochs of each scheme [default: 3; 15 for glove].")

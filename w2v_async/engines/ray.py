@@ -115,10 +115,11 @@ class _Downpour:
         self.shards = [shard_cls.options(name=f"{run}-shard-{s}").remote(
             {name: a[s::m] for name, a in params.items()}, m, rcfg.ps_optimizer, rcfg.ps_eta,
             None if self.gradsq is None else {name: g[s::m] for name, g in self.gradsq.items()}) for s in range(m)]
-        # in a list, so Ray hands the replicas refs, not the data; kept here, so a restarted replica finds them
+        # sent with every job, in a list so Ray hands the replicas refs, not the data: a restarted
+        # replica gets them again (Ray does not promise a restartable actor its constructor's objects)
         self.data_refs = [ray.put(d) for d in data]
         cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(replica_cls)
-        self.replicas = [cls.remote(r, run, self.data_refs, *replica_args) for r in range(rcfg.replicas)]
+        self.replicas = [cls.remote(r, run, *replica_args) for r in range(rcfg.replicas)]
 
     def gather(self) -> float:
         """Copy every shard's rows (and AdaGrad sums) into the full arrays; returns the shards' busy seconds."""
@@ -200,7 +201,7 @@ class _Downpour:
                         job = jobs[j]
                         alpha = (alpha_at(job.units_before), alpha_at(job.units_before + job.n_units))
                         block, first = job.payload
-                        in_flight[replica.run.remote(job.epoch, (self.blocks[block], first), alpha)] = (j, r)
+                        in_flight[replica.run.remote(job.epoch, (self.blocks[block], first), alpha, self.data_refs)] = (j, r)
                         load[r] += 1
                 if not in_flight:
                     if next_job == len(jobs) or state.stopped:

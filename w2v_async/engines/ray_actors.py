@@ -148,13 +148,19 @@ def _fetch(ref) -> list:
 class _ReplicaBase:
     """Pull, push and the n_fetch / n_push loop; subclasses draw and train batches of their model."""
 
-    def _connect(self, run: str, data: list, rcfg: RayConfig):
-        """The run's shards by name, and its data (refs given at creation: a replica that Ray
-        restarts, on any node, gets the same ones)."""
+    def _connect(self, run: str, rcfg: RayConfig):
+        """The run's shards, found by name (a replica that Ray restarts, on any node, finds them too)."""
         import ray  # optional: the batch code above is used (and tested) without Ray
 
         self.rcfg = rcfg
         self.shards = [ray.get_actor(f"{run}-shard-{s}") for s in range(rcfg.ps_shards)]
+
+    @staticmethod
+    def _load(data: list) -> list:
+        """The run's shared data from its refs, which come with every job rather than to the
+        constructor: Ray cannot promise a restarted actor its constructor's objects."""
+        import ray  # optional: the batch code above is used (and tested) without Ray
+
         # writable copies: numba's typed kernels take no read-only arrays (the object store's are)
         return [np.array(a) if isinstance(a, np.ndarray) else tuple(np.array(t) for t in a)
                 for a in ray.get(data)]
@@ -229,18 +235,20 @@ class Replica(_ReplicaBase):
     before the next fetch, it pushes the change of each row since the last push.
     """
 
-    def __init__(self, index: int, run: str, data: list, cfg: Word2VecConfig, rcfg: RayConfig, n_words: int,
-                 longest: int):
-        (self.tables,) = self._connect(run, data, rcfg)
+    def __init__(self, index: int, run: str, cfg: Word2VecConfig, rcfg: RayConfig, n_words: int, longest: int):
+        self._connect(run, rcfg)
+        self.tables = None  # the noise and subsampling tables, from the first job's data refs
         self.cfg = cfg
         self.shapes = {"w_in": (cfg.dim,), "w_out": (cfg.dim,)}
         self.rng = thread_rng_states(cfg.seed + 7919 * index, 1)[0]
         self.scratch = thread_scratch(cfg, longest)
 
-    def run(self, epoch: int, block: tuple, alpha: Tuple[float, float]) -> JobResult:
+    def run(self, epoch: int, block: tuple, alpha: Tuple[float, float], data: list) -> JobResult:
         """Train one job: block is (the ref of its corpus block: ids and sentence starts, the first
         sentence of it to train); in batches of about rcfg.batch_words words, with the learning
-        rate going linearly from alpha[0] to alpha[1]."""
+        rate going linearly from alpha[0] to alpha[1]. data: the refs of the run's tables."""
+        if self.tables is None:
+            (self.tables,) = self._load(data)
         cfg, rcfg = self.cfg, self.rcfg
         ref, first = block
         ids, starts = _fetch(ref)
@@ -296,16 +304,16 @@ class GloveReplica(_ReplicaBase):
     and pushes every array's change; the shards add them (sgd).
     """
 
-    def __init__(self, index: int, run: str, data: list, cfg, rcfg: RayConfig, n_words: int):
-        self._connect(run, data, rcfg)
+    def __init__(self, index: int, run: str, cfg, rcfg: RayConfig, n_words: int):
+        self._connect(run, rcfg)
         self.cfg = cfg
         self.shapes = {name: (cfg.dim,) if name in ("w_word", "w_ctx", "gradsq_word", "gradsq_ctx") else ()
                        for name in GLOVE_ROW_ARRAYS + GLOVE_COL_ARRAYS}
         self.hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
 
-    def run(self, epoch: int, block: tuple, alpha=None) -> JobResult:
+    def run(self, epoch: int, block: tuple, alpha=None, data=None) -> JobResult:
         """Train a block of the shuffled entries (block: its ref, and the first entry of it to
-        train), in batches of rcfg.batch_words."""
+        train), in batches of rcfg.batch_words; data: unused (GloVe's replicas share none)."""
         ref, start = block
         rows, cols, values = _fetch(ref)
         end = rows.shape[0]

@@ -49,8 +49,8 @@ def plots(out_dir: str, results: dict, runs: List[SchemeRun]) -> List[str]:
         points = [(s.seconds, s.loss) for s in run.snapshots if s.loss == s.loss]
         if points:
             ax.plot(*zip(*points), marker="o", label=run.label)
-    ax.set(xlabel="wall-clock seconds", ylabel="training loss (mean since the last point)",
-           title=f"Training loss against time ({runs[0].workers if runs else 0}+ workers)")
+    ax.set(xlabel="wall-clock seconds (from the start of each scheme's run)",
+           ylabel="training loss (mean since the last point)", title="Training loss against time")
     ax.legend(fontsize=8)
     save(fig, "loss")
 
@@ -63,6 +63,8 @@ def plots(out_dir: str, results: dict, runs: List[SchemeRun]) -> List[str]:
     if base and threads:
         ax.plot(threads, [base * t for t in threads], "k--", label="ideal (Hogwild at 1 thread x threads)")
     ax.axvline(results["machine"]["cores"], color="grey", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(threads, [str(t) for t in threads])
     ax.set(xlabel="threads", ylabel=f"{unit} / s", title=f"Throughput against threads ({results['machine']['cores']} cores)")
     ax.legend(fontsize=8)
     save(fig, "scaling")

@@ -98,16 +98,17 @@ def run_experiment(corpus: str, out_dir: str, cfg: ExperimentConfig, command: st
                     "rate": float(collided.sum() / max(writes.sum(), 1)), "by_rank": collisions_by_rank(writes, collided)})
                 log(f"collisions at {t} threads: {results['collisions'][-1]['rate']:.4%} of row writes")
         results["sparsity_summary"] = report.summary(results["hypergraphs"], results.get("collisions"))
+        # the scaling runs first: once Ray has started, its processes share the cores
+        results["scaling"] = {k: {str(t): v for t, v in per.items()} for k, per in scaling(runner, cfg, log).items()}
         runs = []
         ray_ok = _ray_available()
         ray_was_up = ray_ok and _ray_initialized()
         try:
-            for scheme in schemes(cfg):
+            for scheme in sorted(schemes(cfg), key=lambda s: s.on_ray):  # Ray's schemes last, for the same reason
                 if scheme.on_ray and not ray_ok:
                     results["skipped"][scheme.name] = "Ray is not installed (pip install 'w2v-async[ray]')"
                     continue
                 runs.append(runner.compare(scheme, log))
-            results["scaling"] = {k: {str(t): v for t, v in per.items()} for k, per in scaling(runner, cfg, log).items()}
         finally:
             if ray_ok and not ray_was_up:
                 _shutdown_ray()
