@@ -11,7 +11,7 @@ import pytest
 from conftest import planted_corpus
 
 KERNEL_MODULES = ("tokens", "sampling", "hot_rows", "word2vec", "word2vec_loops", "word2vec_batch", "cooccur", "glove",
-                  "locks", "word2vec_guarded", "sparsity")
+                  "locks", "word2vec_guarded", "glove_guarded", "sparsity")
 
 PROBE = """
 import json, sys

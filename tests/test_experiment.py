@@ -50,7 +50,8 @@ def test_every_scheme_learns_the_planted_groups(local_ray, tmp_path, model):
     runner = Runner(cfg, encoded, vocab, cooc, spill_dir=str(tmp_path))
     names = [s.name for s in schemes(cfg)]
     expected = {"sgns": ["serial", "global-lock", "row-locks", "hogwild", "hogbatch", "downpour-1-1", "downpour-8-8"],
-                "glove": ["serial", "hogwild", "downpour-1-1", "downpour-8-8", "sandblaster"]}[model]
+                "glove": ["serial", "global-lock", "row-locks", "hogwild", "downpour-1-1", "downpour-8-8",
+                          "sandblaster"]}[model]
     assert names == expected
     for scheme in schemes(cfg):
         run = runner.compare(scheme, lambda msg: None)

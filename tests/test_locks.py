@@ -129,3 +129,20 @@ def test_guards_are_for_skip_gram_pairs(planted):
     vocab, enc = _encode(planted)
     with pytest.raises(ConfigError, match="--batching pair"):
         train_word2vec(enc, vocab, Word2VecConfig(threads=1, **SMALL), progress=False, guard=_guard("global", 40))
+
+
+@pytest.mark.parametrize("n_locks", ["global", "rows"])
+def test_one_locked_glove_thread_trains_exactly_the_lock_free_updates(n_locks):
+    from conftest import random_cooc
+    from w2v_async.config import GloveConfig
+    from w2v_async.engines.threads import train_glove
+
+    cooc = random_cooc(30)
+    cfg = GloveConfig(dim=8, epochs=3, threads=1)
+    free = train_glove(cooc, cfg, progress=False)
+    locks = new_locks(1 if n_locks == "global" else 60)
+    res = train_glove(cooc, cfg, progress=False, locks=locks)
+    assert np.array_equal(free.w_word, res.w_word) and np.array_equal(free.b_ctx, res.b_ctx)
+    assert not locks.any()
+    many = train_glove(cooc, GloveConfig(dim=8, epochs=3, threads=N_THREADS), progress=False, locks=locks)
+    assert many.epoch_cost[-1] < many.epoch_cost[0] and not locks.any()

@@ -37,6 +37,8 @@ def schemes(cfg: ExperimentConfig) -> List[Scheme]:
                 for f, p in cfg.downpour]
     if cfg.model == "glove":
         return [Scheme("serial", "serial AdaGrad (1 thread)", threads=1),
+                Scheme("global-lock", "one global lock", guard="global"),
+                Scheme("row-locks", "row locks", guard="rows"),
                 Scheme("hogwild", "Hogwild AdaGrad (lock-free)"),
                 *downpour,
                 Scheme("sandblaster", "Sandblaster L-BFGS", sandblaster=True)]
@@ -49,7 +51,7 @@ def schemes(cfg: ExperimentConfig) -> List[Scheme]:
 
 
 # the schemes whose words/s the scaling runs measure at each thread count
-SCALING = {"sgns": ("hogwild", "global-lock", "row-locks", "hogbatch"), "glove": ("hogwild",)}
+SCALING = {"sgns": ("hogwild", "global-lock", "row-locks", "hogbatch"), "glove": ("hogwild", "global-lock", "row-locks")}
 
 
 def guard_arrays(kind: str, n_words: int) -> tuple:
@@ -138,7 +140,13 @@ class Runner:
                 rcfg = replace(ray_config(scheme, workers), batch_words=500_000)
                 return train_glove_ray(self.cooc, gcfg, rcfg, progress=False, checkpointing=ckpt,
                                        spill_dir=self.spill_dir)
-            return train_glove(self.cooc, gcfg, progress=False, checkpointing=ckpt, spill_dir=self.spill_dir)
+            locks = None
+            if scheme.guard is not None:
+                from ..models.locks import new_locks  # the experiment's kernels: compiled only when it runs
+
+                locks = new_locks(1 if scheme.guard == "global" else 2 * self.n_words)
+            return train_glove(self.cooc, gcfg, progress=False, checkpointing=ckpt, spill_dir=self.spill_dir,
+                               locks=locks)
         w2v = word2vec_config(cfg, scheme, workers)
         if epochs is not None:
             w2v = replace(w2v, epochs=epochs)
@@ -154,7 +162,7 @@ class Runner:
 def warm_up(cfg: ExperimentConfig) -> None:
     """Compile (or load from numba's cache) every kernel the schemes run, before any clock starts."""
     if cfg.model == "glove":
-        from ..models import glove  # noqa: F401  (typed at import)
+        from ..models import glove_guarded  # noqa: F401  (typed at import, as glove.py it imports)
         return
     from ..models.word2vec_loops import epoch_kernel  # word2vec's kernels: compiled only for the experiment
 
