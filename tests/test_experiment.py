@@ -167,6 +167,8 @@ def test_the_report_and_its_plots_are_written(tmp_path):
                                                     "downpour-1-1"]
     assert set(results["scaling"]) == {"hogwild", "global-lock", "row-locks", "hogbatch"}
     assert all(set(per) == {"1", "2"} and min(per.values()) > 0 for per in results["scaling"].values())
+    runs = results["scaling_runs"]["hogwild"]["2"]
+    assert len(runs) == 2 and results["scaling"]["hogwild"]["2"] == max(runs)  # the faster of two runs
     assert [c["threads"] for c in results["collisions"]] == [2]
     report = (out / "report.md").read_text()
     for name in ("loss_vs_time.png", "scaling.png", "accuracy_vs_time.png", "downpour_staleness.png"):

@@ -231,7 +231,7 @@ class ExperimentConfig:
     model: str = "sgns"
     threads: Tuple[int, ...] = ()
     budget_s: float = 60.0
-    scaling_s: float = 8.0
+    scaling_s: float = 6.0
     snapshots: int = 8
     downpour: Tuple[Tuple[int, int], ...] = ((1, 1), (8, 8))
     epochs: Optional[int] = None
@@ -264,7 +264,7 @@ class ExperimentConfig:
                               f"got {self.model!r}.")
         if any(t <= 0 for t in self.threads):
             raise ConfigError(f"--threads takes positive counts such as 1,2,4, got {','.join(map(str, self.threads))}.")
-        for name, flag, default in (("budget_s", "--budget", 60), ("scaling_s", "--scaling-seconds", 8),
+        for name, flag, default in (("budget_s", "--budget", 60), ("scaling_s", "--scaling-seconds", 6),
                                     ("snapshots", "--snapshots", 8), ("dim", "--dim", 100),
                                     ("min_count", "--min-count", 5), ("sparsity_words", "--sparsity-words", 100000),
                                     ("max_iter", "--max-iter", 100)):

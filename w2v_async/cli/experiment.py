@@ -34,8 +34,9 @@ def _pairs(text: str):
                    "and twice the cores]; the comparison runs the most that the cores hold.")
 @click.option("--budget", default=60.0, show_default=True, type=float,
               help="Seconds each scheme trains in the comparison (it stops there or at its last epoch).")
-@click.option("--scaling-seconds", default=8.0, show_default=True, type=float,
-              help="Seconds of each scaling run (one scheme at one thread count).")
+@click.option("--scaling-seconds", default=6.0, show_default=True, type=float,
+              help="Seconds of each scaling run (one scheme at one thread count, measured twice: the faster "
+                   "counts).")
 @click.option("--snapshots", default=8, show_default=True, type=int,
               help="Timed snapshots of the vectors evaluated during each scheme's run (every --budget / "
                    "(snapshots + 1) seconds; one at each epoch's end too).")

@@ -133,8 +133,8 @@ def markdown(results: dict, runs: List[SchemeRun], figures: List[str]) -> str:
         cells = [f"{v:,.0f} ({v / one:.2f}x)" if one else f"{v:,.0f}" for v in
                  (per.get(str(t), per.get(t, 0.0)) for t in threads)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"({m['cores']} cores: counts above it are oversubscribed; the speedup is over the scheme's own "
-              "1-thread rate.)", ""]
+    lines += ["", f"({m['cores']} cores: counts above it are oversubscribed. Each figure is the faster of two "
+              f"{s['scaling_s']:g}-second runs; the speedup is over the scheme's own 1-thread rate.)", ""]
     lines += sparsity_section(results)
     down = [r for r in runs if "staleness_batches" in r.extra]
     if down:

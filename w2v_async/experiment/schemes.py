@@ -170,13 +170,16 @@ def warm_up(cfg: ExperimentConfig) -> None:
         epoch_kernel(update)
 
 
-def scaling(runner: Runner, cfg: ExperimentConfig, log: Callable[[str], None]) -> Dict[str, Dict[int, float]]:
-    """words/s (GloVe: entries/s) of each scaling scheme at each of cfg.thread_counts."""
+def scaling(runner: Runner, cfg: ExperimentConfig, log: Callable[[str], None],
+            repeats: int = 2) -> Dict[str, Dict[int, List[float]]]:
+    """words/s (GloVe: entries/s) of each scaling scheme at each of cfg.thread_counts, measured
+    repeats times in turn (every scheme and count, then again): a shared machine's other load
+    only ever slows a run down, so the report takes the fastest of each."""
     by_name = {s.name: s for s in schemes(cfg)}
-    out: Dict[str, Dict[int, float]] = {}
-    for name in SCALING[cfg.model]:
-        out[name] = {}
-        for t in cfg.thread_counts:
-            out[name][t] = runner.words_per_sec(by_name[name], t)
-            log(f"scaling: {name} x{t}: {out[name][t]:,.0f}/s")
+    out: Dict[str, Dict[int, List[float]]] = {name: {t: [] for t in cfg.thread_counts} for name in SCALING[cfg.model]}
+    for _ in range(repeats):
+        for name, per in out.items():
+            for t in cfg.thread_counts:
+                per[t].append(runner.words_per_sec(by_name[name], t))
+                log(f"scaling: {name} x{t}: {per[t][-1]:,.0f}/s")
     return out
