@@ -134,7 +134,16 @@ def markdown(results: dict, runs: List[SchemeRun], figures: List[str]) -> str:
                  (per.get(str(t), per.get(t, 0.0)) for t in threads)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"({m['cores']} cores: counts above it are oversubscribed. Each figure is the faster of two "
-              f"{s['scaling_s']:g}-second runs; the speedup is over the scheme's own 1-thread rate.)", ""]
+              f"{s['scaling_s']:g}-second runs; the speedup is over the scheme's own 1-thread rate.)"]
+    spread = [(max(v) / min(v) - 1, name, t) for name, per in results.get("scaling_runs", {}).items()
+              for t, v in per.items() if min(v) > 0]
+    if spread:
+        worst = max(spread)
+        lines.append(f"The two runs differed by up to {100 * worst[0]:.0f}% ({worst[1]} at {worst[2]} threads): "
+                     "runs that write shared rows from several threads (locks, lock-free pairs) move with the "
+                     "cost of moving cache lines between cores, which a shared virtual machine does not hold "
+                     "constant.")
+    lines.append("")
     lines += sparsity_section(results)
     down = [r for r in runs if "staleness_batches" in r.extra]
     if down:

@@ -9,6 +9,8 @@ import tempfile
 import time
 from typing import Callable, Dict, List
 
+import numpy as np
+
 from ..config import ExperimentConfig, VocabConfig, default_threads
 from ..data.vocab import read_corpus
 from ..errors import ConfigError, InputError
@@ -48,9 +50,13 @@ def evaluate_snapshots(runs: List[SchemeRun], words: List[str], log: Callable[[s
     t0 = time.perf_counter()
     for run in runs:
         for snap in run.snapshots:
-            kv = keyed_vectors(words, snap.vectors)
+            vectors = np.load(snap.vectors, mmap_mode="r") if isinstance(snap.vectors, str) else snap.vectors
+            kv = keyed_vectors(words[: len(vectors)], vectors)
             snap.analogy = evaluate_analogies(kv, analogies, DEFAULT_RESTRICT_VOCAB).accuracy
             snap.ws353 = evaluate_similarity(kv, ws353, DEFAULT_RESTRICT_VOCAB).spearman
+            del vectors, kv
+            if isinstance(snap.vectors, str):
+                os.remove(snap.vectors)
             snap.vectors = None
     log(f"evaluated {sum(len(r.snapshots) for r in runs)} snapshots [{time.perf_counter() - t0:.1f} s]")
 
@@ -74,7 +80,9 @@ def run_experiment(corpus: str, out_dir: str, cfg: ExperimentConfig, command: st
 
             cooc = count_cooccurrences(encoded, vocab, 10, True, 1.0, threads, tmp)
             log(f"{cooc.nnz:,} co-occurrence entries")
-        runner = Runner(cfg, encoded, vocab, cooc, spill_dir=tmp)
+        # snapshots as files in tmp, of the words an evaluation looks at (restrict_vocab)
+        runner = Runner(cfg, encoded, vocab, cooc, spill_dir=tmp, snapshot_dir=tmp,
+                        snapshot_rows=DEFAULT_RESTRICT_VOCAB)
         t0 = time.perf_counter()
         warm_up(cfg)
         log(f"kernels ready [{time.perf_counter() - t0:.1f} s]")

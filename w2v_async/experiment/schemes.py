@@ -78,8 +78,12 @@ def ray_config(scheme: Scheme, replicas: int) -> RayConfig:
 class Runner:
     """Runs schemes on one encoded corpus (sgns) or co-occurrence matrix (glove)."""
 
-    def __init__(self, cfg: ExperimentConfig, encoded=None, vocab=None, cooc=None, spill_dir: Optional[str] = None):
+    def __init__(self, cfg: ExperimentConfig, encoded=None, vocab=None, cooc=None, spill_dir: Optional[str] = None,
+                 snapshot_dir: Optional[str] = None, snapshot_rows: Optional[int] = None):
+        """spill_dir: GloVe's shuffle spills there; snapshot_dir: snapshots go there as .npy files
+        (None: kept in memory), each of the first snapshot_rows words (None: all)."""
         self.cfg, self.encoded, self.vocab, self.cooc, self.spill_dir = cfg, encoded, vocab, cooc, spill_dir
+        self.snapshot_dir, self.snapshot_rows = snapshot_dir, snapshot_rows
         self.n_words = len(vocab) if vocab is not None else len(cooc.vocab)
 
     def compare(self, scheme: Scheme, log: Callable[[str], None]) -> SchemeRun:
@@ -90,7 +94,7 @@ class Runner:
         glove = self.cfg.model == "glove"
         pick = (lambda p: np.asarray(p["w_word"], np.float32) + np.asarray(p["w_ctx"], np.float32)) if glove \
             else (lambda p: p["w_in"])
-        rec = Recorder(run, self.cfg.budget_s, every, pick)
+        rec = Recorder(run, self.cfg.budget_s, every, pick, self.snapshot_rows, self.snapshot_dir)
         result = self._train(scheme, workers, rec.checkpointing())
         if glove:
             examples = result.state.examples.sum() if result.state is not None else 0
