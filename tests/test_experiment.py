@@ -217,3 +217,26 @@ def test_the_api_checks_option_names():
 
     with pytest.raises(ConfigError, match="unknown option"):
         run_experiment("c.txt", "out", budget_s=3)
+
+
+def test_a_downpour_job_holds_the_batches_one_fetch_needs():
+    from w2v_async.experiment.schemes import Scheme, ray_config
+
+    rcfg = ray_config(Scheme("d", "", downpour=(8, 4)), 2)
+    assert (rcfg.n_fetch, rcfg.n_push) == (8, 4) and rcfg.job_words >= 8 * rcfg.batch_words
+    assert ray_config(Scheme("d", "", downpour=(1, 1)), 2).job_words == 200_000  # the engine's default
+
+
+def test_snapshots_come_at_most_every_half_interval():
+    from w2v_async.engines.base import RunState
+    from w2v_async.experiment.record import Recorder, SchemeRun
+
+    run = SchemeRun("x", "x", 1)
+    rec = Recorder(run, budget_s=60, every_s=10, vectors=lambda p: p["w_in"], rows=3)
+    state = RunState.new(1, 1)
+    for k in range(5):  # five epoch ends in quick succession: one snapshot
+        state.examples[0, 0] += 10
+        state.loss[0, 0] += 5.0
+        rec.save({"w_in": np.ones((4, 2), np.float32)}, state)
+    assert len(run.snapshots) == 1 and run.snapshots[0].vectors.shape == (3, 2)
+    assert run.snapshots[0].loss == 0.5

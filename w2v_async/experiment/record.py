@@ -91,6 +91,11 @@ class Recorder:
         self.loss_sum, self.examples = loss_sum, examples
 
     def save(self, params: Dict[str, np.ndarray], state) -> None:
+        # engines also offer one at every epoch's end: GloVe's 15 short epochs would triple the
+        # snapshots to evaluate, so one comes at most every half interval
+        last = self.run.snapshots[-1].seconds if self.run.snapshots else -self.every_s
+        if time.perf_counter() - self.start - last < self.every_s / 2:
+            return
         self._take(int(state.counters[1:].sum()), float(state.loss.sum()), int(state.examples.sum()),
                    self.vectors(params))
 

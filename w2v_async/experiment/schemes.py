@@ -70,9 +70,12 @@ def word2vec_config(cfg: ExperimentConfig, scheme: Scheme, threads: int) -> Word
                           batching=scheme.batching)
 
 
-def ray_config(scheme: Scheme, replicas: int) -> RayConfig:
+def ray_config(scheme: Scheme, replicas: int, batch_words: int = RayConfig.batch_words) -> RayConfig:
+    """Downpour's settings for the scheme. A replica fetches and pushes within one job, so a job
+    holds at least max(n_fetch, n_push) batches: with the default 4, n_fetch 8 would act as 4."""
     fetch, push = scheme.downpour or (1, 1)
-    return RayConfig(replicas=replicas, ps_shards=2, n_fetch=fetch, n_push=push)
+    return RayConfig(replicas=replicas, ps_shards=2, n_fetch=fetch, n_push=push, batch_words=batch_words,
+                     job_words=max(RayConfig.job_words, max(fetch, push) * batch_words))
 
 
 class Runner:
@@ -141,7 +144,7 @@ class Runner:
             if scheme.downpour is not None:
                 from ..engines.ray import train_glove_ray  # Ray: only for its schemes
 
-                rcfg = replace(ray_config(scheme, workers), batch_words=500_000)
+                rcfg = ray_config(scheme, workers, batch_words=500_000)  # bench_engines' GloVe minibatch
                 return train_glove_ray(self.cooc, gcfg, rcfg, progress=False, checkpointing=ckpt,
                                        spill_dir=self.spill_dir)
             locks = None
