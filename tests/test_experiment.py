@@ -170,6 +170,7 @@ def test_the_report_and_its_plots_are_written(tmp_path):
     runs = results["scaling_runs"]["hogwild"]["2"]
     assert len(runs) == 2 and results["scaling"]["hogwild"]["2"] == max(runs)  # the faster of two runs
     assert [c["threads"] for c in results["collisions"]] == [2]
+    assert {b["matrix"] for b in results["collisions"][0]["by_rank"]} == {"w_in", "w_out"}
     report = (out / "report.md").read_text()
     for name in ("loss_vs_time.png", "scaling.png", "accuracy_vs_time.png", "downpour_staleness.png"):
         data = (out / name).read_bytes()
@@ -240,3 +241,14 @@ def test_snapshots_come_at_most_every_half_interval():
         rec.save({"w_in": np.ones((4, 2), np.float32)}, state)
     assert len(run.snapshots) == 1 and run.snapshots[0].vectors.shape == (3, 2)
     assert run.snapshots[0].loss == 0.5
+
+
+def test_a_glove_report_counts_collisions_of_w_word_and_w_ctx(tmp_path):
+    result, out = _cli_experiment(tmp_path, "--model", "glove", "--max-iter", "3")
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in results["runs"]] == ["serial", "global-lock", "row-locks", "hogwild", "downpour-1-1",
+                                                    "sandblaster"]
+    assert {b["matrix"] for b in results["collisions"][0]["by_rank"]} == {"w_word", "w_ctx"}
+    assert results["collisions"][0]["writes"] > 0 and results["hypergraphs"][0]["omega"] == 2
+    assert (out / "scaling.png").read_bytes().startswith(PNG)

@@ -146,3 +146,21 @@ def test_one_locked_glove_thread_trains_exactly_the_lock_free_updates(n_locks):
     assert not locks.any()
     many = train_glove(cooc, GloveConfig(dim=8, epochs=3, threads=N_THREADS), progress=False, locks=locks)
     assert many.epoch_cost[-1] < many.epoch_cost[0] and not locks.any()
+
+
+def test_counted_glove_writes_are_two_per_entry_and_one_thread_never_collides():
+    from conftest import random_cooc
+    from w2v_async.config import GloveConfig
+    from w2v_async.engines.threads import train_glove
+
+    cooc = random_cooc(30)
+    cfg = GloveConfig(dim=8, epochs=2, threads=1)
+    free = train_glove(cooc, cfg, progress=False)
+    counts = (np.zeros(60, np.int64), np.zeros(60, np.int64))
+    res = train_glove(cooc, cfg, progress=False, counts=counts)
+    assert np.array_equal(free.w_word, res.w_word)  # counting changes no update
+    assert counts[0][:30].sum() == counts[0][30:].sum() == 2 * cooc.nnz and counts[1].sum() == 0
+    np.testing.assert_array_equal(counts[0][:30], 2 * np.bincount(cooc.rows, minlength=30))
+    many = (np.zeros(60, np.int64), np.zeros(60, np.int64))
+    train_glove(cooc, GloveConfig(dim=8, epochs=30, threads=N_THREADS), progress=False, counts=many)
+    assert 0 < many[1].sum() < many[0].sum()  # 30 words, 900 entries: every row is hot

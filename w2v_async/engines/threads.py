@@ -254,7 +254,8 @@ def train_word2vec(
 
 
 def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Optional[Checkpointing] = None,
-                spill_dir: Optional[str] = None, locks: Optional[np.ndarray] = None) -> GloveResult:
+                spill_dir: Optional[str] = None, locks: Optional[np.ndarray] = None,
+                counts: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> GloveResult:
     """Train GloVe on a Cooccurrence with cfg.threads lock-free AdaGrad threads.
 
     The entries are shuffled once (as Stanford's ``shuffle``, within cfg.memory_gb: beyond it, in
@@ -262,7 +263,8 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Op
     slice of them every epoch, and an epoch starts when all threads have finished the last, as glove.c does. Parameters start uniform(-0.5, 0.5) / dim, the
     squared-gradient sums at 1. With checkpointing.resume, training continues where that
     checkpoint stopped, AdaGrad sums included. locks (the experiment's schemes, locks.new_locks):
-    every update holds one shared lock (1 lock) or its two rows' (2 V locks).
+    every update holds one shared lock (1 lock) or its two rows' (2 V locks); counts (int64[2 V]
+    twice, zeros): lock-free, each row's writes and collided writes counted.
     """
     cfg.validate()
     from ..models.glove import train_glove_epoch  # GloVe's kernels: compiled only by a GloVe run
@@ -293,15 +295,17 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Op
     hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
     slices = [tuple(a[cuts[t] : cuts[t + 1]] for a in coo) for t in range(n_threads)]
 
-    if locks is not None:
-        from ..models.glove_guarded import train_glove_locked_epoch  # the experiment's kernel only
+    if locks is not None or counts is not None:
+        from ..models.glove_guarded import train_glove_counted_epoch, train_glove_locked_epoch  # experiment only
 
     def run_chunk(t, epoch, start, counters):
         part = tuple(a[start:] for a in slices[t])
-        if locks is None:
-            cost, entries = train_glove_epoch(params, gradsq, part, hyper, counters, t)
-        else:
+        if locks is not None:
             cost, entries = train_glove_locked_epoch(params, gradsq, part, hyper, counters, t, locks)
+        elif counts is not None:
+            cost, entries = train_glove_counted_epoch(params, gradsq, part, hyper, counters, t, *counts)
+        else:
+            cost, entries = train_glove_epoch(params, gradsq, part, hyper, counters, t)
         return cost, entries, entries
 
     def postfix(counters):

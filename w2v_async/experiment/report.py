@@ -177,7 +177,7 @@ def sparsity_section(results: dict) -> List[str]:
     coll = results.get("collisions")
     if coll:
         for c in coll:
-            lines += [f"Observed at {c['threads']} threads, lock-free pairs ({c['seconds']:.1f} s): "
+            lines += [f"Observed at {c['threads']} threads, lock-free updates ({c['seconds']:.1f} s): "
                       f"{c['collided']:,} of {c['writes']:,} row writes ({100 * c['rate']:.3f}%) were overtaken by "
                       "another thread's write to the same row within the update.", ""]
         lines += ["| word ranks | matrix | share of writes | collision rate |", "|---|---|---|---|"]
@@ -198,22 +198,25 @@ def summary(hypergraphs: List[Dict], collisions: Optional[List[Dict]]) -> str:
     for h in rest[1:]:
         text += (f"Without the top {h['without_top']:,} words' rows, Delta falls to {100 * h['delta']:.2f}% and rho "
                  f"to {100 * h['rho']:.2f}%. ")
-    if first["update"] == "entry":
-        return text + ("GloVe's updates are sparse: each touches one row of W and one of W~ (Omega 2), and even the "
-                       "most frequent word's rows are in a small fraction of the entries, since the entries, not the "
-                       "tokens, are the examples: a frequent word has many entries, but no more than the vocabulary. "
-                       "Lock-free threads rarely meet, which is the setting HOGWILD! assumes.")
-    text += ("The head of the vocabulary, which every thread draws as negatives and meets as contexts, is in a "
-             "large share of the updates: there the updates are not sparse. ")
+    observed = ""
     if collisions:
         by_rank = collisions[-1]["by_rank"]
         head = [b for b in by_rank if b["ranks"].startswith("1-")]
         tail = [b for b in by_rank if not b["ranks"].startswith("1-") and b["writes"]][-2:]
         if head and tail:
-            text += (f"Observed at {collisions[-1]['threads']} threads: writes to the 10 most frequent words' rows "
-                     "collided at " + " and ".join(f"{100 * b['collision_rate']:.2f}% ({b['matrix']})" for b in head)
-                     + f", writes to rows ranked {tail[-1]['ranks']} at "
-                     + " and ".join(f"{100 * b['collision_rate']:.4f}% ({b['matrix']})" for b in tail) + ". ")
-    return text + ("The assumption holds for the rare words, which are most of the rows; it fails for the head "
-                   "and the negatives (w_out), which take a large share of the writes: that is where lock-free "
-                   "updates are lost or computed from stale rows, and where locks make threads wait.")
+            observed = (f"Observed at {collisions[-1]['threads']} threads: writes to the 10 most frequent words' rows "
+                        "collided at " + " and ".join(f"{100 * b['collision_rate']:.2f}% ({b['matrix']})" for b in head)
+                        + f", writes to rows ranked {tail[-1]['ranks']} at "
+                        + " and ".join(f"{100 * b['collision_rate']:.4f}% ({b['matrix']})" for b in tail) + ". ")
+    if first["update"] == "entry":
+        return text + observed + (
+            "GloVe's updates are sparse: each touches one row of W and one of W~ (Omega 2), and even the most "
+            "frequent word's rows are in a small fraction of the entries, since the entries, not the tokens, are "
+            "the examples: a frequent word has many entries, but no more than the vocabulary. Lock-free threads "
+            "rarely meet, which is the setting HOGWILD! assumes.")
+    text += ("The head of the vocabulary, which every thread draws as negatives and meets as contexts, is in a "
+             "large share of the updates: there the updates are not sparse. ")
+    return text + observed + (
+        "The assumption holds for the rare words, which are most of the rows; it fails for the head and the "
+        "negatives (w_out), which take a large share of the writes: that is where lock-free updates are lost or "
+        "computed from stale rows, and where locks make threads wait.")

@@ -97,14 +97,15 @@ def run_experiment(corpus: str, out_dir: str, cfg: ExperimentConfig, command: st
         }
         results["hypergraphs"] = update_hypergraphs(encoded, vocab, cfg) if cooc is None \
             else cooccurrence_hypergraph(cooc, cfg)
-        if cooc is None:
-            results["collisions"] = []
-            for t in sorted({cfg.workers, max(cfg.thread_counts)}):
-                writes, collided, seconds = runner.collisions(t)
-                results["collisions"].append({
-                    "threads": t, "seconds": seconds, "writes": int(writes.sum()), "collided": int(collided.sum()),
-                    "rate": float(collided.sum() / max(writes.sum(), 1)), "by_rank": collisions_by_rank(writes, collided)})
-                log(f"collisions at {t} threads: {results['collisions'][-1]['rate']:.4%} of row writes")
+        results["collisions"] = []
+        matrices = ("w_word", "w_ctx") if cooc is not None else ("w_in", "w_out")
+        for t in sorted({cfg.workers, max(cfg.thread_counts)}):
+            writes, collided, seconds = runner.collisions(t)
+            results["collisions"].append({
+                "threads": t, "seconds": seconds, "writes": int(writes.sum()), "collided": int(collided.sum()),
+                "rate": float(collided.sum() / max(writes.sum(), 1)),
+                "by_rank": collisions_by_rank(writes, collided, matrices)})
+            log(f"collisions at {t} threads: {results['collisions'][-1]['rate']:.4%} of row writes")
         results["sparsity_summary"] = report.summary(results["hypergraphs"], results.get("collisions"))
         # the scaling runs first: once Ray has started, its processes share the cores
         measured = scaling(runner, cfg, log)

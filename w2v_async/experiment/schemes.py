@@ -123,12 +123,19 @@ class Runner:
         return done / result.seconds if result.seconds > 0 else 0.0
 
     def collisions(self, threads: int) -> Tuple[np.ndarray, np.ndarray, float]:
-        """Lock-free skip-gram pairs at threads for cfg.scaling_s s, every row write counted:
-        (writes int64[2 V], collided writes int64[2 V], seconds); rows V.. are w_out's."""
+        """Lock-free updates (skip-gram pairs, GloVe entries) at threads for cfg.scaling_s s, every
+        row write counted: (writes int64[2 V], collided writes int64[2 V], seconds); rows V.. are
+        w_out's (GloVe: W~'s)."""
         arrays = guard_arrays("count", self.n_words)
-        w2v = replace(word2vec_config(self.cfg, Scheme("count", "", guard="count"), threads), epochs=1)
-        result = train_word2vec(self.encoded, self.vocab, w2v, progress=False, guard=("count", arrays),
-                                checkpointing=Checkpointing(interrupts=Budget(self.cfg.scaling_s)))
+        stop = Checkpointing(interrupts=Budget(self.cfg.scaling_s))
+        if self.cfg.model == "glove":
+            gcfg = GloveConfig(dim=self.cfg.dim, epochs=1, seed=self.cfg.seed, threads=threads)
+            result = train_glove(self.cooc, gcfg, progress=False, checkpointing=stop, spill_dir=self.spill_dir,
+                                 counts=arrays)
+        else:
+            w2v = replace(word2vec_config(self.cfg, Scheme("count", "", guard="count"), threads), epochs=1)
+            result = train_word2vec(self.encoded, self.vocab, w2v, progress=False, guard=("count", arrays),
+                                    checkpointing=stop)
         return arrays[0], arrays[1], result.seconds
 
     def _train(self, scheme: Scheme, workers: int, ckpt: Checkpointing, epochs: Optional[int] = None):

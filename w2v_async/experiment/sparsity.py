@@ -74,10 +74,11 @@ def cooccurrence_hypergraph(cooc, cfg: ExperimentConfig) -> List[Dict]:
     return out
 
 
-def collisions_by_rank(writes: np.ndarray, collided: np.ndarray) -> List[Dict]:
-    """For each RANK_BUCKETS bucket and matrix (w_in: contexts, w_out: centers and negatives): the
-    share of all row writes that went to its rows, and how many of those another thread's write
-    to the same row overtook (the collision rate)."""
+def collisions_by_rank(writes: np.ndarray, collided: np.ndarray, matrices=("w_in", "w_out")) -> List[Dict]:
+    """For each RANK_BUCKETS bucket and matrix (skip-gram: w_in, the contexts, and w_out, the
+    centers and negatives; GloVe: w_word, w_ctx): the share of all row writes that went to its
+    rows, and how many of those another thread's write to the same row overtook (the collision
+    rate)."""
     n_words = writes.shape[0] // 2
     total = max(int(writes.sum()), 1)
     out = []
@@ -85,7 +86,7 @@ def collisions_by_rank(writes: np.ndarray, collided: np.ndarray) -> List[Dict]:
         if lo >= n_words:
             break
         hi = n_words if hi is None else min(hi, n_words)
-        for matrix, base in (("w_in", 0), ("w_out", n_words)):
+        for matrix, base in zip(matrices, (0, n_words)):
             w, c = int(writes[base + lo: base + hi].sum()), int(collided[base + lo: base + hi].sum())
             out.append({"ranks": f"{lo + 1}-{hi}", "matrix": matrix, "write_share": w / total,
                         "collision_rate": c / w if w else 0.0, "writes": w, "collided": c})

@@ -1,12 +1,13 @@
 """GloVe's AdaGrad epoch with each update under locks, for the experiment's schemes (issue 15): one
-lock that every thread shares, or the locks of the two rows an entry's update writes."""
+lock that every thread shares, or the locks of the two rows an entry's update writes; and lock-free
+with every row write counted, for the observed collision rate."""
 
 import numpy as np
 from numba import njit, types
 
 from .common import DIVERGED, KERNEL_OPTS, RUN
 from .glove import COO_TYPE, GLOVE_PROGRESS_EVERY, PARAMS_TYPE, glove_update
-from .locks import acquire, unlock
+from .locks import acquire, atomic_add, unlock
 
 
 @njit(types.Tuple((types.float64, types.int64))(PARAMS_TYPE, PARAMS_TYPE, COO_TYPE, types.float64[::1],
@@ -43,6 +44,41 @@ def train_glove_locked_epoch(params, gradsq, coo, hyper, counters, thread_idx, l
             unlock(locks, i)
         else:
             unlock(locks, 0)
+        done += 1
+    if not np.isfinite(cost):
+        counters[0] = DIVERGED
+    counters[slot] = done
+    return cost, done - first
+
+
+@njit(types.Tuple((types.float64, types.int64))(PARAMS_TYPE, PARAMS_TYPE, COO_TYPE, types.float64[::1],
+                                                types.int64[::1], types.int64, types.int64[::1], types.int64[::1]),
+      **KERNEL_OPTS)
+def train_glove_counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, versions, collided):
+    """As glove.train_glove_epoch, lock-free, counting each write of row i of W (versions[i]) and
+    of row j of W~ (versions[V + j]), and in collided the writes that another thread's write to
+    the same row overtook between this update's read of the row and its write."""
+    rows, cols, values = coo
+    n_words = params[0].shape[0]
+    slot = 1 + thread_idx
+    done = counters[slot]
+    first = done
+    cost = 0.0
+    for e in range(rows.shape[0]):
+        if e > 0 and e % GLOVE_PROGRESS_EVERY == 0:
+            counters[slot] = done
+            if not np.isfinite(cost):
+                counters[0] = DIVERGED
+            if counters[0] != RUN:
+                break
+        i = rows[e]
+        j = n_words + cols[e]
+        seen_i, seen_j = versions[i], versions[j]
+        cost += glove_update(params, gradsq, rows[e], cols[e], values[e], hyper)
+        if atomic_add(versions, i, 1) != seen_i:
+            atomic_add(collided, i, 1)
+        if atomic_add(versions, j, 1) != seen_j:
+            atomic_add(collided, j, 1)
         done += 1
     if not np.isfinite(cost):
         counters[0] = DIVERGED
