@@ -196,6 +196,7 @@ def test_without_matplotlib_the_tables_are_written_and_the_error_names_the_insta
     (["--threads", "0,2"], "--threads takes positive counts"),
     (["--downpour", "1-1"], "--downpour takes n_fetch:n_push pairs"),
     (["--budget", "0"], "--budget must be a positive number"),
+    (["--snapshots", "0"], "--snapshots must be a positive number"),
     (["--model", "cbow"], "Invalid value for '--model'"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, args, message):
@@ -252,3 +253,10 @@ def test_a_glove_report_counts_collisions_of_w_word_and_w_ctx(tmp_path):
     assert {b["matrix"] for b in results["collisions"][0]["by_rank"]} == {"w_word", "w_ctx"}
     assert results["collisions"][0]["writes"] > 0 and results["hypergraphs"][0]["omega"] == 2
     assert (out / "scaling.png").read_bytes().startswith(PNG)
+
+
+def test_glove_takes_fewer_timed_snapshots_by_default():
+    """GloVe's 15 short epochs add a snapshot at each end (at most every half interval): 4 timed
+    ones keep its default run near skip-gram's 8."""
+    assert ExperimentConfig().n_snapshots == 8 and ExperimentConfig(model="glove").n_snapshots == 4
+    assert ExperimentConfig(model="glove", snapshots=6).n_snapshots == 6

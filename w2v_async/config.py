@@ -224,7 +224,8 @@ class ExperimentConfig:
     threads: the thread counts of the scaling runs (empty: powers of two up to the cores, and twice
     the cores, oversubscribed); the comparison runs at the largest of them that the cores hold.
     budget_s: each scheme's time limit in the comparison (it stops there, or when its epochs are
-    done); scaling_s: each scaling run's; snapshots: vectors evaluated per scheme along the way;
+    done); scaling_s: each scaling run's; snapshots: timed snapshots evaluated per scheme (None:
+    8, GloVe 4: its 15 short epochs add snapshots at their ends);
     downpour: the (n_fetch, n_push) settings of the Downpour runs. epochs None: 3 (sgns), 15 (glove).
     """
 
@@ -232,7 +233,7 @@ class ExperimentConfig:
     threads: Tuple[int, ...] = ()
     budget_s: float = 60.0
     scaling_s: float = 6.0
-    snapshots: int = 8
+    snapshots: Optional[int] = None
     downpour: Tuple[Tuple[int, int], ...] = ((1, 1), (8, 8))
     epochs: Optional[int] = None
     dim: int = 100
@@ -255,6 +256,10 @@ class ExperimentConfig:
         return max([t for t in counts if t <= default_threads()] or [counts[0]])
 
     @property
+    def n_snapshots(self) -> int:
+        return self.snapshots if self.snapshots is not None else (8 if self.model == "sgns" else 4)
+
+    @property
     def n_epochs(self) -> int:
         return self.epochs if self.epochs is not None else (3 if self.model == "sgns" else 15)
 
@@ -265,7 +270,7 @@ class ExperimentConfig:
         if any(t <= 0 for t in self.threads):
             raise ConfigError(f"--threads takes positive counts such as 1,2,4, got {','.join(map(str, self.threads))}.")
         for name, flag, default in (("budget_s", "--budget", 60), ("scaling_s", "--scaling-seconds", 6),
-                                    ("snapshots", "--snapshots", 8), ("dim", "--dim", 100),
+                                    ("n_snapshots", "--snapshots", "8; 4 for glove"), ("dim", "--dim", 100),
                                     ("min_count", "--min-count", 5), ("sparsity_words", "--sparsity-words", 100000),
                                     ("max_iter", "--max-iter", 100)):
             _positive(getattr(self, name), flag, default)

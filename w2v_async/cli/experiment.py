@@ -37,9 +37,9 @@ def _pairs(text: str):
 @click.option("--scaling-seconds", default=6.0, show_default=True, type=float,
               help="Seconds of each scaling run (one scheme at one thread count, measured twice: the faster "
                    "counts).")
-@click.option("--snapshots", default=8, show_default=True, type=int,
-              help="Timed snapshots of the vectors evaluated during each scheme's run (every --budget / "
-                   "(snapshots + 1) seconds; one at each epoch's end too).")
+@click.option("--snapshots", default=None, type=int,
+              help="Timed snapshots of the vectors evaluated during each scheme's run, every --budget / "
+                   "(snapshots + 1) seconds, and at epoch ends at most twice as often [default: 8; 4 for glove].")
 @click.option("--downpour", default="1:1,8:8", show_default=True,
               help="n_fetch:n_push settings of the Downpour runs (Ray).")
 @click.option("--epochs", default=None, type=int, help="Epochs of each scheme [default: 3; 15 for glove].")

@@ -90,10 +90,10 @@ class Runner:
         self.n_words = len(vocab) if vocab is not None else len(cooc.vocab)
 
     def compare(self, scheme: Scheme, log: Callable[[str], None]) -> SchemeRun:
-        """The scheme for cfg.budget_s at the comparison's thread count, cfg.snapshots snapshots."""
+        """The scheme for cfg.budget_s at the comparison's thread count, cfg.n_snapshots snapshots."""
         workers = scheme.threads or max(self.cfg.workers, 2 if scheme.on_ray else 1)
         run = SchemeRun(scheme.name, scheme.label, workers)
-        every = self.cfg.budget_s / (self.cfg.snapshots + 1)
+        every = self.cfg.budget_s / (self.cfg.n_snapshots + 1)
         glove = self.cfg.model == "glove"
         pick = (lambda p: np.asarray(p["w_word"], np.float32) + np.asarray(p["w_ctx"], np.float32)) if glove \
             else (lambda p: p["w_in"])
