@@ -3,6 +3,8 @@
 #   GloVe:    corpus -> vocab -> co-occurrences -> vectors -> eval JSON
 #   make demo            set up, train sgns, cbow and glove on the Wikipedia sample shipped with gensim, evaluate
 #   make test            set up and run the test suite
+#   make test-cores      the suite as on a 1-core and on a 64-core machine
+#   make bench-web       web text: a 30,000-character token, 10M junk types (scripts/bench_web_text.py)
 #   make bench           w2v-async vs gensim on the benchmark corpus (scripts/bench_vs_gensim.py)
 #   make bench-glove     the GloVe pipeline's stages, memory and quality (scripts/bench_glove.py)
 #   make bench-engines   threads vs Downpour SGD on Ray, and a scaling estimate (scripts/bench_engines.py)
@@ -28,7 +30,7 @@ TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
 COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 
-.PHONY: all demo test bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki clean
+.PHONY: all demo test test-cores bench-web bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -83,6 +85,14 @@ demo: eval
 
 test: $(W2V)
 	$(BIN)/python -m pytest -q
+
+# The suite as on a 1-core and on a 64-core machine: the cores Python reports are faked (tests/fake_cores)
+test-cores: $(W2V)
+	W2V_TEST_CORES=1 $(BIN)/python -m pytest -q
+	W2V_TEST_CORES=64 $(BIN)/python -m pytest -q
+
+bench-web: $(W2V)
+	$(BIN)/python scripts/bench_web_text.py
 
 bench: $(W2V)
 	$(BIN)/python scripts/bench_vs_gensim.py --threads $(THREADS)

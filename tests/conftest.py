@@ -1,5 +1,18 @@
+import importlib.util
+import os
+import sys
+
 import numpy as np
 import pytest
+
+# W2V_TEST_CORES=N: this process and the ones it starts report N cores (tests/fake_cores), as on
+# a machine of that size; applied before any test module imports w2v_async (its CLI defaults).
+if os.environ.get("W2V_TEST_CORES"):
+    _fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_cores")
+    sys.path.insert(0, _fake)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_fake, os.environ.get("PYTHONPATH")]))
+    _spec = importlib.util.spec_from_file_location("_w2v_fake_cores", os.path.join(_fake, "sitecustomize.py"))
+    _spec.loader.exec_module(importlib.util.module_from_spec(_spec))  # fakes the cores as it loads
 
 
 def planted_corpus(path, n_groups=4, group_size=10, n_sentences=1500, length=20, seed=0, mix=0.0):
@@ -63,3 +76,39 @@ def random_cooc(n_words, seed=0):
     values = rng.gamma(0.5, 20.0, size=rows.shape).astype(np.float32) + np.float32(0.01)
     vocab = Vocab([f"w{i}" for i in range(n_words)], np.arange(n_words, 0, -1) + 10)
     return Cooccurrence(rows.astype(np.int32), cols.astype(np.int32), values, vocab, 10, True)
+
+
+class Hooks:
+    """The test hooks of w2v_async/testhooks.py, for a process a test starts: env() names the
+    stages where it will wait, wait() blocks until it has reached one, release() lets it go on."""
+
+    LIMIT_S = 300  # guards against a hang only: a working run reaches its stage long before
+
+    def __init__(self, directory):
+        self.directory = str(directory)
+
+    def env(self, *stages, **extra):
+        return dict(os.environ, W2V_ASYNC_TEST_HOLD=",".join(stages), W2V_ASYNC_TEST_HOLD_DIR=self.directory,
+                    **extra)
+
+    def reached(self, stage):
+        return os.path.exists(os.path.join(self.directory, stage))
+
+    def wait(self, stage, proc):
+        """Block until proc has reached stage; fails if proc ends first."""
+        import time
+
+        deadline = time.monotonic() + self.LIMIT_S
+        while not self.reached(stage):
+            assert proc.poll() is None, f"the process ended (exit {proc.returncode}) before reaching {stage}"
+            assert time.monotonic() < deadline, f"{stage} was not reached within {self.LIMIT_S} s"
+            time.sleep(0.005)
+
+    def release(self, stage):
+        open(os.path.join(self.directory, stage + ".release"), "w").close()
+
+
+@pytest.fixture
+def hooks(tmp_path_factory):
+    """Hooks with their files in a folder of their own (tests list what tmp_path holds)."""
+    return Hooks(tmp_path_factory.mktemp("hooks"))

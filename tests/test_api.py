@@ -86,7 +86,7 @@ def test_vocabulary_and_cooccurrences_from_python(planted, tmp_path):
     summary = w2v_async.count_cooccurrences(planted, str(tmp_path / "c.npz"), vocab=str(tmp_path / "v.tsv"),
                                             window=5, threads=2)
     assert summary["nnz"] > 0 and summary["window"] == 5
-    kv, _ = w2v_async.train_glove(cooccur=str(tmp_path / "c.npz"), dim=8, epochs=2, min_count=1, progress=False)
+    kv, _ = w2v_async.train_glove(cooccur=str(tmp_path / "c.npz"), dim=8, epochs=2, progress=False)
     assert kv.index_to_key == vocab.words
     with pytest.raises(ConfigError, match="unknown option"):
         w2v_async.build_vocab(planted, min_cont=1)

@@ -100,3 +100,21 @@ def test_no_cache_writes_nothing_and_a_failed_run_stores_nothing(corpus, tmp_pat
     assert not (tmp_path / ".w2v-cache").exists()
     _train(corpus, tmp_path / "c.bin", cache_dir=str(tmp_path / "elsewhere"))
     assert len(_entries(tmp_path / "elsewhere")) == 1 and not (tmp_path / ".w2v-cache").exists()
+
+
+def test_a_pruned_vocabulary_is_reused_only_with_the_same_reading_split(corpus, tmp_path, monkeypatch):
+    from w2v_async.data import scan
+
+    monkeypatch.setattr(scan, "MIN_SPAN_BYTES", 1 << 10)  # the planted corpus is read in several spans
+    pruned = dict(max_vocab_size=30)  # 40 words: pruning happens, so the vocabulary depends on the spans
+    _, s1, _ = _train(corpus, tmp_path / "a.bin", **pruned)
+    _, s2, log2 = _train(corpus, tmp_path / "b.bin", **pruned)
+    assert "from the cache" in log2 and s2["vocab_size"] == s1["vocab_size"]
+    _, s3, log3 = _train(corpus, tmp_path / "c.bin", **{**pruned, "threads": 2})
+    assert "pruned while 1 workers read the corpus; reading it again with --threads 2" in log3
+    assert "from the cache" not in log3
+    _, _, log4 = _train(corpus, tmp_path / "d.bin", **{**pruned, "threads": 2})
+    assert "from the cache" in log4  # stored again, for the new split
+    _, _, log5 = _train(corpus, tmp_path / "e.bin", threads=2)
+    _, _, log6 = _train(corpus, tmp_path / "f.bin", threads=1)
+    assert "from the cache" in log6  # nothing pruned: any split gives the same vocabulary

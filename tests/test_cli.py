@@ -4,7 +4,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 from click.testing import CliRunner
@@ -141,23 +140,25 @@ def test_glove_from_corpus_and_from_cooccur_file(planted, tmp_path):
     assert "was counted with another vocabulary (40 words)" in result.stderr
 
 
-def test_ctrl_c_during_cooccur_removes_temporary_runs(tmp_path):
+def test_ctrl_c_during_cooccur_removes_temporary_runs(tmp_path, hooks):
+    """Ctrl-C while counting removes the spilled runs. The count waits (a test hook) once its first
+    sorted run is on disk, until the signal has stopped it: the signal lands mid-count however
+    fast or busy the machine is."""
     block = (tmp_path / "block.txt")
     planted_corpus(block, n_sentences=1000, length=200)
     corpus = tmp_path / "big.txt"
-    corpus.write_text(block.read_text() * 50)  # 10M words: counting takes seconds
+    corpus.write_text(block.read_text() * 5)  # 1M words: about 60 runs of --memory 0.01
     block.unlink()
     out = tmp_path / "cooc.npz"
     cmd = [sys.executable, "-m", "w2v_async.cli", "cooccur", str(corpus), "-o", str(out), "--min-count", "1",
            "--memory", "0.01", "--threads", "1", "--window", "10"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    while not line.startswith("vocabulary:"):  # counting starts right after this line
-        line = proc.stderr.readline()
-        assert line, "cooccur ended before counting"
-    time.sleep(0.5)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=hooks.env("cooccur-spilled"))
+    hooks.wait("cooccur-spilled", proc)
+    [runs] = [p for p in tmp_path.iterdir() if p.name.startswith(".w2v-cooccur-")]
+    assert [p for p in runs.rglob("*") if p.is_file()]  # a sorted run is on disk
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "non-zero co-occurrences" not in err  # interrupted while counting, not after
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]  # no output, no run files

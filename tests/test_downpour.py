@@ -94,24 +94,70 @@ def test_cli_ray_engine_end_to_end_learns_and_reports_staleness(local_ray, tmp_p
     assert group_margin(kv.index_to_key, kv.vectors) > 0.3
 
 
+def _block(replica):
+    import time
+
+    time.sleep(600)  # until the replica is killed; a guard against a hang, never reached
+
+
+class _Stand:
+    """Stands for a replica in a Ray driver's list: its `method` tasks go through send(self, args),
+    everything else straight to the replica."""
+
+    def __init__(self, actor, method, send):
+        self.actor, self.method, self.send = actor, method, send
+
+    def __getattr__(self, name):
+        if name != self.method:
+            return getattr(self.actor, name)
+        stand = self
+
+        class Method:
+            @staticmethod
+            def remote(*args):
+                return stand.send(stand, args)
+
+        return Method
+
+
+def kill_a_replica_mid_task(kill, at=2, method="run", before=lambda replicas: None, stall=lambda args: True):
+    """A hook (replicas, count) that a Ray driver calls after each result, and what it saw: at
+    count `at`, before(replicas) runs, and the next `method` task the driver sends (one that
+    stall(args) accepts) goes out behind a task that only a kill ends; then kill(replicas, index)
+    runs at once on that replica. The task is certainly unfinished and must be done again, however
+    fast or busy the replicas are. seen["killed"]: the replica's index."""
+    seen, lists = {}, []
+
+    def send(stand, args):
+        task = getattr(stand.actor, method)
+        if "killed" in seen or not stall(args):
+            return task.remote(*args)
+        stand.actor.__ray_call__.remote(_block)
+        ref = task.remote(*args)
+        replicas = lists[0]
+        seen["killed"] = next(r for r, s in enumerate(replicas) if s is stand)
+        replicas[:] = [s.actor for s in replicas]  # the driver's own handles again
+        kill(replicas, seen["killed"])
+        return ref
+
+    def hook(replicas, count):
+        if count == at:
+            before(replicas)
+            lists.append(replicas)
+            replicas[:] = [_Stand(r, method, send) for r in replicas]
+
+    return hook, seen
+
+
 def test_a_killed_replica_is_restarted_and_its_jobs_are_trained_again(local_ray, tmp_path):
     from w2v_async.engines.ray import train_word2vec_ray
 
-    # jobs of 40 minibatches, each pulling and pushing rows, so the kill lands while the killed
-    # replica is still working on one (with 4 minibatches a job, its jobs sometimes finished first
-    # and nothing needed retrying)
     vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=6000))
     cfg = Word2VecConfig(dim=16, window=3, sample=0.0, epochs=2, threads=1, seed=1)
     rcfg = RayConfig(replicas=2, ps_shards=2, batch_words=500, job_words=20_000)
-    killed = []
-
-    def kill_first_replica(replicas, jobs_done):
-        if jobs_done == 2:
-            ray.kill(replicas[0], no_restart=False)
-            killed.append(jobs_done)
-
-    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, after_job=kill_first_replica)
-    assert killed and res.downpour["jobs_retried"] >= 1
+    hook, seen = kill_a_replica_mid_task(lambda replicas, r: ray.kill(replicas[r], no_restart=False))
+    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, after_job=hook)
+    assert "killed" in seen and res.downpour["jobs_retried"] >= 1
     assert res.words_trained == 2 * enc.n_words  # every job completed exactly once in the end
     assert group_margin(vocab.words, res.w_in) > 0.3
 

@@ -64,12 +64,34 @@ def test_every_scheme_learns_the_planted_groups(local_ray, tmp_path, model):
             assert run.extra["staleness_batches"] == pytest.approx(run.extra["mean_staleness"] * scheme.downpour[1])
 
 
-def test_a_budget_stops_a_scheme_early(tmp_path):
+def test_a_budget_stops_a_scheme_early(tmp_path, monkeypatch):
+    """The budget stops a run of hours. The recorder's clock is one the test moves: each snapshot
+    takes one snapshot interval, so the budget runs out once it has allowed its snapshots, however
+    fast or busy the machine is."""
+    from types import SimpleNamespace
+
+    from w2v_async.experiment import record
+
+    clock = [0.0]
+    monkeypatch.setattr(record, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    take = record.Recorder._take
+
+    def take_and_tick(self, *args):
+        before = len(self.run.snapshots)
+        take(self, *args)
+        clock[0] += (len(self.run.snapshots) - before) * self.every_s
+
+    monkeypatch.setattr(record.Recorder, "_take", take_and_tick)
     vocab, encoded = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=3000))
     cfg = ExperimentConfig(**{**SMALL, "epochs": 10_000, "budget_s": 1.0})
     run = Runner(cfg, encoded, vocab).compare(schemes(cfg)[3], lambda msg: None)  # Hogwild
-    assert run.extra["epochs_done"] < 10_000 and run.seconds < 20
-    assert len(run.snapshots) >= 2  # at least one timed snapshot and the final one
+    assert run.extra["epochs_done"] < 10_000
+    every = cfg.budget_s / (cfg.n_snapshots + 1)
+    # the budget's timed snapshots, then any the engine offered before it saw the budget, then the final one
+    assert len(run.snapshots) >= cfg.n_snapshots + 2
+    assert [s.seconds for s in run.snapshots] == pytest.approx([k * every for k in range(len(run.snapshots))])
+    assert run.seconds == pytest.approx(len(run.snapshots) * every) and run.seconds > cfg.budget_s
+    assert [s.words for s in run.snapshots] == sorted(s.words for s in run.snapshots)
 
 
 def _brute_force_stats(edges, n_rows):

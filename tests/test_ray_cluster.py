@@ -44,16 +44,27 @@ def _node_of(actor) -> str:
     raise AssertionError("the replica did not come back within 2 minutes")
 
 
-def _remove_a_replicas_node(cluster, seen, at, look_again_at):
-    """A hook (replicas, count): at count `at`, note every replica's node in seen["nodes"] and remove
-    the first replica's node; at `look_again_at`, note where that replica runs now (seen["after"])."""
+def _remove_a_replicas_node(cluster, seen, at, look_again_at, **stall):
+    """A hook (replicas, count): at count `at`, note every replica's node in seen["nodes"]; then
+    remove the node of the replica that the next task goes to, with that task certainly unfinished
+    (test_downpour.kill_a_replica_mid_task, with stall's method and stall), seen["killed"] its
+    index; at `look_again_at` or later, note where that replica runs now (seen["after"])."""
+    from test_downpour import kill_a_replica_mid_task
+
+    def note(replicas):
+        seen["nodes"] = [_node_of(r) for r in replicas]
+
+    def remove(replicas, r):
+        seen["killed"] = r
+        victim = next(n for n in cluster.list_all_nodes() if n.node_id == seen["nodes"][r])
+        cluster.remove_node(victim, allow_graceful=False)
+
+    stall_hook, _ = kill_a_replica_mid_task(remove, at, before=note, **stall)
+
     def hook(replicas, count):
-        if count == at:
-            seen["nodes"] = [_node_of(r) for r in replicas]
-            victim = next(n for n in cluster.list_all_nodes() if n.node_id == seen["nodes"][0])
-            cluster.remove_node(victim, allow_graceful=False)
-        if count == look_again_at:
-            seen["after"] = _node_of(replicas[0])
+        stall_hook(replicas, count)
+        if count >= look_again_at and "killed" in seen and "after" not in seen:
+            seen["after"] = _node_of(replicas[seen["killed"]])
 
     return hook
 
@@ -71,7 +82,7 @@ def test_replicas_on_other_nodes_fetch_their_blocks_and_survive_losing_a_node(cl
     res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False,
                              after_job=_remove_a_replicas_node(cluster, seen, at=2, look_again_at=8))
     assert head not in seen["nodes"] and len(set(seen["nodes"])) == 2  # replicas run away from the blocks
-    assert seen["after"] != seen["nodes"][0]  # the lost replica was restarted on another node
+    assert seen["after"] != seen["nodes"][seen["killed"]]  # the lost replica was restarted on another node
     assert res.downpour["jobs_retried"] >= 1
     assert res.words_trained == 2 * enc.n_words  # every job completed once in the end
     assert group_margin(vocab.words, res.w_in) > 0.3
@@ -98,13 +109,14 @@ def test_a_job_carries_one_block_of_the_corpus_not_the_corpus():
     assert sum(j.n_units for j in resumed) == starts[-1] - starts[int(blocks[3]) + 5]
 
 
-def test_sandblaster_across_nodes_survives_losing_a_replicas_node(cluster, tmp_path):
+def test_sandblaster_across_nodes_survives_losing_a_replicas_node(cluster, tmp_path, monkeypatch):
     """Sandblaster with its shards and replicas on other nodes than the driver's: a replica's node
     removed mid-pass changes nothing in the iterates (its units are handed out again, each
     gradient committed once), and Ray restarts the replica elsewhere."""
     from w2v_async.config import GloveConfig, SandblasterConfig
     from w2v_async.data.cooccur import count_cooccurrences
     from w2v_async.engines.sandblaster import train_glove_sandblaster
+    from w2v_async.engines import sandblaster_actors
 
     vocab, enc = scan_corpus(CorpusReader(str(planted_corpus(tmp_path / "c.txt", mix=0.1))), VocabConfig(min_count=1))
     cooc = count_cooccurrences(enc, vocab, window=5)
@@ -114,9 +126,13 @@ def test_sandblaster_across_nodes_survives_losing_a_replicas_node(cluster, tmp_p
     head = ray.get_runtime_context().get_node_id()
     seen = {}
 
-    res = train_glove_sandblaster(cooc, cfg, rcfg, scfg, progress=False,
-                                  after_result=_remove_a_replicas_node(cluster, seen, at=40, look_again_at=80))
+    # the next unit (a first copy: backups are sent with push_now) goes to a replica whose node is
+    # removed before it can run; no backup copies, so that only a retry brings that unit back
+    monkeypatch.setattr(sandblaster_actors, "BACKUP_MIN_S", float("inf"))
+    hook = _remove_a_replicas_node(cluster, seen, at=40, look_again_at=80, method="run_unit",
+                                   stall=lambda args: len(args) == 4)
+    res = train_glove_sandblaster(cooc, cfg, rcfg, scfg, progress=False, after_result=hook)
     assert head not in seen["nodes"] and len(set(seen["nodes"])) == 2
-    assert seen["after"] != seen["nodes"][0] and res.downpour["units_retried"] >= 1
+    assert seen["after"] != seen["nodes"][seen["killed"]] and res.downpour["units_retried"] >= 1
     np.testing.assert_allclose(res.epoch_cost, whole.epoch_cost, rtol=1e-9)
     np.testing.assert_allclose(res.w_word, whole.w_word, rtol=1e-5, atol=1e-6)

@@ -14,7 +14,7 @@ from w2v_async.data.cooccur import count_cooccurrences
 from w2v_async.data.corpus import CorpusReader
 from w2v_async.data.vocab import scan_corpus
 from w2v_async.engines.base import Checkpointing
-from w2v_async.io import load_checkpoint, load_vectors
+from w2v_async.io import load_checkpoint, load_vectors, unpack_words
 
 ray = pytest.importorskip("ray")
 GLOVE = ["--model", "glove", "--min-count", "1", "--dim", "16", "--x-max", "10", "--batch-words", "100"]
@@ -52,7 +52,7 @@ def test_the_command_line_trains_glove_and_checkpoints_lbfgs_state(local_ray, tm
     meta, arrays, _ = load_checkpoint(str(ck))
     assert meta["engine"] == "sandblaster" and meta["epoch"] == meta["epochs"] == 40
     assert arrays["lbfgs_s"].shape == arrays["lbfgs_y"].shape == (5, arrays["lbfgs_g"].shape[0])
-    assert np.allclose(arrays["w_word"] + arrays["w_ctx"], kv.vectors[[kv.key_to_index[w] for w in arrays["words"]]],
+    assert np.allclose(arrays["w_word"] + arrays["w_ctx"], kv.vectors[[kv.key_to_index[w] for w in unpack_words(arrays)]],
                        atol=1e-6)
 
 

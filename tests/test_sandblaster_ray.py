@@ -49,10 +49,17 @@ class CrashingReplica(SandblasterReplica):
 
 
 class SlowReplica(SandblasterReplica):
-    """A straggler: every unit takes a while."""
+    """A straggler: the units it gets wait until the file `release` exists, which the test writes
+    once a backup copy of one has come back from the other replica."""
+
+    def __init__(self, *args, release):
+        super().__init__(*args)
+        self.release = release
 
     def run_unit(self, batch, point, unit, coo, push_now=False):
-        time.sleep(1.0)
+        deadline = time.monotonic() + 300  # guards against a hang only
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.01)
         return super().run_unit(batch, point, unit, coo, push_now)
 
 
@@ -101,21 +108,43 @@ def test_params_round_trip_through_the_shards():
 
 
 @pytest.mark.parametrize("failure", [None, "crash", "straggler"])
-def test_distributed_passes_reach_the_local_iterates(local_ray, tmp_path, failure):
+def test_distributed_passes_reach_the_local_iterates(local_ray, tmp_path, monkeypatch, failure):
     """Replicas on Ray give the in-process iterates, also when a replica dies mid-batch (twice) or
-    one is slow (its units get backup copies): each unit's gradient is committed exactly once."""
-    n = 4 if failure == "straggler" else 12  # the straggler takes a second a unit
+    one is slow (its units get backup copies): each unit's gradient is committed exactly once.
+
+    The straggler holds its units until a backup copy of one has come back, and a unit is backed
+    up as soon as a replica is idle (no time threshold): backups happen however fast the replicas run."""
+    n = 4 if failure == "straggler" else 12
     fg, x0, reference, x_ref = _local_reference(n)
     second = {None: SandblasterReplica, "crash": CrashingReplica, "straggler": SlowReplica}[failure]
-    kwargs = [{}, {"marker_dir": str(tmp_path)} if failure == "crash" else {}]
-    group, passes, actors, _ = _setup(_coo(fg), x0, replicas=(SandblasterReplica, second), replica_kwargs=kwargs)
+    kwargs = [{}, {"marker_dir": str(tmp_path)} if failure == "crash" else
+              {"release": str(tmp_path / "release")} if failure == "straggler" else {}]
+    made = []
+    on_result = None
+    from w2v_async.engines import sandblaster_actors
+
+    if failure == "crash":  # the restarted replica gets units at once, and nothing backs them up: the
+        # pass waits for them, so that it dies the second time before the run can end
+        monkeypatch.setattr(sandblaster_actors, "RESTART_WAIT_S", 0.0)
+        monkeypatch.setattr(sandblaster_actors, "BACKUP_MIN_S", float("inf"))
+    if failure == "straggler":
+        monkeypatch.setattr(sandblaster_actors, "BACKUP_AFTER", 0.0)
+        monkeypatch.setattr(sandblaster_actors, "BACKUP_MIN_S", 0.0)
+
+        def on_result(results):
+            if made[0].backups:
+                (tmp_path / "release").touch()
+
+    group, passes, actors, _ = _setup(_coo(fg), x0, replicas=(SandblasterReplica, second), replica_kwargs=kwargs,
+                                      on_result=on_result)
+    made.append(passes)
     state = lbfgs(group, passes, LbfgsSettings(max_iter=n, gtol=0.0))
     x = _flat(join_params(group.call("get", "x"), V, D))
     np.testing.assert_allclose(state.history, reference.history, rtol=1e-9)
     np.testing.assert_allclose(x, _flat(_unflat(x_ref)), rtol=1e-7, atol=1e-9)
     if failure == "crash":
         assert sorted(p.name for p in tmp_path.iterdir()) == ["crashed-first", "crashed-second"]
-        assert passes.retried >= 1  # at least the unit it held unpushed (the running one may get a backup first)
+        assert passes.retried >= 1  # at least the unit it held unpushed and the one it died in
     if failure == "straggler":
         assert passes.backups > 0
 

@@ -168,24 +168,26 @@ def test_a_file_that_is_not_utf8_is_refused_after_its_first_lines(tmp_path):
 
 def test_a_failing_worker_stops_the_others_at_once(tmp_path, monkeypatch):
     """One span of a directory is not text: the error comes out without the other workers reading
-    their (large) spans to the end."""
-    import time
-
+    their (large) spans to the end. The text worker's first chunk waits until the failure has
+    set the workers' stop, so that it cannot finish first however the threads are scheduled."""
     monkeypatch.setattr(scan_module, "CHUNK_BYTES", 1 << 12)
     d = tmp_path / "d"
     d.mkdir()
     (d / "a.bin").write_bytes(b"\0" * 1000)  # first in order: refused at its first chunk
     (d / "b.txt").write_text("the quick brown fox\n" * 400_000)  # 8 MB: 2,000 chunks
-    calls = []
+    calls, stopped = [], []
     real = scan_module._Worker._scan
 
-    def slow_scan(self, *args, **kwargs):
+    def held_scan(self, *args, **kwargs):
         calls.append(1)
-        time.sleep(0.002)
+        if not stopped:  # the timeout only guards against a hang: a working run sets stop at once
+            stopped.append(self.stop is not None and self.stop.wait(timeout=120))
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(scan_module._Worker, "_scan", slow_scan)
+    monkeypatch.setattr(scan_module._Worker, "_scan", held_scan)
     monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 1000)
     with pytest.raises(InputError, match="is not text"):
         scan_corpus(CorpusReader(str(d)), VocabConfig(min_count=1), threads=2)
-    assert len(calls) < 500  # the text worker stopped long before its 2,000 chunks
+    # the other worker saw the stop before its first chunk, or held there until the failure set
+    # it, and then read no more: not its 2,000 chunks
+    assert len(calls) <= 1 and stopped == [True] * len(calls)

@@ -1,6 +1,12 @@
 """GloVe's shuffle in bounded memory (data/shuffle.py): a uniformly random order of the same
 entries, the same for the same seed, in mapped files when the entries do not fit."""
 
+import errno
+import os
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -80,3 +86,64 @@ def test_glove_learns_from_a_saved_matrix_mapped_and_shuffled_on_disk(tmp_path):
     assert res.epoch_cost[-1] < 0.5 * res.epoch_cost[0]
     assert group_margin(cooc.vocab.words, res.vectors()) > 0.3
     assert list(spill.iterdir()) == []
+
+
+_BOUNDED = """
+import os, resource, sys, types
+import numpy as np
+from w2v_async.data.shuffle import BYTES_PER_ENTRY, OPEN_FILES, shuffled_entries
+from w2v_async.errors import InputError
+
+nnz, n_words = 3000, 50
+rng = np.random.default_rng(0)
+cooc = types.SimpleNamespace(nnz=nnz, vocab=range(n_words), rows=rng.integers(n_words, size=nnz).astype(np.int32),
+                             cols=rng.integers(n_words, size=nnz).astype(np.int32),
+                             values=np.arange(1, nnz + 1, dtype=np.float32))
+memory = 5 * BYTES_PER_ENTRY / 2**30  # chunks of 5 entries: 1,200 buckets
+shuffled_entries(cooc, np.random.default_rng(1), 1000 * BYTES_PER_ENTRY / 2**30, sys.argv[1])  # imports done
+
+
+def allow(n):
+    # descriptors are numbered from the lowest free one, below the limit: exactly n of them are free
+    used = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    limit, free = 0, 0
+    while free < n:
+        free += limit not in used
+        limit += 1
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+allow(OPEN_FILES)
+rows, cols, values = shuffled_entries(cooc, np.random.default_rng(2), memory, sys.argv[1])
+order = values.astype(np.int64) - 1
+assert np.array_equal(np.sort(order), np.arange(nnz)) and np.array_equal(rows, cooc.rows[order])
+assert np.array_equal(cols, cooc.cols[order])
+del rows, cols, values
+allow(0)
+try:
+    shuffled_entries(cooc, np.random.default_rng(2), memory, sys.argv[1])
+except InputError as e:
+    print(e)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_the_external_shuffle_opens_a_few_files_however_many_buckets(tmp_path):
+    """1,200 buckets (3 files each before), under a limit of OPEN_FILES more descriptors: a
+    permutation still; with none free, one line naming the fix, not a traceback."""
+    done = subprocess.run([sys.executable, "-c", _BOUNDED, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "too many open files" in done.stdout and "ulimit -n" in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["creating", "reserving"])
+def test_a_full_disk_while_shuffling_is_one_line_naming_the_fix(tmp_path, monkeypatch, where):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(*((tempfile, "TemporaryFile") if where == "creating" else (os, "posix_fallocate")), full)
+    with pytest.raises(InputError, match=r"is full: GloVe's shuffle needs .* GB there .*--memory") as e:
+        shuffled_entries(_cooc(3000), np.random.default_rng(0), _memory(100), str(tmp_path))
+    assert "\n" not in str(e.value) and str(tmp_path) in str(e.value)
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ from w2v_async.data.corpus import CorpusReader
 from w2v_async.errors import InputError
 from w2v_async.data.vocab import Vocab, scan_corpus, vocab_of
 from w2v_async.data.words import WordTable
+from w2v_async.models import tokens as kernels
 
 words_st = st.text(alphabet="abcdefgh", min_size=1, max_size=3)
 
@@ -109,3 +110,78 @@ def test_scan_errors_name_the_problem(tmp_path):
     rare.write_text("a b c\n")
     with pytest.raises(InputError, match="0 words with count >= 5; lower --min-count"):
         scan_corpus(CorpusReader(str(rare)), VocabConfig(min_count=5))
+
+
+def _reduce_vocab_reference(tokens, max_vocab):
+    """word2vec.c's LearnVocabFromTrainFile + ReduceVocab over a dict, in Python."""
+    counts, min_reduce = {}, 1
+    for t in tokens:
+        counts[t] = counts.get(t, 0) + 1
+        while len(counts) > max_vocab:
+            counts = {w: c for w, c in counts.items() if c > min_reduce}
+            min_reduce += 1
+    return counts
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="abcdefghij", min_size=1, max_size=12), max_size=400), st.integers(1, 20))
+def test_pruning_is_word2vec_c_reduce_vocab_and_frees_the_pruned_words_bytes(tokens, max_vocab):
+    table = WordTable(words=4, pool=8)
+    for i in range(0, len(tokens), 23):
+        table.add(tokens[i: i + 23], max_vocab=max_vocab)
+    live, counts = table.live()
+    assert dict(zip(table.words(live), counts.tolist())) == _reduce_vocab_reference(tokens, max_vocab)
+    used = int(table.meta[kernels.META_POOL])  # only the live words' bytes stay in the pool
+    assert used == sum(len(w.encode()) for w in table.words(live))
+    again = table.add(table.words(live), max_vocab=-1)  # the slots still find every live word
+    assert again.tolist() == live.tolist()
+
+
+def test_reading_workers_share_max_vocab_size(tmp_path, monkeypatch):
+    from w2v_async.data import scan as scan_module
+
+    monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 1 << 12)
+    held = []
+    merge = scan_module.merge_tables
+    monkeypatch.setattr(scan_module, "merge_tables", lambda tables: (held.append([len(t) for t in tables]),
+                                                                      merge(tables))[1])
+    path = tmp_path / "junk.txt"
+    rng = np.random.default_rng(1)
+    path.write_text("".join(" ".join(f"j{x}" for x in rng.integers(0, 10**9, 50)) + " the of\n" for _ in range(2000)))
+    reader = CorpusReader(str(path))
+    vocab, _ = scan_corpus(reader, VocabConfig(min_count=1, max_vocab_size=400), encode=False, threads=4)
+    assert len(held[0]) == reader.stats.n_readers > 2
+    assert sum(held[0]) <= 400  # all the workers' tables together, not 4 x 400
+    assert reader.stats.n_pruned > 90_000 and vocab.words[:2] in (["the", "of"], ["of", "the"])
+
+
+@pytest.mark.parametrize("threads, directory", [(1, False), (3, True)])
+def test_compacting_pruned_records_changes_nothing_but_memory(tmp_path, monkeypatch, threads, directory):
+    from w2v_async.data import scan as scan_module
+    from w2v_async.data import words as words_module
+
+    monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 1 << 12)
+    monkeypatch.setattr(scan_module, "CHUNK_BYTES", 1 << 10)  # many chunks, a chance to compact after each
+    rng = np.random.default_rng(2)
+    lines = [" ".join([f"j{x}" for x in rng.integers(0, 10**9, 8)] + ["the", "of", f"k{i % 7}"]) for i in range(3000)]
+    path = tmp_path / "junk.txt"
+    path.write_text("\n".join(lines) + "\n")
+    cfg = VocabConfig(min_count=1, max_vocab_size=60)
+    results = {}
+    for compact_min in (1 << 40, 4):  # never compact (as before compaction existed), then after nearly every prune
+        monkeypatch.setattr(words_module, "COMPACT_MIN", compact_min)
+        compactions = []
+        compact = words_module.WordTable.compact
+        monkeypatch.setattr(words_module.WordTable, "compact",
+                            lambda self, compact=compact: (lambda m: (compactions.append(m), m)[1])(compact(self)))
+        tables = []
+        merge = scan_module.merge_tables
+        monkeypatch.setattr(scan_module, "merge_tables", lambda t, merge=merge: (tables.append(t), merge(t))[1])
+        vocab, enc = scan_corpus(CorpusReader(str(path)), cfg, directory=str(tmp_path) if directory else None,
+                                 threads=threads)
+        results[compact_min] = (vocab.words, vocab.counts.tolist(), enc.ids.tolist(), enc.sent_starts.tolist(),
+                                sum(m is not None for m in compactions), max(t.n_ids for t in tables[0]))
+    never, often = results[1 << 40], results[4]
+    assert often[:4] == never[:4]  # the same vocabulary and encoded corpus
+    assert never[4] == 0 and often[4] > 10
+    assert often[5] < never[5] / 10  # the records the tables hold: bounded, not one per distinct word

@@ -10,8 +10,8 @@ import os
 import time
 from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 
-from .config import (ENGINES, ExperimentConfig, GloveConfig, RayConfig, SandblasterConfig, VocabConfig,
-                     Word2VecConfig, default_threads, resumed_config)
+from .config import (ENGINES, ExperimentConfig, GloveConfig, RayConfig, RunKind, SandblasterConfig, VocabConfig,
+                     Word2VecConfig, default_threads, misplaced_option, resumed_config)
 from .data.cache import default_cache_dir
 from .data.corpus import check_output_path, open_corpus
 from .data.vocab import Vocab, scan_corpus
@@ -25,7 +25,8 @@ Corpus = Union[str, os.PathLike, Iterable[Sequence[str]]]
 
 # option name -> (config field, how the option's value becomes the field's)
 _SAME = None
-VOCAB_OPTIONS = {name: (name, _SAME) for name in ("min_count", "max_vocab_size", "max_final_vocab", "lowercase")}
+VOCAB_OPTIONS = {name: (name, _SAME) for name in ("min_count", "max_vocab_size", "max_final_vocab", "lowercase",
+                                                       "max_word_length")}
 WORD2VEC_OPTIONS = {name: (name, _SAME) for name in ("model", "dim", "window", "negative", "sample", "alpha",
                                                      "min_alpha", "epochs", "threads", "seed", "batching")}
 GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "eta", "grad_clip", "epochs",
@@ -56,16 +57,25 @@ def _config(cls, table: dict, options: dict, saved: Optional[dict]):
 
 
 def model_options(model: str) -> Set[str]:
-    """The option names that train_word2vec (model sgns or cbow) or train_glove (glove) accept."""
-    specific = {*GLOVE_OPTIONS, *SANDBLASTER_OPTIONS, "cooccur"} if model == "glove" else set(WORD2VEC_OPTIONS)
-    return {*VOCAB_OPTIONS, *specific, *RAY_OPTIONS, *JOB_OPTIONS, "model"}
+    """The option names that train_word2vec (model sgns or cbow) or train_glove (glove) accept; which
+    of them apply to a run is config.OPTION_SCOPES's to say."""
+    glove = {*GLOVE_OPTIONS, *SANDBLASTER_OPTIONS, "cooccur", "tmp_dir"}
+    return {*VOCAB_OPTIONS, *(glove if model == "glove" else WORD2VEC_OPTIONS), *RAY_OPTIONS, *JOB_OPTIONS, "model"}
 
 
-def _check_names(options: dict, allowed: Set[str], what: str) -> None:
+TRAIN_OPTIONS = model_options("sgns") | model_options("glove")  # run() names the misplaced ones, then the unknown
+
+
+def _check_names(options: dict, allowed: Set[str], what: str, choices: Optional[Set[str]] = None) -> None:
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ConfigError(f"unknown option(s) for {what}: {', '.join(unknown)}; choose from: "
-                          f"{', '.join(sorted(allowed))}.")
+                          f"{', '.join(sorted(choices or allowed))}.")
+
+
+def _check_tmp_dir(tmp_dir: Optional[str]) -> None:
+    if tmp_dir is not None and not os.path.isdir(tmp_dir):
+        raise ConfigError(f"--tmp-dir {tmp_dir!r} is not a directory; create it or choose another.")
 
 
 def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> JobOutcome:
@@ -79,16 +89,24 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
         saved = peek_checkpoint(resume)
     model = options.get("model", saved["model"] if saved else "sgns")
     glove = model == "glove"
+    if saved is not None and (saved["model"] == "glove") != glove:  # before its settings fill another config in
+        raise ConfigError(f"the checkpoint trains --model {saved['model']}, not {model}; resume with --model "
+                          f"{saved['model']}.")
     if not glove and (corpus is None or options.get("cooccur") is not None):
         raise ConfigError(f"--model {model} trains on a CORPUS; --cooccur is for --model glove.")
-    _check_names(options, model_options(model), f"--model {model}")
-    vocab_cfg = _config(VocabConfig, VOCAB_OPTIONS, options, saved and saved["config"]["vocab"]).validate()
     engine = options.get("engine", "threads")
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}.")
     if engine == "sandblaster" and not glove:
         raise ConfigError(f"--engine sandblaster trains --model glove (L-BFGS on its batch objective); train "
                           f"--model {model} with --engine threads or ray.")
+    kind = RunKind(model, engine, options.get("cooccur") is not None, options.get("vocab") is not None)
+    misplaced = misplaced_option(options, kind, saved)  # the command line asks the same before it calls run
+    if misplaced is not None:
+        raise ConfigError(f"option {misplaced[0]}: {misplaced[1]}")
+    _check_names(options, TRAIN_OPTIONS, f"--model {model}", model_options(model))
+    _check_tmp_dir(options.get("tmp_dir"))
+    vocab_cfg = _config(VocabConfig, VOCAB_OPTIONS, options, saved and saved["config"]["vocab"]).validate()
     ray = sandblaster = None
     if engine in ("ray", "sandblaster"):
         ray = _config(RayConfig, RAY_OPTIONS, options, None)
@@ -99,7 +117,7 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
                      progress=options.get("progress", True), log=options.get("log") or RunOptions.log,
                      checkpoint_dir=options.get("checkpoint_dir"), checkpoint_every=options.get("checkpoint_every"),
                      resume=resume, ray=ray, sandblaster=sandblaster, cache=options.get("cache", True),
-                     cache_dir=options.get("cache_dir"))
+                     cache_dir=options.get("cache_dir"), tmp_dir=options.get("tmp_dir"))
     if glove:
         cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()
         return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"),
@@ -129,7 +147,9 @@ def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
 def train_glove(corpus: Optional[Corpus] = None, output: Optional[str] = None, **options):
     """Train GloVe (Stanford glove.c semantics) on a corpus, or on cooccur="cooc.npz" from
     ``w2v-async cooccur``. Options as train_word2vec's, plus x_max, glove_alpha, eta, grad_clip, vectors,
-    asymmetric and memory. Returns (gensim KeyedVectors of W + W~ or W, the run's summary)."""
+    asymmetric, memory and tmp_dir (where co-occurrence runs spill). An option that does not apply
+    (window with cooccur, n_fetch without engine="ray", ...) raises ConfigError, as the command line
+    refuses it. Returns (gensim KeyedVectors of W + W~ or W, the run's summary)."""
     outcome = run(corpus, output, **{**options, "model": "glove"})
     return keyed_vectors(outcome.words, outcome.vectors), outcome.summary
 
@@ -155,7 +175,9 @@ def build_vocab(corpus: Corpus, output: Optional[str] = None, log: Optional[Call
         vocab.save(output)
     for warning in reader.warnings():
         (log or RunOptions.log)("warning: " + warning)
-    return vocab, {"vocab_size": len(vocab), "tokens": reader.stats.n_tokens, "seconds": seconds, "threads": threads,
+    return vocab, {"vocab_size": len(vocab), "tokens": reader.stats.n_tokens,
+                   "long_tokens_skipped": reader.stats.n_long_tokens, "words_pruned": reader.stats.n_pruned,
+                   "reading_workers": reader.stats.n_readers, "seconds": seconds, "threads": threads,
                    "output": output}
 
 
@@ -168,6 +190,7 @@ def count_cooccurrences(corpus: Corpus, output: str, log: Optional[Callable[[str
     (default: .w2v-cache beside the output), and the vocabulary's.
     Returns the JSON-ready summary ``w2v-async cooccur --json`` prints."""
     _check_names(options, {*VOCAB_OPTIONS, *COOCCUR_OPTIONS}, "cooccur")
+    _check_tmp_dir(options.get("tmp_dir"))
     cfg = _config(VocabConfig, VOCAB_OPTIONS, options, None).validate()
     from .data.cooccur import count_cooccurrences_from_corpus  # its kernels: compiled only when counting
 

@@ -34,9 +34,20 @@ class VocabConfig:
     max_vocab_size: Optional[int] = 30_000_000
     max_final_vocab: Optional[int] = None
     lowercase: bool = False
+    # UTF-8 bytes; a longer token is skipped as an unknown word and counted (0: no limit). Web text
+    # holds URLs, base64 blobs and minified code as single tokens of up to megabytes. Kept, each
+    # costs its length in every reading thread's table (max_vocab_size of them: 30M x 100 kB would
+    # be 3 TB) and they are almost never words anyone queries. word2vec.c caps a word at 100 bytes
+    # by truncating it, which merges every long URL with its neighbours into one made-up word;
+    # skipping keeps the vocabulary honest and bounds a table to max_vocab_size x 100 bytes.
+    # English, German or Finnish words and CJK words (3 bytes a character) fit well under 100.
+    max_word_length: int = 100
 
     def validate(self) -> "VocabConfig":
         _positive(self.min_count, "--min-count", VocabConfig.min_count)
+        if self.max_word_length is None or self.max_word_length < 0:
+            raise ConfigError(f"--max-word-length must be >= 0 bytes (0: no limit), got {self.max_word_length}; "
+                              f"the default is {VocabConfig.max_word_length}.")
         if self.max_vocab_size is not None:
             _positive(self.max_vocab_size, "--max-vocab-size", VocabConfig.max_vocab_size)
         if self.max_final_vocab is not None:
@@ -286,6 +297,12 @@ def to_json(**configs) -> str:
     return json.dumps({k: dataclasses.asdict(v) for k, v in configs.items()}, indent=2, sort_keys=True)
 
 
+# Settings of how a run runs, not of what it trains: a run resumes with its own (given, or this
+# machine's default), so a checkpoint moves between machines of any core count. Each thread has
+# its own RNG stream and shard, so only the same count continues bit for bit.
+RUN_SETTINGS = frozenset({"threads"})
+
+
 def resumed_config(given, saved: dict, explicit: Optional[Set[str]] = None):
     """given with every field not in explicit taken from saved (a checkpoint's asdict of it).
 
@@ -295,6 +312,8 @@ def resumed_config(given, saved: dict, explicit: Optional[Set[str]] = None):
     values = {}
     conflicts = []
     for f in dataclasses.fields(given):
+        if f.name in RUN_SETTINGS:
+            continue  # this machine's, given or by default
         mine, theirs = getattr(given, f.name), saved.get(f.name, getattr(given, f.name))
         if explicit is not None and f.name not in explicit:
             values[f.name] = theirs
@@ -304,3 +323,64 @@ def resumed_config(given, saved: dict, explicit: Optional[Set[str]] = None):
         raise ConfigError(f"these settings differ from the checkpoint's: {', '.join(conflicts)}; resume with the "
                           "checkpoint's settings or start a new --checkpoint-dir.")
     return dataclasses.replace(given, **values)
+
+
+# ---- which train option applies to which run (the command line and the Python API both ask) ----
+# An option given where it does not apply would be dropped, yet written to OUTPUT.json as if used:
+# both refuse it instead, the command line before anything loads. Names are the API's (the command
+# line's --flags with _ for -). Each row: the options, the runs they apply to (as the error names
+# them), the test, the fix. An option in no row applies to every run; one in several rows must pass
+# each, and the first it fails is named.
+_LBFGS_OPTIONS = ("max_iter", "lbfgs_history", "gtol", "ftol", "push_every", "precondition")
+# what only reading a corpus uses: with --cooccur nothing is read (the vocabulary options but
+# min_count and max_final_vocab, which read a --vocab file to check the matrix's against)
+_READING_OPTIONS = ("window", "asymmetric", "tmp_dir", *(f.name for f in dataclasses.fields(VocabConfig)
+                                                        if f.name not in ("min_count", "max_final_vocab")))
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """What decides which train options apply."""
+
+    model: str = "sgns"
+    engine: str = "threads"
+    cooccur: bool = False  # GloVe trained on a --cooccur file (counted already)
+    vocab: bool = False  # a --vocab file given
+
+
+OPTION_SCOPES = (
+    (("x_max", "glove_alpha", "eta", "grad_clip", "vectors", "asymmetric", "memory", "tmp_dir", *_LBFGS_OPTIONS),
+     "--model glove", lambda r: r.model == "glove", "add --model glove"),
+    (("negative", "sample", "alpha", "min_alpha", "batching", "ps_eta"),
+     "--model sgns or cbow", lambda r: r.model != "glove", "use --model sgns or cbow"),
+    (("replicas", "ps_shards", "batch_words", "ray_address"),
+     "--engine ray or sandblaster", lambda r: r.engine != "threads", "add --engine ray"),
+    (("n_fetch", "n_push", "ps_optimizer", "ps_eta"), "--engine ray", lambda r: r.engine == "ray", "add --engine ray"),
+    (_LBFGS_OPTIONS, "--engine sandblaster", lambda r: r.engine == "sandblaster", "add --engine sandblaster"),
+    (("epochs",), "--engine threads or ray", lambda r: r.engine != "sandblaster",
+     "give --max-iter (L-BFGS iterations) instead"),
+    (_READING_OPTIONS, "counting a CORPUS", lambda r: not r.cooccur, "give a CORPUS instead of --cooccur"),
+    (("min_count", "max_final_vocab"), "a CORPUS or a --vocab FILE", lambda r: not r.cooccur or r.vocab,
+     "add the --vocab FILE that --cooccur was counted with"),
+)
+
+
+def misplaced_option(given, run: RunKind, checkpoint: Optional[dict] = None) -> Optional[Tuple[str, str]]:
+    """The first of the given option names that does not apply to run, with the error's words
+    ("--x-max applies to --model glove only; drop it or add --model glove."); None when all apply.
+
+    None too when the run itself will be refused (an unknown engine; --engine sandblaster or
+    --cooccur with word2vec; a checkpoint, given as peek_checkpoint's metadata, of another model or
+    of the other kind of engine state): that error, which names what to run instead, comes first.
+    """
+    if run.engine not in ENGINES or (run.model != "glove" and (run.engine == "sandblaster" or run.cooccur)):
+        return None
+    if checkpoint is not None:
+        lbfgs = checkpoint.get("engine", "threads") == "sandblaster"
+        if checkpoint.get("model") != run.model or lbfgs != (run.engine == "sandblaster"):
+            return None
+    for name in given:
+        for names, where, applies, fix in OPTION_SCOPES:
+            if name in names and not applies(run):
+                return name, f"--{name.replace('_', '-')} applies to {where} only; drop it or {fix}."
+    return None

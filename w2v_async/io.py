@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import zipfile
 from typing import Dict, List, Optional, Tuple
@@ -15,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .errors import ConfigError, InputError
+from .testhooks import HOLD, hold
 
 FORMATS = ("auto", "bin", "txt", "glove")
 
@@ -36,14 +38,52 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+def writer_tag() -> str:
+    """pid@host, in the names of temporary files and folders (then a "."), so that a later run can
+    tell that their writer is dead: kill -9 runs no cleanup (see remove_dead_leftovers)."""
+    return f"{os.getpid()}@{re.sub(r'[^A-Za-z0-9.-]', '_', socket.gethostname())}"
+
+
+def remove_dead_leftovers(directory: str, prefix: str, suffix: str = "") -> None:
+    """Remove what dead writers left in directory: the files and folders named prefix + writer_tag()
+    + "." + ... + suffix whose process is gone (os.kill(pid, 0)). Kept: a live process's (this one's
+    included, or another's that reuses a dead writer's pid, until it ends) and another host's (a
+    shared disk: its pids are not this host's); names without a tag (older versions) are kept too."""
+    host = writer_tag().partition("@")[2] + "."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        pid, at, rest = name[len(prefix):].partition("@")
+        if not (name.startswith(prefix) and name.endswith(suffix) and pid.isdigit() and rest.startswith(host)):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except OSError:  # another user's process: alive
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str):
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
 
-    A failure or Ctrl-C inside the block removes the temporary file and leaves ``path`` as it was.
+    A failure or Ctrl-C inside the block removes the temporary file and leaves ``path`` as it was;
+    what a killed writer of the same path left (.NAME.PID@HOST.XXXX.tmp) goes at the next write.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    prefix = "." + os.path.basename(path) + "."
+    remove_dead_leftovers(directory, prefix, ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=prefix + writer_tag() + ".", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         yield tmp
@@ -106,6 +146,30 @@ def save_vectors(path: str, words: List[str], vectors: np.ndarray, fmt: str = "a
 WRITE_WORDS = 100_000  # vectors handed to gensim's writer at a time
 
 
+# ---- a vocabulary inside .npz files (checkpoints, co-occurrences): its real size, not V x the longest word ----
+
+def pack_words(words: List[str]) -> Dict[str, np.ndarray]:
+    """The words as two arrays: their UTF-8 bytes end to end (uint8) and where each ends (int64[V]).
+
+    np.array(words, dtype=str) would take V x 4 bytes x the longest word: one 30,000-character
+    token made a 2 MB model's checkpoint 1.1 GB, and at 3M words one 10 kB token would make 120 GB.
+    """
+    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+    ends = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+    return {"words_utf8": np.frombuffer(b"".join(encoded), np.uint8).copy(), "words_ends": ends}
+
+
+def unpack_words(arrays) -> List[str]:
+    """The words of pack_words' arrays (any mapping with its two names, an open .npz included), or
+    of the fixed-width str array "words" of files written before them."""
+    names = arrays.files if hasattr(arrays, "files") else arrays
+    if "words_utf8" not in names:
+        return arrays["words"].tolist()
+    data, ends = arrays["words_utf8"].tobytes(), arrays["words_ends"].tolist()
+    starts = [0] + ends[:-1]
+    return [data[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends)]
+
+
 def _header(path: str):
     """(n, dim, binary) of a word2vec file; binary unless the first vector line parses as text."""
     with open(path, "rb") as f:
@@ -156,7 +220,8 @@ def load_vectors(path: str):
 # ---- checkpoints: DIR/checkpoint-NNNNNN.npz, the newest KEEP_CHECKPOINTS kept ----
 
 CHECKPOINT_FORMAT = "w2v-async-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the vocabulary as pack_words; 1 (a fixed-width str array) is still read
+READABLE_VERSIONS = (1, 2)
 KEEP_CHECKPOINTS = 2
 _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d{6,})\.npz$")
 
@@ -186,7 +251,7 @@ def checkpoint_files(directory: str) -> List[Tuple[int, str]]:
 def save_checkpoint(directory: str, meta: dict, arrays: Dict[str, np.ndarray]) -> str:
     """Write one checkpoint atomically (temp file, fsync, rename) and return its path.
 
-    meta : JSON-ready dict; arrays : name -> ndarray (numeric or str). A SHA-256 of both is stored
+    meta : JSON-ready dict; arrays : name -> numeric ndarray (a vocabulary goes in as pack_words). A SHA-256 of both is stored
     with them and verified by load_checkpoint. Older checkpoints are removed only once this one is
     complete, keeping the newest KEEP_CHECKPOINTS.
     """
@@ -201,6 +266,8 @@ def save_checkpoint(directory: str, meta: dict, arrays: Dict[str, np.ndarray]) -
         with open(tmp, "wb") as f:
             np.savez(f, **arrays, meta=np.frombuffer(meta_bytes, np.uint8),
                      checksum=np.frombuffer(checksum.encode(), np.uint8))
+        if HOLD is not None:  # test hook: a kill or a second signal lands mid-checkpoint (tests/test_signals.py)
+            hold(f"checkpoint-{seq}-unpublished")
     for _, old in checkpoint_files(directory)[KEEP_CHECKPOINTS:]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(old)
@@ -221,7 +288,7 @@ def read_checkpoint(path: str) -> Tuple[dict, Dict[str, np.ndarray]]:
         meta = json.loads(meta_bytes)
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError("not a w2v-async checkpoint")
-        if meta.get("version") != CHECKPOINT_VERSION:
+        if meta.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"checkpoint format version {meta.get('version')}, this w2v-async reads "
                              f"{CHECKPOINT_VERSION}")
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:

@@ -3,54 +3,24 @@ checkpoint and resume, turn signals into a clean stop, refuse divergence, write 
 
 import dataclasses
 import os
-import signal
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .config import GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, to_json
+from .config import RUN_SETTINGS, GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, to_json
 from .data.corpus import check_output_path
 from .data.cache import default_cache_dir, read_corpus_cached
 from .data.vocab import Vocab
 from .engines.base import Checkpointing, RunState, check_finite, import_ray
 from .engines.threads import train_glove, train_word2vec
 from .errors import ConfigError, DivergedError, InputError, Interrupted
-from .io import (check_directory, check_free_space, fingerprint, load_checkpoint, partial_path, resolve_format,
-                 save_checkpoint, write_outputs)
-
-
-class Interrupts:
-    """While active, SIGINT and SIGTERM ask the run to stop cleanly; a second one exits at once.
-
-    The first signal only records itself (``.signal``); run_hogwild polls it, stops the threads at
-    their next progress tick and returns, so the caller can save a checkpoint. A second signal
-    raises KeyboardInterrupt wherever the main thread is: atomic writes then remove their
-    temporary file and nothing already written is touched. Outside the main thread it does nothing.
-    """
-
-    def __init__(self):
-        self.signal: Optional[str] = None
-        self._saved = {}
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:
-            raise KeyboardInterrupt
-        self.signal = signal.Signals(signum).name
-
-    def __enter__(self) -> "Interrupts":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-        self._saved = {}
+from .io import (check_directory, check_free_space, fingerprint, load_checkpoint, pack_words, partial_path,
+                 resolve_format, save_checkpoint, unpack_words, write_outputs)
+from .signals import Interrupts  # noqa: F401 -- also w2v_async.job.Interrupts, as before
+from .testhooks import HOLD, hold
 
 
 def _silent(msg: str) -> None:
@@ -74,6 +44,7 @@ class RunOptions:
     sandblaster: Optional[SandblasterConfig] = None  # with ray: GloVe by Sandblaster L-BFGS instead of Downpour
     cache: bool = True
     cache_dir: Optional[str] = None  # None: beside the output (data/cache.py)
+    tmp_dir: Optional[str] = None  # GloVe from a corpus: where co-occurrence runs spill (None: beside the output)
 
 
 DEFAULT_CHECKPOINT_MINUTES = 10.0
@@ -85,7 +56,7 @@ def _cache_dir(options: RunOptions, output: Optional[str]) -> Optional[str]:
 
 
 def spill_directory(output: Optional[str]) -> str:
-    """Where a run builds its encoded corpus (files mapped, then unlinked): beside the output."""
+    """Where a run builds its encoded corpus (files mapped, then unlinked; data/cache.check_room): beside the output."""
     return os.path.dirname(os.path.abspath(output)) if output is not None else tempfile.gettempdir()
 
 
@@ -132,20 +103,24 @@ class _Job:
             raise ConfigError(f"the checkpoint was trained with --engine {saved_engine}, whose state --engine "
                               f"{self.engine} cannot continue; resume with --engine {saved_engine}.")
         diffs = [f"{k} {mine[part][k]!r} (checkpoint: {v!r})" for part in ("vocab", "train")
-                 for k, v in saved[part].items() if mine[part].get(k) != v]
+                 for k, v in saved[part].items() if mine[part].get(k) != v and k not in RUN_SETTINGS]
         if diffs:
             raise ConfigError(f"these settings differ from the checkpoint's: {', '.join(diffs)}; resume with the "
                               "checkpoint's settings or start a new --checkpoint-dir.")
 
-    def check_data(self, words: List[str], fingerprint: str, what: str) -> None:
-        """Refuse to resume on another vocabulary or other training data than the checkpoint's."""
+    def check_data(self, words: List[str], fingerprint: str, what: str, pruned: bool = False) -> None:
+        """Refuse to resume on another vocabulary or other training data than the checkpoint's
+        (pruned: words were pruned while counting, so the vocabulary depends on the reading threads)."""
         self.words, self.fingerprint = words, fingerprint
         if self.arrays is None:
             return
-        saved_words = self.arrays["words"].tolist()
+        saved_words = unpack_words(self.arrays)
         if saved_words != words:
+            fix = (f"--threads {self.meta['config']['train'].get('threads')} (words were pruned while counting, so "
+                   "the vocabulary depends on how many threads read the corpus), or train with --vocab FILE") \
+                if pruned else "the same corpus, --vocab and --min-count"
             raise InputError(f"this {what} gives another vocabulary ({len(words)} words) than the checkpoint's "
-                             f"({len(saved_words)} words); resume with the same corpus, --vocab and --min-count.")
+                             f"({len(saved_words)} words); resume with {fix}.")
         if self.meta["data"] != fingerprint:
             raise InputError(f"this {what} differs from the one the checkpoint was trained on; resume with the "
                              "same input.")
@@ -171,18 +146,20 @@ class _Job:
             "data": self.fingerprint, "epoch": int(min(state.epoch.min() + 1, epochs)), "epochs": epochs,
             "progress": float(state.counters[1:].sum() / max(self.total_units, 1)), "seconds": state.seconds,
         }
-        arrays = dict(params, **state.to_arrays(), words=np.array(self.words, dtype=str), counts=self.counts)
+        arrays = dict(params, **state.to_arrays(), **pack_words(self.words), counts=self.counts)
         try:
             self.last_checkpoint = save_checkpoint(self.directory, meta, arrays)
         except OSError as e:
             raise InputError(f"could not write a checkpoint in {self.directory!r}: {e.strerror or e}; "
                              "free some space or choose another --checkpoint-dir.") from e
         self.checkpoint_seconds.append(time.perf_counter() - t0)
+        if HOLD is not None:  # test hook: a signal sent once a checkpoint is saved (tests/test_signals.py)
+            hold(f"checkpoint-{len(self.checkpoint_seconds)}-saved", lambda: self.interrupts.signal is not None)
 
     def checkpointing(self, interrupts: Interrupts, counts: np.ndarray, total_units: int) -> Checkpointing:
         """How the trainer should checkpoint and resume; counts : the vocabulary's, total_units :
         the words (or entries) of the whole run, for the progress a checkpoint records."""
-        self.counts, self.total_units = counts, total_units
+        self.counts, self.total_units, self.interrupts = counts, total_units, interrupts
         return Checkpointing(save=self.save if self.directory is not None else None, every_s=self.every_s,
                              resume=self.arrays, interrupts=interrupts)
 
@@ -278,7 +255,7 @@ def train_from_corpus(
     t0 = time.perf_counter()
     reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
                                                        cfg.threads, _cache_dir(options, output))
-    job.check_data(vocab.words, encoded.fingerprint(), "corpus")
+    job.check_data(vocab.words, encoded.fingerprint(), "corpus", reader.stats.n_pruned > 0)
     job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
@@ -297,6 +274,7 @@ def train_from_corpus(
             "words_in_vocab": encoded.n_words,
             "sentences": encoded.n_sentences,
             "long_lines_split": reader.stats.n_split_lines,
+            "long_tokens_skipped": reader.stats.n_long_tokens,
             "bad_utf8_lines": reader.stats.n_bad_utf8_lines,
         },
         "vocab_size": len(vocab),
@@ -365,15 +343,19 @@ def train_glove_from_corpus(
                     f"{vocab_path} ({len(expected)} words); count it again with --vocab {vocab_path}."
                 )
         log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
+        data, what, pruned = fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix", False
     else:
-        _, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
-                                                      cfg.threads, _cache_dir(options, output))
-        directory = None if output is None else os.path.dirname(os.path.abspath(output))
+        reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
+                                                           cfg.threads, _cache_dir(options, output))
+        # the counts' float sums round by how the threads split the corpus: the data are the ids and the window
+        data = fingerprint(np.frombuffer(f"{encoded.fingerprint()} {cfg.window} {cfg.symmetric}".encode(), np.uint8))
+        what, pruned = "corpus", reader.stats.n_pruned > 0
+        directory = options.tmp_dir or (None if output is None else os.path.dirname(os.path.abspath(output)))
         cooc = count_cooccurrences(encoded, vocab, cfg.window, cfg.symmetric, cfg.memory_gb, cfg.threads, directory)
         del encoded  # store() keeps it mapped (a file, not memory) until the job has succeeded
         log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
     n_words = len(cooc.vocab)
-    job.check_data(cooc.vocab.words, fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix")
+    job.check_data(cooc.vocab.words, data, what, pruned)
     floats = 4 * n_words * (cfg.dim + 1)  # the parameters and AdaGrad's sums, float32
     if sandblaster is not None:  # L-BFGS's point, gradient and history pairs, float64
         floats = 2 * n_words * (cfg.dim + 1) * 2 * (2 + 2 * sandblaster.history)

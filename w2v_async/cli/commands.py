@@ -7,7 +7,6 @@ import signal
 import sys
 
 import click
-from click.core import ParameterSource
 
 from .. import __version__
 from ..config import BATCHING, ENGINES, MODELS, PS_OPTIMIZERS, default_threads
@@ -59,11 +58,6 @@ def _fail(e: W2VError):
     raise RuntimeFailure(str(e)) from e
 
 
-# train's parameters whose Python API option has another name
-API_NAMES = {"fmt": "format", "vocab_path": "vocab", "cooccur_path": "cooccur", "which_vectors": "vectors",
-             "resume_dir": "resume"}
-
-
 def _checkpoint_settings(ctx, resume_dir):
     """The newest checkpoint's metadata when resuming (its settings fill in the options not given)."""
     from ..io import peek_checkpoint  # each command imports what it uses when it runs: --help stays fast
@@ -91,6 +85,9 @@ def vocab_options(f):
                      help="Raise --min-count until at most this many words remain (gensim)."),
         click.option("--lowercase/--no-lowercase", default=False, show_default=True,
                      help="Lowercase the text before splitting."),
+        click.option("--max-word-length", default=100, show_default=True, type=int,
+                     help="Skip tokens longer than this many UTF-8 bytes (URLs, encoded data), counted in the "
+                          "summary; 0: no limit."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -119,7 +116,8 @@ def cli():
               help="Reading threads: a large file is cut at line ends, a directory by files.")
 @click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
-def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase, threads, quiet, as_json):
+def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase, max_word_length, threads, quiet,
+          as_json):
     """Count the words of CORPUS (file, directory, .gz, .bz2 or - for stdin) into a vocabulary.
 
     The output uses word2vec.c's -save-vocab format, sorted by count, and is read back by
@@ -134,7 +132,8 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
     log = _log(quiet)
     try:
         words, summary = build_vocab(corpus, output, log, min_count=min_count, max_vocab_size=max_vocab_size,
-                                     max_final_vocab=max_final_vocab, lowercase=lowercase, threads=threads)
+                                     max_final_vocab=max_final_vocab, lowercase=lowercase,
+                                     max_word_length=max_word_length, threads=threads)
     except W2VError as e:
         _fail(e)
     if as_json:
@@ -182,6 +181,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
               show_default=True, help="glove: write W + W~ or W alone.")
 @click.option("--asymmetric", is_flag=True, help="glove: count left contexts only.")
 @click.option("--memory", default=1.0, show_default=True, type=float, help="glove: GB for co-occurrence counting.")
+@click.option("--tmp-dir", default=None, help="glove: where co-occurrence runs spill [default: beside the output].")
 @click.option("--engine", type=click.Choice(ENGINES), default="threads", show_default=True,
               help="threads: Hogwild threads in this process. ray: Downpour SGD (parameter-server shards and "
                    "asynchronous replicas) on Ray, local or a cluster. sandblaster (glove): L-BFGS on the exact "
@@ -220,10 +220,10 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @click.pass_context
 def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
-          seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory,
+          seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory, tmp_dir,
           engine, max_iter, lbfgs_history, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
           checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
-          quiet, as_json):
+          max_word_length, quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
     The corpus is read once into an int32 id array (a file beside the output, memory-mapped,
@@ -244,19 +244,17 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
     """
     from ..errors import Interrupted
     from ..warmup import MODELS, compile_notice
+    from .options import check_options, given, given_options
 
-    given = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT,
-                                                                                  ParameterSource.DEFAULT_MAP)}
+    options = given_options(ctx)
     try:
         saved = _checkpoint_settings(ctx, resume_dir)
-        if saved is not None and "model" not in given:
+        if saved is not None and not given(ctx, "model"):
             model = saved["model"]
+        check_options(options, model, saved)  # before anything loads: an option that does not apply
         with compile_notice(MODELS[model], _log(quiet)):  # a line on stderr when numba must compile
-            from ..api import model_options, run  # numba and the engines load only when a command trains
+            from ..api import run  # numba and the engines load only when a command trains
 
-            applies = model_options(model)
-            options = {API_NAMES.get(name, name): ctx.params[name] for name in given - {"model"}
-                       if API_NAMES.get(name, name) in applies or name == "cooccur_path"}
             outcome = run(corpus, output, **options, model=model, progress=not quiet, log=_log(quiet))
         summary = outcome.summary
     except Interrupted as e:
@@ -298,7 +296,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
 @click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp_dir, cache_dir, cache, min_count,
-            max_vocab_size, max_final_vocab, lowercase, quiet, as_json):
+            max_vocab_size, max_final_vocab, lowercase, max_word_length, quiet, as_json):
     """Count GloVe co-occurrences X_ij of CORPUS within --memory, as Stanford's cooccur.
 
     Every pair of words at distance d <= --window in a sentence adds 1/d. The result (sorted
@@ -318,7 +316,7 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
                                           memory=memory, threads=threads, vocab=vocab_path, tmp_dir=tmp_dir,
                                           cache_dir=cache_dir, cache=cache, min_count=min_count,
                                           max_vocab_size=max_vocab_size, max_final_vocab=max_final_vocab,
-                                          lowercase=lowercase)
+                                          lowercase=lowercase, max_word_length=max_word_length)
     except W2VError as e:
         _fail(e)
     if as_json:

@@ -7,8 +7,9 @@ same way), and the format version. It holds ids.i32 and starts.i64 (raw arrays),
 manifest.json, which records the key, the array lengths, the reading statistics and the SHA-256
 fingerprint of the arrays. An entry is trusted only when its manifest, its file sizes and its
 fingerprint all match (a damaged one is removed and the corpus read again). Entries are written to
-a hidden folder and renamed into place, after the job that read the corpus has succeeded; storing
-one removes the entries of earlier versions of the same files.
+a hidden folder (.tmp-PID@HOST.XXXX) and renamed into place, after the job that read the corpus
+has succeeded; storing one removes the entries of earlier versions of the same files, and the
+hidden folders of writers that were killed (io.remove_dead_leftovers: a live writer's stay).
 """
 
 import hashlib
@@ -23,13 +24,18 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from ..config import VocabConfig
-from .corpus import STDIN, CorpusReader, CorpusStats
+from ..errors import InputError
+from ..io import remove_dead_leftovers, writer_tag
+from .corpus import STDIN, CorpusReader, CorpusStats, resolve_paths
 from .encoded import EncodedCorpus
+from .scan import plan_spans
 from .vocab import Vocab, read_corpus
 
 CACHE_VERSION = 1
 ENDS_BYTES = 1 << 20  # hashed at each end of every file
 WRITE_PIECE = 1 << 24  # elements written per call when storing
+ROOM_PER_BYTE = 0.5  # what building the encoded corpus surely takes, per byte of text (see check_room)
+PACKED_RATIO = 3  # bytes of text per byte of a .gz or .bz2 file, about
 
 
 def default_cache_dir(output: Optional[str]) -> Optional[str]:
@@ -56,7 +62,8 @@ def corpus_key(paths: Sequence[str], cfg: VocabConfig, vocab_path: Optional[str]
         "version": CACHE_VERSION,
         "files": [_file_id(p) for p in paths],
         "vocab": {"min_count": cfg.min_count, "max_vocab_size": cfg.max_vocab_size,
-                  "max_final_vocab": cfg.max_final_vocab, "lowercase": cfg.lowercase},
+                  "max_final_vocab": cfg.max_final_vocab, "lowercase": cfg.lowercase,
+                  "max_word_length": cfg.max_word_length},
         "vocab_file": _file_id(vocab_path) if vocab_path else None,
     }
 
@@ -74,6 +81,7 @@ class CorpusCache:
 
     def load(self, key: dict) -> Optional[Tuple[Vocab, EncodedCorpus, CorpusStats]]:
         """The entry for key, verified; None if there is none or it does not verify (then it is removed)."""
+        remove_dead_leftovers(self.directory, ".tmp-")  # a killed run's half-written entries, whatever it read
         entry = os.path.join(self.directory, _entry_name(key))
         manifest_path = os.path.join(entry, "manifest.json")
         if not os.path.isfile(manifest_path):
@@ -102,12 +110,13 @@ class CorpusCache:
         """Write the entry for key (removing those of earlier versions of the files); a failure only warns."""
         try:
             os.makedirs(self.directory, exist_ok=True)
+            remove_dead_leftovers(self.directory, ".tmp-")  # before the space check: they may hold it
             need = 4 * encoded.n_words + 8 * (encoded.n_sentences + 1) + (1 << 20)
             if shutil.disk_usage(self.directory).free < 2 * need:
                 self.log(f"warning: not caching the encoded corpus: {self.directory} has under "
                          f"{2 * need >> 20} MiB free.")
                 return
-            tmp = tempfile.mkdtemp(dir=self.directory, prefix=".tmp-")
+            tmp = tempfile.mkdtemp(dir=self.directory, prefix=".tmp-" + writer_tag() + ".")
             try:
                 _write(os.path.join(tmp, "ids.i32"), encoded.ids)
                 _write(os.path.join(tmp, "starts.i64"), encoded.sent_starts)
@@ -123,6 +132,9 @@ class CorpusCache:
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError as e:
             self.log(f"warning: could not cache the encoded corpus in {self.directory}: {e.strerror or e}.")
+
+    def remove(self, key: dict) -> None:
+        shutil.rmtree(os.path.join(self.directory, _entry_name(key)), ignore_errors=True)
 
     def _remove_entries_of(self, files: list) -> None:
         """Remove the entries of earlier versions of these files (any settings)."""
@@ -154,11 +166,37 @@ def _write(path: str, array: np.ndarray) -> None:
             np.ascontiguousarray(array[first: first + WRITE_PIECE]).tofile(f)
 
 
+def check_room(source, directory: Optional[str]) -> None:
+    """Refuse, before reading, files whose encoded corpus cannot fit in directory, where it is built
+    (beside the output; without one the system's temporary directory, often memory: tmpfs).
+
+    Building takes 4 bytes per token twice over (each reading part's ids, then the final ids) and
+    12-16 per sentence: about 1.4 x English text (6 bytes per token, with its space). Asking for
+    ROOM_PER_BYTE = 0.5 x the text refuses only what cannot fit (its tokens would have to average
+    16 bytes or more); a run that passes and still fills the disk gets IdStreamBuilder's error."""
+    if directory is None or not isinstance(source, (str, os.PathLike)) or os.fspath(source) == STDIN:
+        return
+    try:
+        text = sum(os.path.getsize(p) * (PACKED_RATIO if p.endswith((".gz", ".bz2")) else 1)
+                   for p in resolve_paths(os.fspath(source)))
+        free = shutil.disk_usage(directory).free
+    except OSError:  # reading it says what is wrong
+        return
+    need = int(ROOM_PER_BYTE * text)
+    if free < need:
+        fix = "free some space there or write the output on a larger disk (the corpus is built beside it)"
+        if os.path.abspath(directory) == os.path.abspath(tempfile.gettempdir()):
+            fix = "set TMPDIR to a larger disk, or give an output path (the corpus is then built beside it)"
+        raise InputError(f"{directory!r} has {free / 1e6:.1f} MB free but encoding the corpus takes at least "
+                         f"{max(need / 1e6, 0.1):.1f} MB there; {fix}.")
+
+
 def read_corpus_cached(source, cfg: VocabConfig, vocab_path: Optional[str], log: Callable[[str], None],
                        directory: Optional[str], threads: int, cache_dir: Optional[str]):
     """read_corpus, through the cache in cache_dir (None: no cache; token lists and stdin are never
     cached). Returns (reader, vocab, encoded, store): call store() once the job has succeeded."""
     if cache_dir is None or not isinstance(source, (str, os.PathLike)):
+        check_room(source, directory)
         return (*read_corpus(source, cfg, vocab_path, log, directory, threads), lambda: None)
     reader = CorpusReader(os.fspath(source), cfg.lowercase)
     try:
@@ -166,10 +204,18 @@ def read_corpus_cached(source, cfg: VocabConfig, vocab_path: Optional[str], log:
     except OSError:  # an unreadable file or a missing --vocab: reading it says what is wrong
         key = None
     if key is None:
+        check_room(source, directory)
         return (*read_corpus(source, cfg, vocab_path, log, directory, threads), lambda: None)
     cache = CorpusCache(cache_dir, log)
     t0 = time.perf_counter()
     hit = cache.load(key)
+    if hit is not None and hit[2].n_pruned and hit[2].n_readers != len(plan_spans(reader.paths, threads)):
+        # pruning (--max-vocab-size) kept each reading worker's frequent words: the vocabulary
+        # depends on how the files were split, so an entry read with another split is not this run's
+        log(f"the cached vocabulary was pruned while {hit[2].n_readers} workers read the corpus; reading it again "
+            f"with --threads {threads} (pass --vocab FILE for one vocabulary at any thread count).")
+        cache.remove(key)
+        hit = None
     if hit is not None:
         vocab, encoded, stats = hit
         stats.paths = list(reader.paths)
@@ -179,5 +225,6 @@ def read_corpus_cached(source, cfg: VocabConfig, vocab_path: Optional[str], log:
         log(f"vocabulary: {len(vocab)} words; corpus: {stats.n_tokens} tokens, {encoded.n_words} in vocabulary, "
             f"{encoded.n_sentences} sentences [from the cache in {cache_dir}, {time.perf_counter() - t0:.1f} s]")
         return reader, vocab, encoded, lambda: None
+    check_room(source, directory)
     reader, vocab, encoded = read_corpus(source, cfg, vocab_path, log, directory, threads)
     return reader, vocab, encoded, lambda: cache.store(key, vocab, encoded, reader.stats)

@@ -18,8 +18,9 @@ import numpy as np
 
 from ..config import VocabConfig
 from ..errors import ConfigError, InputError
-from ..io import atomic_path
+from ..io import atomic_path, pack_words, remove_dead_leftovers, unpack_words, writer_tag
 from ..models.cooccur import add_transpose, fill_cooccurrences, sort_reduce
+from ..testhooks import HOLD, hold
 from .corpus import check_output_path
 from .encoded import EncodedCorpus
 from .cache import read_corpus_cached
@@ -30,7 +31,8 @@ BYTES_PER_ENTRY = 24  # keys + values and the radix sort's second copy (8 + 4 + 
 COUNT_SHARE = 0.75  # of --memory for the counting buffers; the rest for compacting runs meanwhile
 COMPACT_AFTER = 4  # the first compaction once runs on disk are 4 x --memory
 SENTENCE_CHUNK = 1 << 20  # sentence numbers handed to the counting kernel at once (8 MiB)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the vocabulary as io.pack_words; 1 (a fixed-width str array) is still read
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -72,9 +74,9 @@ class Cooccurrence:
         try:
             with np.load(path, allow_pickle=False) as z:
                 version, window, symmetric = z["meta"].tolist()
-                if version != FORMAT_VERSION:
+                if version not in READABLE_VERSIONS:
                     raise ValueError(f"format version {version}")
-                vocab = Vocab(z["words"].tolist(), z["counts"])
+                vocab = Vocab(unpack_words(z), z["counts"])
             with zipfile.ZipFile(path) as zf:
                 entries = [_mapped_member(path, zf, name) for name in ("rows", "cols", "values")]
             return cls(*entries, vocab, int(window), bool(symmetric))
@@ -86,7 +88,7 @@ class Cooccurrence:
 
 def _described_by(vocab: Vocab, window: int, symmetric: bool) -> dict:
     """The .npz members beside the entries: the vocabulary and the settings."""
-    return {"words": np.array(vocab.words, dtype=object).astype(str), "counts": vocab.counts,
+    return {**pack_words(vocab.words), "counts": vocab.counts,
             "meta": np.array([FORMAT_VERSION, window, int(symmetric)], np.int64)}
 
 
@@ -157,7 +159,10 @@ def count_cooccurrences(
     cuts = np.searchsorted(corpus.sent_starts[: corpus.n_sentences], np.arange(threads + 1) * corpus.n_words // threads)
     cuts[-1] = corpus.n_sentences
     errors: List[BaseException] = []
-    with tempfile.TemporaryDirectory(prefix=".w2v-cooccur-", dir=tmp_dir) as directory:
+    # the runs go in .w2v-cooccur-PID@HOST.XXXX, removed at the end; a count killed by kill -9 leaves
+    # it (tens of GB at scale), so each count first removes those whose process is gone
+    remove_dead_leftovers(tmp_dir if tmp_dir is not None else tempfile.gettempdir(), ".w2v-cooccur-")
+    with tempfile.TemporaryDirectory(prefix=".w2v-cooccur-" + writer_tag() + ".", dir=tmp_dir) as directory:
         merge_entries = max(threads, int((1 - COUNT_SHARE) * budget / MERGE_BYTES))
         store = RunStore(directory, merge_entries, threads, compact_entries=int(COMPACT_AFTER * budget / ENTRY_BYTES),
                          segment_entries=merge_entries // threads)
@@ -178,6 +183,8 @@ def count_cooccurrences(
                     m, in_tmp = sort_reduce(keys[:size], values[:size], tmp_keys[:size], tmp_values[:size], max_key)
                     sorted_keys, sorted_values = (tmp_keys, tmp_values) if in_tmp else (keys, values)
                     store.append(sorted_keys[:m], sorted_values[:m])
+                    if HOLD is not None:  # test hook: a run is on disk, counting goes on until stopped
+                        hold("cooccur-spilled", lambda: bool(errors))
 
                 for lo in range(int(cuts[t]), int(cuts[t + 1]), SENTENCE_CHUNK):
                     if errors:

@@ -107,6 +107,9 @@ class CorpusStats:
     n_tokens: int = 0
     n_bad_utf8_lines: int = 0
     n_split_lines: int = 0
+    n_long_tokens: int = 0  # over --max-word-length bytes: skipped, as unknown words
+    n_pruned: int = 0  # words dropped while counting to stay within --max-vocab-size
+    n_readers: int = 1  # reading workers (spans); once words are pruned, the vocabulary depends on them
     paths: List[str] = field(default_factory=list)
 
 
@@ -168,7 +171,7 @@ class CorpusReader:
                     f.close()
 
     def warnings(self) -> List[str]:
-        out = []
+        out = long_token_warnings(self.stats)
         if self.stats.n_bad_utf8_lines:
             out.append(
                 f"{self.stats.n_bad_utf8_lines} line(s) had invalid UTF-8; "
@@ -210,7 +213,14 @@ class SentenceReader:
                 yield tokens[i : i + MAX_SENTENCE_TOKENS]
 
     def warnings(self) -> List[str]:
+        return long_token_warnings(self.stats)
+
+
+def long_token_warnings(stats: CorpusStats) -> List[str]:
+    if not stats.n_long_tokens:
         return []
+    return [f"{stats.n_long_tokens} token(s) longer than --max-word-length bytes were skipped as unknown words "
+            "(URLs, encoded data); raise --max-word-length, or 0 for no limit, to keep them."]
 
 
 def open_corpus(source, lowercase: bool = False):

@@ -6,7 +6,7 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -48,30 +48,75 @@ class EncodedCorpus:
             longest = max(longest, int(np.diff(piece).max(initial=1)))
         return longest
 
-    def shards(self, n: int, block_words: int = 10_000) -> List[np.ndarray]:
-        """Deal blocks of about block_words consecutive words to n threads in turn.
+    def deal(self, n: int, block_words: int = 10_000) -> List["Shard"]:
+        """Deal blocks of about block_words consecutive words to n threads in turn: each thread's
+        Shard, whose sentence numbers (in corpus order) are made a piece at a time.
 
-        Returns, for each thread, the int64 sentence numbers it trains, in corpus order. Dealing
-        blocks round-robin (as gensim's job queue does) keeps every thread in the same region of
-        the corpus, so the learning-rate schedule sees the corpus in order, not in n slices. A
-        corpus of fewer than 4 n blocks gets smaller blocks, so that every thread has work.
+        Dealing blocks round-robin (as gensim's job queue does) keeps every thread in the same
+        region of the corpus, so the learning-rate schedule sees the corpus in order, not in n
+        slices. A corpus of fewer than 4 n blocks gets smaller blocks, so that every thread has work.
+
+        Memory: one pass over the sentence starts in pieces of SHARD_PIECE, keeping each block's
+        first sentence only: O(words / block_words). At 10 billion tokens (about 500M sentences)
+        that is 1M blocks, about 32 MB for all threads, where the threads' sentence numbers as
+        arrays (shards(); int64, as the kernels' signature has them, models/common.CORPUS) would be
+        4 GB, and up to 12 GB while the pieces were concatenated and copied. The threads engine
+        asks each Shard for threads.PIECE_SENTENCES at a time instead.
         """
         block_words = max(1, min(block_words, self.n_words // (4 * n)))
-        dealt: List[List[np.ndarray]] = [[] for _ in range(n)]
-        last_block, number = -1, -1  # blocks are renumbered consecutively, skipping empty ones
+        firsts = [np.zeros(0, np.int64)]  # each block's first sentence; blocks skip numbers no sentence starts in
+        last_block = -1
         for first in range(0, self.n_sentences, SHARD_PIECE):  # in pieces: no corpus-sized temporaries
             block = np.asarray(self.sent_starts[first: min(first + SHARD_PIECE, self.n_sentences)]) // block_words
             new = np.empty(block.shape[0], bool)
             new[0] = block[0] != last_block
             np.greater(block[1:], block[:-1], out=new[1:])
-            numbers = number + np.cumsum(new)
-            last_block, number = int(block[-1]), int(numbers[-1])
-            for t in range(n):
-                dealt[t].append(np.flatnonzero(numbers % n == t) + first)
-        return [np.concatenate(d).astype(np.int64) if d else np.zeros(0, np.int64) for d in dealt]
+            firsts.append(np.flatnonzero(new).astype(np.int64, copy=False) + first)
+            last_block = int(block[-1])
+        bounds = np.append(np.concatenate(firsts), np.int64(self.n_sentences))
+        return [Shard(bounds[:-1][t::n], bounds[1:][t::n]) for t in range(n)]
+
+    def shards(self, n: int, block_words: int = 10_000) -> List[np.ndarray]:
+        """deal(n, block_words)'s shards as int64 arrays of sentence numbers: O(sentences) in all,
+        for tests and small corpora; an engine takes them a piece at a time (Shard.sentences)."""
+        return [sh.sentences() for sh in self.deal(n, block_words)]
 
 
 SHARD_PIECE = 1 << 22  # sentences dealt per piece
+
+
+class Shard:
+    """One thread's sentences: whole blocks of consecutive sentences, [starts[k], ends[k]) for each
+    of its blocks k, in corpus order. Position p (0 <= p < len) is its p-th sentence."""
+
+    def __init__(self, starts: np.ndarray, ends: np.ndarray):
+        self._starts, self._ends = np.ascontiguousarray(starts, np.int64), np.ascontiguousarray(ends, np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(self._ends - self._starts)]).astype(np.int64)
+        self.shape = (int(self._offsets[-1]),)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def sentences(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
+        """The sentence numbers at positions start..stop (int64, contiguous: a kernel's input)."""
+        stop = max(start, len(self) if stop is None else min(stop, len(self)))
+        out = np.empty(stop - start, np.int64)  # and nothing else of its size: block after block
+        if stop == start:
+            return out
+        offsets = self._offsets
+        for k in range(int(np.searchsorted(offsets, start, "right")) - 1, int(np.searchsorted(offsets, stop))):
+            a, b = max(start, int(offsets[k])), min(stop, int(offsets[k + 1]))
+            out[a - start: b - start] = np.arange(a, b, dtype=np.int64) + (int(self._starts[k]) - int(offsets[k]))
+        return out
+
+    def searchsorted(self, v, side: str = "left", sorter=None):
+        """How many of its sentences are below sentence v (side "right": at most v), as
+        np.searchsorted(shard_array, v) on shards()'s array; np.searchsorted(shard, v) calls it."""
+        v = np.asarray(v, np.int64) + (side == "right")
+        if not self._starts.shape[0]:
+            return np.zeros_like(v)
+        k = np.maximum(np.searchsorted(self._starts, v, "right") - 1, 0)
+        return np.maximum(self._offsets[k] + np.minimum(v - self._starts[k], self._ends[k] - self._starts[k]), 0)
 
 
 class IdStreamBuilder:
@@ -210,12 +255,44 @@ class _Part:
         self._builder = builder
         self.ids = builder.stream(np.int32)
         self.lengths = builder.stream(np.int32)
-        self.streams = (self.ids, self.lengths)
+        self.maps = builder.stream(np.int32)  # the renumberings, end to end (on disk with a directory)
+        self.renumbered: List[Tuple[int, int, int]] = []  # (tokens before it, its start in maps, its length)
+        self.streams = (self.ids, self.lengths, self.maps)
 
     def add(self, ids: np.ndarray, lengths: np.ndarray) -> None:
         with self._builder._disk_errors():
             self.ids.append(ids)
             self.lengths.append(lengths)
+
+    def renumber(self, to_new: np.ndarray) -> None:
+        """The reader's table renumbered its words (WordTable.compact): the ids added so far are
+        in the old numbering, to_new (int32, -1 dropped) maps it to the new one. Kept with the ids
+        (4 bytes per word the table held), applied when the part is built."""
+        with self._builder._disk_errors():
+            self.renumbered.append((self.ids.n, self.maps.n, int(to_new.shape[0])))
+            self.maps.append(to_new)
+
+    def _numberings(self, remap: np.ndarray):
+        """(first token, end token, the map from their ids to final ids) of each stretch of tokens
+        that shares one numbering, in order: remap composed with every later renumbering, built
+        from the last one back, a map at a time in memory (the rest mapped from disk)."""
+        if not self.renumbered:
+            return [(0, self.ids.n, remap)]
+        maps = self.maps.array()
+        out = self._builder.stream(np.int32)
+        try:
+            final, placed = remap, []
+            for tokens, start, n in reversed(self.renumbered):
+                step = np.asarray(maps[start: start + n])
+                final = np.append(np.where(step >= 0, final[np.maximum(step, 0)], -1), np.int32(-1)).astype(np.int32)
+                placed.append((tokens, out.n, final.shape[0]))  # -1 (unknown) indexes the last slot
+                out.append(final)
+            composed = out.array()
+        finally:
+            out.close()  # a mapping keeps the unnamed file's pages
+        bounds = [0] + [tokens for tokens, _, _ in self.renumbered] + [self.ids.n]
+        finals = [composed[start: start + n] for _, start, n in reversed(placed)] + [remap]
+        return [(bounds[k], bounds[k + 1], finals[k]) for k in range(len(finals))]
 
     def kept_sizes(self, remap: np.ndarray):
         """(ids, sentences) this part keeps after remap."""
@@ -228,13 +305,20 @@ class _Part:
     def remapped(self, remap: np.ndarray):
         """(final ids, kept sentence lengths) in sentence-aligned pieces of about BUILD_TOKENS tokens."""
         raw, lengths = self.ids.array(), self.lengths.array()
+        numberings = self._numberings(remap)
         first = token = 0
         while first < lengths.shape[0]:
             window = np.asarray(lengths[first: first + BUILD_TOKENS], np.int64)  # sentences have >= 1 token
             ends = np.cumsum(window)
             last = max(1, int(np.searchsorted(ends, BUILD_TOKENS, "right")))
             n_tokens = int(ends[last - 1])
-            yield _remap(np.asarray(raw[token: token + n_tokens]), window[:last], remap)
+            piece = np.asarray(raw[token: token + n_tokens])
+            if len(numberings) == 1:
+                yield _remap(piece, window[:last], remap)
+            else:  # each stretch of the piece through its own numbering's map
+                final = np.concatenate([np.asarray(to_final)[piece[max(a, token) - token: min(b, token + n_tokens) - token]]
+                                        for a, b, to_final in numberings if a < token + n_tokens and b > token])
+                yield _remap(final, window[:last], None)
             first += last
             token += n_tokens
 
@@ -246,9 +330,9 @@ def _append(f, array: np.ndarray) -> None:
     array.tofile(f)
 
 
-def _remap(raw: np.ndarray, lengths: np.ndarray, remap: np.ndarray):
+def _remap(raw: np.ndarray, lengths: np.ndarray, remap: Optional[np.ndarray]):
     """(final ids int32 with dropped tokens removed, each sentence's kept length, empty ones out)."""
-    final = remap[raw] if raw.size else raw.astype(np.int32)
+    final = raw if remap is None else remap[raw] if raw.size else raw.astype(np.int32)  # None: raw is final
     keep = final >= 0
     sent_of_token = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
     kept_lengths = np.bincount(sent_of_token[keep], minlength=lengths.shape[0])

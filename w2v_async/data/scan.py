@@ -23,7 +23,7 @@ from ..models import tokens as kernels
 from . import corpus as corpus_module
 from .corpus import STDIN, CorpusStats, check_text, check_utf8
 from .encoded import IdStreamBuilder
-from .words import FOLD_LOWER, FOLD_NONE, WordTable, compose
+from .words import FOLD_LOWER, FOLD_NONE, NO_LIMIT, WordTable, compose
 
 CHUNK_BYTES = 1 << 22  # read per call; a worker holds about 6 times this
 MIN_SPAN_BYTES = 1 << 23  # a plain file is cut into spans of at least this much
@@ -175,9 +175,11 @@ class _Stopped(Exception):
 class _Worker:
     """Scans one group of spans into its own table (or looks words up in a shared, frozen one)."""
 
-    def __init__(self, table: WordTable, counting: bool, cfg: VocabConfig, part):
+    def __init__(self, table: WordTable, counting: bool, cfg: VocabConfig, part, n_workers: int = 1):
         self.table = table
-        self.max_vocab = (cfg.max_vocab_size or 0) if counting else -1
+        # --max-vocab-size bounds the words held by all workers together, not by each
+        self.max_vocab = (max(1, cfg.max_vocab_size // n_workers) if cfg.max_vocab_size else 0) if counting else -1
+        self.max_len = cfg.max_word_length or NO_LIMIT
         self.fold = FOLD_LOWER if cfg.lowercase else FOLD_NONE
         self.lowercase = cfg.lowercase
         self.part = part  # where the ids go (None: counting only)
@@ -235,7 +237,7 @@ class _Worker:
         pos = 0
         while True:
             status, pos, extra = kernels.scan_text(buf, pos, end, closes, self.table.arrays, out, self.fold,
-                                                   self.max_vocab, self.check_line)
+                                                   self.max_vocab, self.check_line, self.max_len)
             if status == kernels.DONE:
                 break
             if status == kernels.GROW:
@@ -249,6 +251,9 @@ class _Worker:
         if self.part is not None:
             n, m = int(self.state[kernels.ST_IDS]), int(self.state[kernels.ST_SENTS])
             self.part.add(self.ids[:n].copy(), self.sents[:m].copy())  # lengths are stored as int32
+        to_new = self.table.compact() if self.max_vocab > 0 else None  # pruned words' records freed
+        if to_new is not None and self.part is not None:
+            self.part.renumber(to_new)
 
     def _fallback(self, raw: bytes, out) -> None:
         """A line the kernel hands back: decoded (bad bytes replaced, counted) and split in Python."""
@@ -260,12 +265,13 @@ class _Worker:
             self.file_bad += 1
         if self.lowercase:
             line = line.lower()
-        self.table.scan_tokens(line.split(), out, self.max_vocab)
+        self.table.scan_tokens(line.split(), out, self.max_vocab, self.max_len)
 
     def stats(self) -> CorpusStats:
         s = self.state
         return CorpusStats(n_lines=int(s[kernels.ST_LINES]), n_tokens=int(s[kernels.ST_TOKENS]),
-                           n_bad_utf8_lines=self.n_bad, n_split_lines=int(s[kernels.ST_SPLIT]))
+                           n_bad_utf8_lines=self.n_bad, n_split_lines=int(s[kernels.ST_SPLIT]),
+                           n_long_tokens=int(s[kernels.ST_LONG]))
 
 
 def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given: Optional[WordTable] = None,
@@ -280,7 +286,8 @@ def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given
     workers = []
     for k, _ in enumerate(groups):
         table = given if given is not None else WordTable()
-        workers.append(_Worker(table, given is None, cfg, builder.part(k) if builder is not None else None))
+        workers.append(_Worker(table, given is None, cfg, builder.part(k) if builder is not None else None,
+                               len(groups)))
     if len(groups) == 1:
         workers[0].run(groups[0])
     else:
@@ -301,10 +308,13 @@ def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given
         stats.n_tokens += s.n_tokens
         stats.n_bad_utf8_lines += s.n_bad_utf8_lines
         stats.n_split_lines += s.n_split_lines
+        stats.n_long_tokens += s.n_long_tokens
+    stats.n_readers = len(workers)
     if given is not None:
         return given, [None] * len(workers)
     merged, maps = merge_tables([w.table for w in workers])
     merged.reduce(cfg.max_vocab_size)
+    stats.n_pruned = sum(w.table.n_pruned for w in workers)  # the first table is the merged one
     return merged, maps
 
 

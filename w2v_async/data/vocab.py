@@ -13,7 +13,7 @@ from ..io import atomic_write
 from .corpus import CorpusReader, SentenceReader, batched, open_corpus
 from .encoded import EncodedCorpus, IdStreamBuilder
 from .scan import scan_files
-from .words import WordTable, compose
+from .words import NO_LIMIT, WordTable, compose
 
 
 @dataclass
@@ -138,9 +138,14 @@ def scan_corpus(
         table = given or WordTable()
         max_vocab = -1 if given is not None else (cfg.max_vocab_size or 0)
         for tokens, lengths in batched(reader):
-            pids = table.add(tokens, max_vocab)
+            pids = table.add(tokens, max_vocab, cfg.max_word_length or NO_LIMIT)
             if builder is not None:
                 builder.add(pids, lengths)
+            to_new = table.compact() if max_vocab > 0 else None
+            if to_new is not None and builder is not None:
+                builder.part(0).renumber(to_new)
+        reader.stats.n_long_tokens += table.n_long
+        reader.stats.n_pruned = table.n_pruned if given is None else 0
         maps = [None]
     if reader.stats.n_tokens == 0:
         raise InputError(f"corpus {reader.source!r} has no words; give a non-empty text file.")
@@ -154,7 +159,8 @@ def scan_corpus(
         )
     encoded = None
     if builder is not None:
-        encoded = builder.build([remap if m is None else compose(m, remap) for m in maps])
+        # a last slot of -1 for the tokens read as -1 (unknown, or over --max-word-length): remap[-1]
+        encoded = builder.build([np.append(remap if m is None else compose(m, remap), np.int32(-1)) for m in maps])
         if encoded.n_words == 0:
             raise InputError(
                 f"no word of corpus {reader.source!r} is in the vocabulary; "

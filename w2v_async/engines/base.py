@@ -223,16 +223,34 @@ def resumed_arrays(arrays: Optional[Dict[str, np.ndarray]], names, shapes) -> Op
 
 
 def resumed_state(arrays: Dict[str, np.ndarray], n_threads: int, positions: Callable[[int], List[int]],
-                   rng: List[np.ndarray]) -> RunState:
-    """A checkpoint's RunState for n_threads threads: as saved, or a one-thread state (the Ray
-    engine's, or --threads 1) dealt out, where positions(items done) gives each thread's share."""
+                   rng: List[np.ndarray], sizes: Callable[[int], List[int]]) -> RunState:
+    """A checkpoint's RunState for n_threads threads: as saved when its thread count is the same,
+    else merged into one thread's (merged_state) and dealt out, where positions(items done) gives
+    each thread's share and sizes(T) the items of each of T threads' shards."""
     state = RunState.from_arrays(arrays)
     if state.epoch.shape[0] == n_threads:
         return state
-    if state.epoch.shape[0] != 1:
-        raise InputError(f"the checkpoint was trained with {state.epoch.shape[0]} threads, this run has "
-                         f"{n_threads}; resume with --threads {state.epoch.shape[0]}.")
+    if state.epoch.shape[0] > 1:
+        state = merged_state(state, sizes(state.epoch.shape[0]))
     return state.dealt(positions(int(state.position[0])), rng)
+
+
+def merged_state(state: RunState, sizes: List[int]) -> RunState:
+    """A T-thread state as one thread's, so that a run can continue on another number of cores.
+
+    The threads' items done in the earliest epoch any of them is in (a thread already past it has
+    done all sizes[t] of its items) add up to the one thread's position: the run goes on with the
+    same number of items left in that epoch, and the same words done over all epochs (counters,
+    which drive the learning rate), but not always the very items that were left, and a thread's
+    head start in the next epoch is trained again. Only the same thread count resumes bit for bit.
+    """
+    epoch = int(state.epoch.min())
+    done = sum(int(p) if e == epoch else int(n) for e, p, n in zip(state.epoch, state.position, sizes))
+    one = RunState.new(1, state.loss.shape[1], state.rng[:1].copy())
+    one.epoch[0], one.position[0] = epoch, done
+    one.counters[1] = state.counters[1:].sum()
+    one.loss[0], one.examples[0], one.seconds = state.loss.sum(axis=0), state.examples.sum(axis=0), state.seconds
+    return one
 
 
 # ---- Ray, for the engines that run on it (ray.py, sandblaster.py) ----

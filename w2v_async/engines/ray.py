@@ -80,9 +80,31 @@ def make_glove_jobs(nnz: int, epochs: int, job_entries: int, start_epoch: int = 
     return jobs
 
 
-def put_blocks(ray, pieces) -> list:
-    """Object refs of the data blocks, put one at a time (the driver holds one block at most)."""
-    return [ray.put(piece) for piece in pieces]
+class BlocksInFlight:
+    """The data blocks in Ray's store while jobs use them: block k (make(k), read from the mapped
+    corpus or the shuffled entries) is put when a job of it goes out and its ref dropped when the
+    last such job has come back, so Ray frees it. The store holds the blocks of the jobs in flight
+    (two per replica: 2 x replicas x about 1 MB at --job-words 200,000), however long the corpus;
+    putting every block up front held all of it (40 GB of ids at 10 billion tokens, spilled to
+    disk past the store's memory). An epoch puts each block again: one copy of the data per pass.
+    """
+
+    def __init__(self, ray, make: Callable[[int], object]):
+        self.ray, self.make = ray, make
+        self.held: Dict[int, list] = {}  # block -> [its ref, jobs out with it]
+        self.most = 0  # the most blocks held at once (for tests)
+
+    def take(self, k: int):
+        if k not in self.held:
+            self.held[k] = [self.ray.put(self.make(k)), 0]
+            self.most = max(self.most, len(self.held))
+        self.held[k][1] += 1
+        return self.held[k][0]
+
+    def give_back(self, k: int) -> None:
+        self.held[k][1] -= 1
+        if not self.held[k][1]:
+            del self.held[k]
 
 
 def resume_point(arrays, units_per_epoch: int) -> Tuple[int, int, int]:
@@ -100,9 +122,9 @@ def resume_point(arrays, units_per_epoch: int) -> Tuple[int, int, int]:
 class _Downpour:
     """The driver: starts the actors, hands out jobs, checkpoints, and gathers the result."""
 
-    def __init__(self, ray, rcfg: RayConfig, params: Dict[str, np.ndarray], data: list, blocks: list, replica_cls,
-                 replica_args, gradsq_names: Dict[str, str], resume):
-        self.ray, self.rcfg, self.params, self.blocks = ray, rcfg, params, blocks
+    def __init__(self, ray, rcfg: RayConfig, params: Dict[str, np.ndarray], data: list,
+                 block: Callable[[int], object], replica_cls, replica_args, gradsq_names: Dict[str, str], resume):
+        self.ray, self.rcfg, self.params, self.blocks = ray, rcfg, params, BlocksInFlight(ray, block)
         m = rcfg.ps_shards
         self.gradsq = None  # AdaGrad shards' sums, full size (for checkpoints), by parameter name
         if rcfg.ps_optimizer == "adagrad":
@@ -201,7 +223,8 @@ class _Downpour:
                         job = jobs[j]
                         alpha = (alpha_at(job.units_before), alpha_at(job.units_before + job.n_units))
                         block, first = job.payload
-                        in_flight[replica.run.remote(job.epoch, (self.blocks[block], first), alpha, self.data_refs)] = (j, r)
+                        in_flight[replica.run.remote(job.epoch, (self.blocks.take(block), first), alpha,
+                                                     self.data_refs)] = (j, r)
                         load[r] += 1
                 if not in_flight:
                     if next_job == len(jobs) or state.stopped:
@@ -215,6 +238,7 @@ class _Downpour:
                     continue
                 j, r = in_flight.pop(ready[0])
                 load[r] -= 1
+                self.blocks.give_back(jobs[j].payload[0])  # a retry puts it again
                 try:
                     res = ray.get(ready[0])
                 except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
@@ -252,8 +276,9 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     """Train SGNS or CBOW with Downpour SGD: rcfg.replicas replica actors, rcfg.ps_shards shard actors.
 
     The sampling tables go into Ray's object store once, and the encoded corpus in blocks of about
-    rcfg.job_words words, one object each: a replica fetches only the blocks of the jobs it runs,
-    so on a cluster a node receives the part of the corpus its replicas train. The driver hands
+    rcfg.job_words words, one object each while its jobs run (BlocksInFlight): a replica fetches only
+    the blocks of the jobs it runs, so on a cluster a node receives the part of the corpus its
+    replicas train. The driver hands
     out jobs (about rcfg.job_words consecutive words each, in corpus order, epoch after epoch,
     two in flight per replica, no barrier between replicas) with the learning rate decaying
     linearly over the whole run; it gathers losses, staleness and progress (tqdm). A replica that
@@ -289,13 +314,15 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     jobs = make_jobs(corpus, blocks, cfg.epochs, *start)
     total = corpus.n_words * cfg.epochs
     starts = corpus.sent_starts
-    refs = put_blocks(ray, ((np.array(corpus.ids[starts[a]:starts[b]]), np.array(starts[a:b + 1] - starts[a]))
-                            for a, b in zip(blocks[:-1].tolist(), blocks[1:].tolist())))
+
+    def block(k):  # ids and sentence starts of the k-th block, read from the (mapped) corpus when a job needs it
+        a, b = int(blocks[k]), int(blocks[k + 1])
+        return np.array(corpus.ids[starts[a]:starts[b]]), np.array(starts[a:b + 1] - starts[a])
 
     def alpha_at(words):
         return max(cfg.min_alpha, cfg.start_alpha - (cfg.start_alpha - cfg.min_alpha) * words / max(total, 1))
 
-    driver = _Downpour(ray, rcfg, {"w_in": w_in, "w_out": w_out}, [tables], refs, Replica,
+    driver = _Downpour(ray, rcfg, {"w_in": w_in, "w_out": w_out}, [tables], block, Replica,
                        (cfg, rcfg, n_words, corpus.longest_sentence()),
                        {"w_in": "ps_gradsq_in", "w_out": "ps_gradsq_out"}, ckpt.resume)
     try:
@@ -351,9 +378,9 @@ def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpoin
     jobs = make_glove_jobs(cooc.nnz, cfg.epochs, rcfg.job_words, *start)
     total = cooc.nnz * cfg.epochs
     step = rcfg.job_words
-    refs = put_blocks(ray, (tuple(a[k:k + step] for a in coo) for k in range(0, cooc.nnz, step)))
-    del coo
-    driver = _Downpour(ray, rcfg, params, [], refs, GloveReplica, (cfg, rcfg, n_words), {}, None)
+    # the driver keeps the shuffled entries (in memory within --memory, else mapped) and puts a block as its jobs go out
+    driver = _Downpour(ray, rcfg, params, [], lambda k: tuple(np.array(a[k * step:(k + 1) * step]) for a in coo),
+                       GloveReplica, (cfg, rcfg, n_words), {}, None)
     try:
         stats = driver.run(jobs, state, ckpt, total, cfg.epochs, progress, f"glove ray x{rcfg.replicas}",
                            " entries", lambda units: 0.0, after_job)

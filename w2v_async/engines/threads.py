@@ -13,9 +13,32 @@ from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
+from ..testhooks import HOLD, hold
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
                    StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, thread_rng_states,
                    thread_scratch)
+
+# How run_hogwild's flag (counters[0]) may move, always under its lock: RUN and PAUSE alternate (a
+# checkpoint), a stop or a failure is final (never undone by a PAUSE or a RUN), and divergence is
+# reported over a stop. The kernels write DIVERGED themselves, lock-free, and then return a
+# non-finite loss, which their worker sets again under the lock (a PAUSE may have overwritten it).
+FLAG_MOVES = {RUN: (PAUSE, STOP, DIVERGED), PAUSE: (RUN, STOP, DIVERGED), STOP: (DIVERGED,), DIVERGED: ()}
+
+# Sentences handed to a word2vec kernel per call (512 KiB of sentence numbers): a thread's shard is
+# made a piece at a time (data/encoded.Shard), never as one array of its sentences.
+PIECE_SENTENCES = 1 << 16
+
+
+def _join_all(threads: List[threading.Thread]) -> None:
+    """Wait for every worker, whatever Ctrl-C comes meanwhile: the nogil kernels write into arrays
+    that are freed once the run is left, and each stops at its next progress tick (at most 10,000
+    words, or 65,536 GloVe entries, away) once the flag is no longer RUN."""
+    for th in threads:
+        while th.is_alive():
+            try:
+                th.join()
+            except KeyboardInterrupt:  # the run is already being left: wait all the same
+                pass
 
 
 def run_hogwild(
@@ -39,23 +62,34 @@ def run_hogwild(
     ``run_chunk(t, epoch, start, counters) -> (loss, examples, items)`` trains thread t's shard
     from item start on, and returns early (items < the rest) when counters[0] is not RUN. The
     kernels share counters: counters[0] is the flag (RUN, STOP, PAUSE, DIVERGED), counters[1 + t]
-    the units thread t has done; only this thread reads them for the progress bar. Threads do not
+    the units thread t has done; only this thread reads them for the progress bar. The flag moves
+    only under the lock, as FLAG_MOVES allows: a worker's exception or divergence stops the others
+    at their next tick, and no checkpoint pause or resume undoes it. Threads do not
     wait for each other between epochs (word2vec.c), unless epoch_barrier (glove.c: each epoch
     starts when every thread has finished the last one).
 
     With ``checkpoint``, the threads pause together (each at its next progress tick) every
     checkpoint_every_s seconds and when the last of them finishes an epoch, and checkpoint(state)
     runs while they wait; it also runs once at the end. A signal (interrupts.signal set, see
-    job.Interrupts) or Ctrl-C stops
-    the threads at their next tick and returns the state with ``stopped`` set (Ctrl-C without
-    Interrupts re-raises KeyboardInterrupt). A worker's exception is re-raised; a non-finite
-    loss raises DivergedError.
+    job.Interrupts) stops the threads at their next tick and returns the state with ``stopped``
+    set. Any exception in this thread (KeyboardInterrupt: Ctrl-C, or Interrupts' second signal)
+    stops the workers and waits for them before it propagates. A worker's exception is re-raised
+    once the others have stopped; a non-finite loss raises DivergedError.
     """
     counters = state.counters
     counters[0] = RUN
     errors: List[BaseException] = []
     cond = threading.Condition()
     parked = [0, 0]  # threads waiting for a checkpoint, threads finished
+
+    def move(flag: int) -> bool:
+        """Set the flag to flag if FLAG_MOVES allows it from the present one; wakes the waiting threads."""
+        with cond:
+            if flag not in FLAG_MOVES[int(counters[0])]:
+                return False
+            counters[0] = flag
+            cond.notify_all()
+            return True
 
     def park() -> None:
         with cond:
@@ -82,24 +116,26 @@ def run_hogwild(
                 if counters[0] != RUN:
                     return
                 epoch = int(state.epoch[t])
+                if HOLD is not None:  # test hook: a signal lands while this epoch runs (tests/test_signals.py)
+                    hold(f"hogwild-epoch-{epoch}", lambda: counters[0] not in (RUN, PAUSE))
                 loss, examples, items = run_chunk(t, epoch, int(state.position[t]), counters)
                 state.loss[t, epoch] += loss
                 state.examples[t, epoch] += examples
                 state.position[t] += items
                 if not np.isfinite(loss):  # the kernel flags it too, but a pause may have overwritten that
-                    counters[0] = DIVERGED
+                    move(DIVERGED)
                     return
                 if state.position[t] == shard_sizes[t]:
                     state.epoch[t] += 1
                     state.position[t] = 0
                     last_to_finish = state.epoch.min() > epoch
-                    if checkpoint is not None and last_to_finish and epoch + 1 < epochs and counters[0] == RUN:
-                        counters[0] = PAUSE
+                    if checkpoint is not None and last_to_finish and epoch + 1 < epochs:
+                        move(PAUSE)  # from RUN only
                     if epoch_barrier and epoch + 1 < epochs:
                         wait_for_epoch(epoch)
         except BaseException as e:  # surfaced by the main thread
             errors.append(e)
-            counters[0] = STOP
+            move(STOP)
         finally:
             with cond:
                 parked[1] += 1
@@ -117,33 +153,24 @@ def run_hogwild(
                 if parked[1] == n_threads:
                     break
                 cond.wait(PROGRESS_REFRESH_S)
-                all_parked = parked[0] + parked[1] == n_threads
             bar.update(int(counters[1:].sum()), **postfix(counters))
-            if interrupts is not None and interrupts.signal and counters[0] in (RUN, PAUSE):
+            if interrupts is not None and interrupts.signal and move(STOP):
                 state.stopped = True
-                with cond:
-                    counters[0] = STOP
-                    cond.notify_all()
             now = time.perf_counter()
-            if checkpoint is not None and checkpoint_every_s and counters[0] == RUN \
-                    and now - last_checkpoint >= checkpoint_every_s:
-                counters[0] = PAUSE
-            if counters[0] == PAUSE and all_parked:
+            due = bool(checkpoint is not None and checkpoint_every_s and now - last_checkpoint >= checkpoint_every_s)
+            with cond:  # decided under the lock: once all are parked, nothing else moves the flag
+                if due:
+                    move(PAUSE)  # from RUN only: never over a worker's STOP or DIVERGED
+                checkpoint_now = counters[0] == PAUSE and parked[0] + parked[1] == n_threads
+            if checkpoint_now:
                 state.seconds += now - start
                 start = now
                 checkpoint(state)
                 last_checkpoint = start = time.perf_counter()
-                with cond:
-                    if counters[0] == PAUSE:
-                        counters[0] = RUN
-                    cond.notify_all()
-    except BaseException as e:
-        with cond:
-            counters[0] = STOP
-            cond.notify_all()
-        if interrupts is None or not isinstance(e, KeyboardInterrupt):  # a second signal exits at once
-            for th in threads:
-                th.join()
+                move(RUN)  # from PAUSE only
+    except BaseException:
+        move(STOP)
+        _join_all(threads)  # the kernels stop within a tick; only then may the arrays be freed
         raise
     finally:
         bar.close()
@@ -194,11 +221,12 @@ def train_word2vec(
     n_words = len(vocab)
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
     resumed = resumed_arrays(ckpt.resume, ("w_in", "w_out"), [(n_words, cfg.dim)] * 2)
-    shards = corpus.shards(n_threads)
+    shards = corpus.deal(n_threads)  # each thread's sentences, made PIECE_SENTENCES at a time
     if resumed is not None:
         w_in, w_out = resumed
         state = resumed_state(ckpt.resume, n_threads, lambda done: [int(np.searchsorted(sh, done)) for sh in shards],
-                               thread_rng_states(cfg.seed + 1, n_threads))
+                               thread_rng_states(cfg.seed + 1, n_threads),
+                               lambda saved: [len(sh) for sh in corpus.deal(saved)])
     else:
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
@@ -212,7 +240,7 @@ def train_word2vec(
     tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
     total_words = corpus.n_words * cfg.epochs
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
-    max_sentence = int(np.diff(corpus.sent_starts).max(initial=1))
+    max_sentence = corpus.longest_sentence()  # read in pieces: no O(sentences) temporary
     scratch = [thread_scratch(cfg, max_sentence, hot_scratch(n_hot, n_words + t * n_hot, merge_every, cfg.dim))
                for t in range(n_threads)]
     if guard is not None:
@@ -221,8 +249,9 @@ def train_word2vec(
         scratch = [guarded_scratch(sc, guard[0], guard[1], cfg.negative) for sc in scratch]
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
 
-    def run_chunk(t, epoch, start, counters):
-        shard = (corpus.ids, corpus.sent_starts, shards[t][start:])
+    def run_chunk(t, epoch, start, counters):  # to the end of start's piece (pieces at fixed positions)
+        shard = (corpus.ids, corpus.sent_starts,
+                 shards[t].sentences(start, (start // PIECE_SENTENCES + 1) * PIECE_SENTENCES))
         loss_sum, n_examples, _, n_sentences = kernel(
             w_in, w_out, shard, tables, sched, state.rng[t : t + 1], counters, t, cfg.window, scratch[t]
         )
@@ -284,7 +313,8 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Op
         state = resumed_state(ckpt.resume, n_threads,
                                lambda done: [int(np.clip(done - cuts[t], 0, cuts[t + 1] - cuts[t]))
                                              for t in range(n_threads)],
-                               [np.zeros(1, np.uint64)] * n_threads)
+                               [np.zeros(1, np.uint64)] * n_threads,
+                               lambda saved: np.diff(np.linspace(0, cooc.nnz, saved + 1).astype(np.int64)).tolist())
     else:
         scale = np.float32(1.0 / cfg.dim)
         arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)

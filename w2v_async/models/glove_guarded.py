@@ -7,7 +7,7 @@ from numba import njit, types
 
 from .common import DIVERGED, KERNEL_OPTS, RUN
 from .glove import COO_TYPE, GLOVE_PROGRESS_EVERY, PARAMS_TYPE, glove_update
-from .locks import acquire, atomic_add, unlock
+from .locks import acquire, atomic_add, hold_for_a_collision, unlock
 
 
 @njit(types.Tuple((types.float64, types.int64))(PARAMS_TYPE, PARAMS_TYPE, COO_TYPE, types.float64[::1],
@@ -51,13 +51,9 @@ def train_glove_locked_epoch(params, gradsq, coo, hyper, counters, thread_idx, l
     return cost, done - first
 
 
-@njit(types.Tuple((types.float64, types.int64))(PARAMS_TYPE, PARAMS_TYPE, COO_TYPE, types.float64[::1],
-                                                types.int64[::1], types.int64, types.int64[::1], types.int64[::1]),
-      **KERNEL_OPTS)
-def train_glove_counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, versions, collided):
-    """As glove.train_glove_epoch, lock-free, counting each write of row i of W (versions[i]) and
-    of row j of W~ (versions[V + j]), and in collided the writes that another thread's write to
-    the same row overtook between this update's read of the row and its write."""
+@njit(**KERNEL_OPTS)
+def _counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, versions, collided, test_hold):
+    """train_glove_counted_epoch's loop; test_hold None (the experiment's kernel) prunes the hook."""
     rows, cols, values = coo
     n_words = params[0].shape[0]
     slot = 1 + thread_idx
@@ -74,6 +70,9 @@ def train_glove_counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, 
         i = rows[e]
         j = n_words + cols[e]
         seen_i, seen_j = versions[i], versions[j]
+        if test_hold is not None:  # compiled out of train_glove_counted_epoch (None)
+            hold_for_a_collision(test_hold, versions, i, seen_i)
+            hold_for_a_collision(test_hold, versions, j, seen_j)
         cost += glove_update(params, gradsq, rows[e], cols[e], values[e], hyper)
         if atomic_add(versions, i, 1) != seen_i:
             atomic_add(collided, i, 1)
@@ -84,3 +83,22 @@ def train_glove_counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, 
         counters[0] = DIVERGED
     counters[slot] = done
     return cost, done - first
+
+
+@njit(types.Tuple((types.float64, types.int64))(PARAMS_TYPE, PARAMS_TYPE, COO_TYPE, types.float64[::1],
+                                                types.int64[::1], types.int64, types.int64[::1], types.int64[::1]),
+      **KERNEL_OPTS)
+def train_glove_counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, versions, collided):
+    """As glove.train_glove_epoch, lock-free, counting each write of row i of W (versions[i]) and
+    of row j of W~ (versions[V + j]), and in collided the writes that another thread's write to
+    the same row overtook between this update's read of the row and its write."""
+    return _counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, versions, collided, None)
+
+
+@njit(**KERNEL_OPTS)  # typed on first use: by tests only
+def train_glove_counted_epoch_test_hold(params, gradsq, coo, hyper, counters, thread_idx, versions, collided,
+                                        test_hold):
+    """Test hook: train_glove_counted_epoch whose first update of row test_hold[0] (of versions'
+    numbering) waits between its read and its write until another thread has written that row
+    (locks.hold_for_a_collision), so that a test sees a collision whatever the scheduler does."""
+    return _counted_epoch(params, gradsq, coo, hyper, counters, thread_idx, versions, collided, test_hold)

@@ -124,3 +124,19 @@ def release_rows(locks, ids, m):
     """Free the m locks acquire_rows took."""
     for a in range(m):
         unlock(locks, ids[a])
+
+
+@njit(**KERNEL_OPTS)
+def hold_for_a_collision(test_hold, versions, row, seen):
+    """Test hook (tests/test_locks.py) of the counted kernels' test variants, never compiled into
+    the experiment's: test_hold int64[2] is (a row, 0). The first update to reach that row claims
+    the hold and waits, between its read of the row's version (seen) and its write, until another
+    thread has written the row: one collision, forced rather than hoped for."""
+    if row != test_hold[0] or atomic_add(test_hold, 1, 1) != 0:
+        return
+    spins = 0
+    while atomic_add(versions, row, 0) == seen:  # an atomic read: never hoisted out of the loop
+        spins += 1
+        if spins == SPINS_BEFORE_YIELD:
+            yield_cpu()
+            spins = 0

@@ -1,156 +1,34 @@
-"""Tokenizing and counting raw bytes: a word table (open addressing) and the text scanner.
+"""Tokenizing and counting raw bytes: the text scanner, counting into a word table (word_table.py).
 
 The scanner splits lines on '\\n' and tokens on exactly the characters Python's str.split()
 treats as whitespace, so it gives the same tokens as ``line.decode().split()``. A line it cannot
 settle alone (invalid UTF-8, or non-ASCII text to lowercase) is handed back to the caller, which
-splits it in Python and feeds the tokens back (``count_tokens``). Bounded memory follows word2vec.c's
-ReduceVocab: past max_vocab live words, words with count <= min_reduce are dropped and min_reduce
-grows by one.
-
-The table is a tuple of arrays the caller owns and grows (TABLE): slots (-1 empty, else a word's
-id and a tag of its hash; a power of two long); records, a row per word: its first 8 bytes, its
-bytes' offset and length in pool, and its count
-(-1: dropped), side by side so that a look-up touches one cache line of them; pool, the words'
-bytes; meta, the scalars (META_*).
+splits it in Python and feeds the tokens back (``scan_tokens``). The table's kernels and constants
+(TABLE, REC_*, META_*) live in word_table.py and are re-exported here.
 """
 
 import numpy as np
 from numba import njit, types
 
 from .common import KERNEL_OPTS, prefetch_item, prefetch_row
+from .word_table import (DONE, GROW, IDENTITY, META_LIVE, META_MIN_REDUCE, META_POOL, META_PRUNED, META_SIZE,  # noqa: F401
+                         META_WORDS, NEED_ROOM, REC_COUNT, REC_HEAD, REC_LEN, REC_OFFSET, REC_SIZE, TABLE, _slot_of,
+                         add_word, compact, find_hashed, find_word, merge_table, rebuild_slots, reduce_vocab,
+                         word_hash)
 
-TABLE = types.Tuple((types.int64[::1], types.int64[:, ::1], types.uint8[::1], types.int64[::1]))  # slots, records,
-# pool, meta
-REC_HEAD, REC_OFFSET, REC_LEN, REC_COUNT = range(4)
-REC_SIZE = 4
 TEXT = types.Array(types.uint8, 1, "C", readonly=True)  # bytes read from a file
-META_WORDS, META_POOL, META_LIVE, META_MIN_REDUCE, META_PRUNED = range(5)
-META_SIZE = 5
 
 # out: ids (int32, a word id per token, -1 unknown), sentence lengths (int32), and the scan state
 OUT = types.Tuple((types.int32[::1], types.int32[::1], types.int64[::1]))
-ST_IDS, ST_SENTS, ST_SENT_TOKENS, ST_LINE_TOKENS, ST_LINES, ST_TOKENS, ST_SPLIT, ST_FILE_LINES, ST_OPEN = range(9)
-STATE_SIZE = 9
+ST_IDS, ST_SENTS, ST_SENT_TOKENS, ST_LINE_TOKENS, ST_LINES, ST_TOKENS, ST_SPLIT, ST_FILE_LINES, ST_OPEN, ST_LONG = \
+    range(10)
+STATE_SIZE = 10
 
 # what a scan returns first: the text is done, the table needs room, a line needs Python, a checkpoint line
-DONE, GROW, FALLBACK, CHECK = 0, 1, 2, 3
-NEED_ROOM = -2
+FALLBACK, CHECK = 2, 3  # after word_table's DONE, GROW
 
 MAX_SENTENCE_TOKENS = 10_000
 PREFETCH_BATCH = 16  # tokens whose table lines are fetched together
-FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-FNV_PRIME = np.uint64(0x100000001B3)
-IDENTITY = np.arange(256).astype(np.uint8)
-
-
-# The per-token helpers are inlined into their callers (inline="always"): a call would pass the
-# table's arrays and take and drop a reference to each, costing more than the lookup itself.
-@njit(inline="always", **KERNEL_OPTS)  # typed by its callers: buf is read-only text or a table's pool
-def word_hash(buf, start, end, fold):
-    """(FNV-1a hash of fold[buf[start:end]], its first 8 bytes packed little-endian)."""
-    h = FNV_OFFSET
-    head = np.uint64(0)
-    for k in range(start, end):
-        b = np.uint64(fold[buf[k]])
-        h = (h ^ b) * FNV_PRIME
-        if k - start < 8:
-            head |= b << np.uint64(8 * (k - start))
-    return h, np.int64(head)
-
-
-@njit(inline="always", **KERNEL_OPTS)
-def _slot_of(h, mask):
-    return np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask)), np.int64(h >> np.uint64(33))
-
-
-@njit(inline="always", **KERNEL_OPTS)
-def find_word(table, buf, start, end, fold):
-    """(id of the word fold[buf[start:end]] or -1, its hash, the slot where it would go).
-
-    A slot holds the word's id and 31 bits of its hash (a tag), so probing past other words reads
-    slots only; a word of up to 8 bytes is compared in its record, a longer one in pool too.
-    """
-    h, head = word_hash(buf, start, end, fold)
-    return find_hashed(table, buf, start, end, fold, h, head)
-
-
-@njit(inline="always", **KERNEL_OPTS)
-def find_hashed(table, buf, start, end, fold, h, head):
-    """find_word, given the word's hash and head (word_hash)."""
-    slots, records, pool, meta = table
-    n = end - start
-    slot, tag = _slot_of(h, slots.shape[0] - 1)
-    mask = slots.shape[0] - 1
-    while True:
-        e = slots[slot]
-        if e < 0:
-            return -1, h, slot
-        if (e >> 32) == tag:
-            w = e & 0xFFFFFFFF
-            if records[w, REC_HEAD] == head and records[w, REC_LEN] == n:
-                off = records[w, REC_OFFSET]
-                same = True
-                for k in range(8, n):
-                    if pool[off + k] != fold[buf[start + k]]:
-                        same = False
-                        break
-                if same:
-                    return w, h, slot
-        slot = (slot + 1) & mask
-
-
-@njit(inline="always", **KERNEL_OPTS)
-def add_word(table, buf, start, end, fold, h, slot):
-    """Add the word fold[buf[start:end]] (count 0) at slot, found empty by find_word; returns its
-    id, or NEED_ROOM when it does not fit: the caller grows the table and asks again."""
-    slots, records, pool, meta = table
-    n = end - start
-    w = meta[META_WORDS]
-    off = meta[META_POOL]
-    if w >= records.shape[0] or off + n > pool.shape[0] or 2 * (meta[META_LIVE] + 1) > slots.shape[0]:
-        return NEED_ROOM
-    for k in range(n):
-        pool[off + k] = fold[buf[start + k]]
-    records[w, REC_HEAD] = word_hash(pool, off, off + n, IDENTITY)[1]
-    records[w, REC_OFFSET] = off
-    records[w, REC_LEN] = n
-    records[w, REC_COUNT] = 0
-    slots[slot] = (np.int64(h >> np.uint64(33)) << 32) | w
-    meta[META_WORDS] = w + 1
-    meta[META_POOL] = off + n
-    meta[META_LIVE] += 1
-    return w
-
-
-@njit(types.void(TABLE), **KERNEL_OPTS)
-def rebuild_slots(table):
-    """Refill slots (already resized by the caller) from the live words."""
-    slots, records, pool, meta = table
-    slots[:] = -1
-    mask = slots.shape[0] - 1
-    for w in range(meta[META_WORDS]):
-        if records[w, REC_COUNT] < 0:
-            continue
-        off = records[w, REC_OFFSET]
-        h = word_hash(pool, off, off + records[w, REC_LEN], IDENTITY)[0]
-        slot, tag = _slot_of(h, mask)
-        while slots[slot] >= 0:
-            slot = (slot + 1) & mask
-        slots[slot] = (tag << 32) | w
-
-
-@njit(types.void(TABLE, types.int64), **KERNEL_OPTS)
-def reduce_vocab(table, max_vocab):
-    """word2vec.c ReduceVocab, repeated while more than max_vocab words live."""
-    records, meta = table[1], table[3]
-    while meta[META_LIVE] > max_vocab:
-        for w in range(meta[META_WORDS]):
-            if 0 <= records[w, REC_COUNT] <= meta[META_MIN_REDUCE]:
-                records[w, REC_COUNT] = -1
-                meta[META_LIVE] -= 1
-                meta[META_PRUNED] += 1
-        meta[META_MIN_REDUCE] += 1
-    rebuild_slots(table)
 
 
 @njit(inline="always", **KERNEL_OPTS)
@@ -227,9 +105,9 @@ def space_length(buf, i, end):
 
 @njit(types.void(TABLE, types.int64, OUT, types.int64, types.boolean), **KERNEL_OPTS)
 def _emit(table, w, out, max_vocab, insert):
-    """Count token w (when inserting) and append it to the current sentence."""
+    """Count token w (when inserting; w -1: a token too long to count) and append it to the current sentence."""
     ids, sents, state = out
-    if insert:
+    if insert and w >= 0:
         table[1][w, REC_COUNT] += 1
         if max_vocab > 0 and table[3][META_LIVE] > max_vocab:
             reduce_vocab(table, max_vocab)
@@ -262,12 +140,15 @@ def end_line(out, check_line):
 
 
 SCAN_SIG = types.UniTuple(types.int64, 3)(TEXT, types.int64, types.int64, types.boolean, TABLE, OUT,
-                                          types.uint8[::1], types.int64, types.int64)
+                                          types.uint8[::1], types.int64, types.int64, types.int64)
 
 
 @njit(SCAN_SIG, **KERNEL_OPTS)
-def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line):
+def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line, max_len):
     """Tokenize buf[pos:end] and count its words (max_vocab < 0: look them up only, no counting).
+
+    A token of more than max_len bytes is neither counted nor looked up: it becomes id -1 (as an
+    unknown word) and is counted in state[ST_LONG].
 
     Lines end at '\\n'; the last one ends at ``end`` only when closes (the end of the file), else
     it goes on in the next call (the caller cuts at whitespace; the line stays open). Appends word
@@ -325,13 +206,17 @@ def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line):
                     prefetch_row(records, e & 0xFFFFFFFF)
             for b in range(n_batch):
                 start = starts[b]
-                w, h, slot = find_hashed(table, buf, start, ends[b], fold, hashes[b], heads[b])
-                if w < 0 and insert:
-                    w = add_word(table, buf, start, ends[b], fold, h, slot)
-                    if w == NEED_ROOM:
-                        return GROW, start, ends[b] - start
+                if ends[b] - start > max_len:
+                    w = -1
+                    state[ST_LONG] += 1
+                else:
+                    w, h, slot = find_hashed(table, buf, start, ends[b], fold, hashes[b], heads[b])
+                    if w < 0 and insert:
+                        w = add_word(table, buf, start, ends[b], fold, h, slot)
+                        if w == NEED_ROOM:
+                            return GROW, start, ends[b] - start
                 # _emit(table, w, out, max_vocab, insert), written out: inlined by numba it costs 3x
-                if insert:
+                if insert and w >= 0:
                     records[w, REC_COUNT] += 1
                     if max_vocab > 0 and meta[META_LIVE] > max_vocab:
                         reduce_vocab(table, max_vocab)
@@ -355,13 +240,18 @@ def scan_text(buf, pos, end, closes, table, out, fold, max_vocab, check_line):
 
 
 @njit(**KERNEL_OPTS)  # typed on first use: only token lists (SentenceReader) need it
-def scan_tokens(buf, ends, first, table, out, max_vocab):
+def scan_tokens(buf, ends, first, table, out, max_vocab, max_len):
     """Count (max_vocab < 0: look up) tokens given by their ends in buf, from token number first,
-    into the current sentence. Returns (status, token to resume from)."""
+    into the current sentence; one of more than max_len bytes becomes -1 (as scan_text). Returns
+    (status, token to resume from)."""
     identity = IDENTITY
     insert = max_vocab >= 0
     for t in range(first, ends.shape[0]):
         start = ends[t - 1] if t > 0 else 0
+        if ends[t] - start > max_len:
+            out[2][ST_LONG] += 1
+            _emit(table, -1, out, max_vocab, insert)
+            continue
         w, h, slot = find_word(table, buf, start, ends[t], identity)
         if w < 0 and insert:
             w = add_word(table, buf, start, ends[t], identity, h, slot)
@@ -370,24 +260,3 @@ def scan_tokens(buf, ends, first, table, out, max_vocab):
         _emit(table, w, out, max_vocab, insert)
     return DONE, ends.shape[0]
 
-
-@njit(types.UniTuple(types.int64, 2)(TABLE, TABLE, types.int32[::1], types.int64), **KERNEL_OPTS)
-def merge_table(dst, src, local_to_dst, first):
-    """Add src's live words and counts into dst (new words in src's id order), from src word first;
-    local_to_dst[w] = dst's id of src word w (-1: dropped in src). Returns (status, word to resume from)."""
-    identity = IDENTITY
-    records, pool = src[1], src[2]
-    for w in range(first, src[3][META_WORDS]):
-        if records[w, REC_COUNT] < 0:
-            local_to_dst[w] = -1
-            continue
-        start = records[w, REC_OFFSET]
-        end = start + records[w, REC_LEN]
-        v, h, slot = find_word(dst, pool, start, end, identity)
-        if v < 0:
-            v = add_word(dst, pool, start, end, identity, h, slot)
-        if v == NEED_ROOM:
-            return GROW, w
-        dst[1][v, REC_COUNT] += records[w, REC_COUNT]
-        local_to_dst[w] = v
-    return DONE, src[3][META_WORDS]

@@ -8,26 +8,31 @@ center and its negatives: as lock or row ids, context and V + center, V + negati
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 from numba.extending import overload
 
 from .common import KERNEL_OPTS, private_zeros
-from .locks import acquire, acquire_rows, atomic_add, release_rows, unlock
-from .word2vec import SGNS_COLLISION_SCRATCH, SGNS_GLOBAL_LOCK_SCRATCH, sgns_update
+from .locks import acquire, acquire_rows, atomic_add, hold_for_a_collision, release_rows, unlock
+from .word2vec import I8_1D, SGNS_COLLISION_SCRATCH, SGNS_GLOBAL_LOCK_SCRATCH, sgns_update
+
+# Test hook (tests/test_locks.py): the "count" scratch plus a test_hold (locks.hold_for_a_collision)
+# as its last item, a type of its own, so that the experiment's kernels compile without the hold
+SGNS_COLLISION_TEST_HOLD_SCRATCH = types.Tuple(tuple(SGNS_COLLISION_SCRATCH.types) + (I8_1D,))
 
 
 def guarded_scratch(buffers: tuple, guard: str, shared: tuple, negative: int) -> tuple:
     """A thread's scratch for a guarded skip-gram: buffers (sentence, negatives, hot rows, grad)
     from word2vec_scratch("pair", ...) and the arrays every thread shares, by guard:
     "global": (lock,) (locks.new_locks(1)); "rows": (row locks,) (new_locks(2 V));
-    "count": (versions, collisions) (int64[2 V] each, zeros: writes and collided writes per row).
+    "count": (versions, collisions) (int64[2 V] each, zeros: writes and collided writes per row),
+    and for tests a third array, a test_hold (SGNS_COLLISION_TEST_HOLD_SCRATCH).
     """
     ids = private_zeros(negative + 2, np.int32)
     if guard == "global":
         return buffers + shared
     if guard == "rows":
         return buffers + shared + (ids,)
-    return buffers + shared + (private_zeros(negative + 2, np.int64), ids)
+    return buffers + shared[:2] + (private_zeros(negative + 2, np.int64), ids) + shared[2:]
 
 
 @njit(**KERNEL_OPTS)
@@ -58,12 +63,13 @@ def _guarded_update_for_scratch(w_in, w_out, center, context, negatives, lr, scr
             unlock(lock, 0)
             return loss
         return one_lock
-    if scratch == SGNS_COLLISION_SCRATCH:
+    if scratch == SGNS_COLLISION_SCRATCH or scratch == SGNS_COLLISION_TEST_HOLD_SCRATCH:
         def counted(w_in, w_out, center, context, negatives, lr, scratch):
             versions, collided, snapshot, ids = scratch[4], scratch[5], scratch[6], scratch[7]
             m = _pair_rows(context, center, negatives, versions.shape[0] // 2, ids)
             for a in range(m):
                 snapshot[a] = versions[ids[a]]
+            _test_hold(scratch, versions, ids, snapshot, m)
             loss = sgns_update(w_in, w_out, center, context, negatives, lr, scratch[3])
             for a in range(m):
                 row = ids[a]
@@ -84,6 +90,21 @@ def _guarded_update_for_scratch(w_in, w_out, center, context, negatives, lr, scr
         release_rows(locks, ids, m)
         return loss
     return row_locks
+
+
+def _test_hold(scratch, versions, ids, snapshot, m):
+    """Test hook: nothing, but with SGNS_COLLISION_TEST_HOLD_SCRATCH the first update of the hold's
+    row waits, after its read of the rows' versions, until another thread has written that row."""
+
+
+@overload(_test_hold, jit_options=KERNEL_OPTS)
+def _test_hold_for_scratch(scratch, versions, ids, snapshot, m):
+    if scratch == SGNS_COLLISION_TEST_HOLD_SCRATCH:
+        def held(scratch, versions, ids, snapshot, m):
+            for a in range(m):
+                hold_for_a_collision(scratch[8], versions, ids[a], snapshot[a])
+        return held
+    return lambda scratch, versions, ids, snapshot, m: None
 
 
 @njit(**KERNEL_OPTS)
