@@ -8,7 +8,7 @@
    --max-vocab-size 1,000,000, at 1, 2 and 8 reading threads: peak RSS, seconds, words pruned and
    the vocabulary's size.
 
-Each command runs in its own process; peak RSS is that process's (wait4's ru_maxrss).
+Each command runs in its own process; peak RSS is that process's VmHWM (Linux).
 
     python scripts/bench_web_text.py [--corpus ../shared/corpora/registry-en.txt.gz] [--types 10000000]
 """
@@ -26,7 +26,10 @@ import time
 
 import numpy as np
 
-W2V = [sys.executable, "-m", "w2v_async.cli"]
+# the command, then its peak RSS (VmHWM: this process's own; ru_maxrss keeps the forking parent's) on stderr
+W2V = [sys.executable, "-c", "import sys; from w2v_async.cli import main; sys.argv = ['w2v-async'] + sys.argv[1:]\n"
+       "try:\n    main()\nfinally:\n"
+       "    print('VmHWM', [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)"]
 
 
 def run(args):
@@ -34,14 +37,14 @@ def run(args):
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(W2V + [str(a) for a in args], stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest child's so far
+        _, status, _ = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         if proc.returncode:
             sys.exit(f"failed: w2v-async {' '.join(map(str, args))}\n{err.read().decode()[-2000:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read().decode()
+        return seconds, int(err.read().decode().rsplit("VmHWM", 1)[1]) / 1024, out.read().decode()
 
 
 def base_corpus(path, source, n_bytes=3_000_000):
