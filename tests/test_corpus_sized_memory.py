@@ -144,7 +144,7 @@ def local_ray():
     ray = pytest.importorskip("ray")
     import logging
 
-    ray.init(num_cpus=3, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.init(address="local", num_cpus=3, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield
     ray.shutdown()
 

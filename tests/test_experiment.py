@@ -26,7 +26,7 @@ SMALL = dict(dim=16, min_count=1, epochs=3, budget_s=60.0, snapshots=2, threads=
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -41,7 +41,10 @@ def test_every_scheme_learns_the_planted_groups(local_ray, tmp_path, model):
     time order with words trained growing."""
     path = planted_corpus(tmp_path / "c.txt", mix=0.1 if model == "glove" else 0.0)
     vocab, encoded = _encode(path)
-    cfg = ExperimentConfig(model=model, **{**SMALL, "epochs": 3 if model == "sgns" else 25}, max_iter=60)
+    # every scheme runs all its epochs (iterations): the budget only guards against a hang, so that
+    # a busy machine cannot cut a scheme short of learning the groups
+    cfg = ExperimentConfig(model=model, **{**SMALL, "epochs": 3 if model == "sgns" else 25, "budget_s": 3600.0},
+                           max_iter=60)
     cooc = None
     if model == "glove":
         from w2v_async.data.cooccur import count_cooccurrences

@@ -24,7 +24,7 @@ GLOVE = ["--model", "glove", "--min-count", "1", "--dim", "16", "--x-max", "10",
 def local_ray():
     import logging
 
-    ray.init(num_cpus=5, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.init(address="local", num_cpus=5, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -21,7 +21,7 @@ V, D = 12, 3
 def local_ray():
     import logging
 
-    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test replicas below, for the workers
     yield
     ray.shutdown()
