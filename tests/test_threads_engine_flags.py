@@ -157,3 +157,56 @@ def test_the_flag_moves_only_as_its_precedence_allows():
         assert PAUSE not in moves[final] and RUN not in moves[final]
     assert STOP not in moves[DIVERGED]
     assert np.all([flag in moves for flag in (RUN, PAUSE, STOP, DIVERGED)])
+
+
+class _ExpiredBudget:
+    """An experiment budget already spent (experiment/record.Budget): it asks for a stop at every
+    poll, but only once the run has done some work (needs_progress). The second poll lets the
+    worker (held until then) start its chunk."""
+
+    needs_progress = True
+
+    def __init__(self):
+        self.polls, self.polled_twice = 0, threading.Event()
+
+    @property
+    def signal(self):
+        self.polls += 1
+        if self.polls == 2:
+            self.polled_twice.set()
+        return "budget"
+
+
+def test_a_budget_stops_a_run_only_after_its_first_tick():
+    """The experiment measures words/s over a time budget. On a loaded machine the budget can be
+    spent before a worker has started its first chunk: the run then measured 0 words/s (a failed
+    experiment test). Here the worker starts only after the main thread has seen the spent budget
+    twice; the run must still train one tick and then stop."""
+    budget, state = _ExpiredBudget(), RunState.new(1, 1)
+
+    def run_chunk(t, epoch, start, counters):
+        assert budget.polled_twice.wait(WAIT_S)
+        if counters[0] != RUN:  # the kernel's first tick: stopped before any work
+            return 0.0, 0, 0
+        counters[1 + t] += 5
+        _until(lambda: counters[0] != RUN)  # at its next tick the kernel sees the stop
+        return 1.0, 5, 5
+
+    engine.run_hogwild(1, 1, run_chunk, [10], state, 10, False, "test", lambda c: {}, interrupts=budget)
+    assert state.stopped and state.position[0] == 5 and state.examples[0, 0] == 5
+
+
+def test_a_signal_stops_a_run_before_any_work():
+    """Ctrl-C (no needs_progress) is obeyed at once, work or none."""
+    stop, state = _ExpiredBudget(), RunState.new(1, 1)
+    stop.needs_progress = False
+
+    def run_chunk(t, epoch, start, counters):
+        assert stop.polled_twice.wait(WAIT_S)
+        if counters[0] != RUN:
+            return 0.0, 0, 0
+        counters[1 + t] += 5
+        return 1.0, 5, 5
+
+    engine.run_hogwild(1, 1, run_chunk, [10], state, 10, False, "test", lambda c: {}, interrupts=stop)
+    assert state.stopped and state.position[0] == 0

@@ -180,9 +180,19 @@ class Progress:
 
 class StopSignal(Protocol):
     """What an engine polls to stop early (job.Interrupts): ``signal`` is None until a SIGINT or
-    SIGTERM asks the run to stop, then the signal's name."""
+    SIGTERM asks the run to stop, then the signal's name. A signal whose ``needs_progress`` is true
+    (the experiment's time budgets, experiment/record.Budget) is obeyed only once the run has done
+    some work (stop_asked): a run that measures words/s measures at least one progress tick,
+    however late a loaded machine starts its threads."""
 
     signal: Optional[str]
+
+
+def stop_asked(interrupts: Optional[StopSignal], done: int) -> bool:
+    """Whether interrupts asks the run to stop now, done units (words, entries, jobs) into it."""
+    if interrupts is None or interrupts.signal is None:
+        return False
+    return done > 0 or not getattr(interrupts, "needs_progress", False)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError
 from ..models.sampling import build_alias_table
 from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, connect,
-                   init_matrices, thread_rng_states)
+                   init_matrices, stop_asked, thread_rng_states)
 from .ray_actors import GloveReplica, ParamShard, Replica
 
 @dataclass
@@ -212,7 +212,7 @@ class _Downpour:
         t0 = last_save = time.perf_counter()
         try:
             while True:
-                if ckpt.interrupts is not None and ckpt.interrupts.signal and not state.stopped:
+                if stop_asked(ckpt.interrupts, jobs_done) and not state.stopped:
                     state.stopped = pausing = True
                 if ckpt.save is not None and not pausing and next_job < len(jobs):
                     pausing = bool(ckpt.every_s and time.perf_counter() - last_save >= ckpt.every_s)

@@ -15,8 +15,8 @@ from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
 from ..testhooks import HOLD, hold
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
-                   StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, thread_rng_states,
-                   thread_scratch)
+                   StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, stop_asked,
+                   thread_rng_states, thread_scratch)
 
 # How run_hogwild's flag (counters[0]) may move, always under its lock: RUN and PAUSE alternate (a
 # checkpoint), a stop or a failure is final (never undone by a PAUSE or a RUN), and divergence is
@@ -154,7 +154,7 @@ def run_hogwild(
                     break
                 cond.wait(PROGRESS_REFRESH_S)
             bar.update(int(counters[1:].sum()), **postfix(counters))
-            if interrupts is not None and interrupts.signal and move(STOP):
+            if stop_asked(interrupts, int(counters[1:].sum())) and move(STOP):
                 state.stopped = True
             now = time.perf_counter()
             due = bool(checkpoint is not None and checkpoint_every_s and now - last_checkpoint >= checkpoint_every_s)

@@ -12,7 +12,11 @@ from ..engines.base import Checkpointing
 
 
 class Budget:
-    """A StopSignal (engines/base.py) that fires once seconds have passed since it was made."""
+    """A StopSignal (engines/base.py) that fires once seconds have passed since it was made; the
+    engines obey it only once the run has done some work (needs_progress), so a scaling run on a
+    loaded machine measures at least one progress tick, never 0 words/s."""
+
+    needs_progress = True
 
     def __init__(self, seconds: float):
         self.deadline = time.perf_counter() + seconds
