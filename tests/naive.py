@@ -96,3 +96,68 @@ def glove_step(params, gradsq, i, j, x, x_max, alpha, eta, grad_clip=100.0):
     gbw[i] += fdiff**2
     gbc[j] += fdiff**2
     return (w, c, bw, bc), (gw, gc, gbw, gbc), loss
+
+
+def hs_path_step(syn1, h, nodes, codes, lr):
+    """word2vec.c's hierarchical-softmax loop for hidden vector h on a path (float64 syn1, updated
+    in place): each node a logistic unit with label 1 - code, no update where |f| >= 6 (MAX_EXP).
+    Returns (grad for h, loss)."""
+    grad = np.zeros_like(h)
+    loss = 0.0
+    for p, code in zip(nodes, codes):
+        u = syn1[p].copy()
+        f = float(h @ u)
+        loss += -np.log(sigmoid(-f)) if code else -np.log(sigmoid(f))
+        if abs(f) >= 6.0:
+            continue
+        g = (1.0 - code - sigmoid(f)) * lr
+        grad += g * u
+        syn1[p] = u + g * h
+    return grad, loss
+
+
+def sgns_hs_step(w_in, w_out, syn1, center, context, negatives, nodes, codes, lr):
+    """word2vec.c skip-gram pair with -hs 1 (and negatives unless empty): (w_in, w_out, syn1, loss)."""
+    w_in, w_out, syn1 = (a.astype(np.float64) for a in (w_in, w_out, syn1))
+    h = w_in[context].copy()
+    grad, loss = hs_path_step(syn1, h, nodes, codes, lr)
+    if len(negatives):
+        g, ns_loss = negative_sampling_step(w_out, h, center, negatives, lr)
+        grad, loss = grad + g, loss + ns_loss
+    w_in[context] += grad
+    return w_in, w_out, syn1, loss
+
+
+def cbow_hs_step(w_in, w_out, syn1, center, contexts, negatives, nodes, codes, lr):
+    """word2vec.c CBOW with -hs 1: the mean of the contexts as h, each context row takes the gradient."""
+    w_in, w_out, syn1 = (a.astype(np.float64) for a in (w_in, w_out, syn1))
+    h = w_in[list(contexts)].mean(axis=0)
+    grad, loss = hs_path_step(syn1, h, nodes, codes, lr)
+    if len(negatives):
+        g, ns_loss = negative_sampling_step(w_out, h, center, negatives, lr)
+        grad, loss = grad + g, loss + ns_loss
+    for c in contexts:
+        w_in[c] += grad
+    return w_in, w_out, syn1, loss
+
+
+def sgns_window_hs_step(w_in, w_out, syn1, center, contexts, negatives, nodes, codes, lr):
+    """HogBatch skip-gram with -hs: one minibatch step of the window's contexts against the center's
+    path (and its negatives unless empty), every gradient at the old rows."""
+    w_in0 = w_in.astype(np.float64)
+    if len(negatives):
+        w_in, w_out, loss = sgns_window_step(w_in, w_out, center, contexts, negatives, lr)
+    else:
+        w_in, w_out, loss = w_in0.copy(), w_out.astype(np.float64), 0.0
+    syn1 = syn1.astype(np.float64)
+    v = w_in0[list(contexts)]
+    u = syn1[list(nodes)]
+    codes = np.asarray(codes, np.float64)
+    scores = v @ u.T  # (c, path)
+    g = np.where(np.abs(scores) < 6.0, (1.0 - codes[None, :] - sigmoid(scores)) * lr, 0.0)
+    loss += -np.log(sigmoid(np.where(codes[None, :] == 0, scores, -scores))).sum()
+    for j, p in enumerate(nodes):
+        syn1[p] += g[:, j] @ v
+    for c, ctx in enumerate(contexts):
+        w_in[ctx] += g[c] @ u
+    return w_in, w_out, syn1, loss

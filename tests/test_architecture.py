@@ -80,3 +80,70 @@ def test_every_folder_is_a_regular_package():
     folders = [p for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"]
     assert {p.name for p in folders} >= {"data", "engines", "models"}
     assert [p.name for p in folders if not (p / "__init__.py").exists()] == []
+
+
+def _module_of(target):
+    """The module file a target part tuple names: a package means its __init__."""
+    if PACKAGE.joinpath(*target).with_suffix(".py").exists():
+        return target
+    return target + ("__init__",)
+
+
+def import_cycles(graph):
+    """Every import circle of graph (module -> modules it imports), each once, as a path that
+    starts and ends at the same module (Tarjan's strongly connected components, then one cycle
+    through each component of more than one module or a module importing itself)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(_a_cycle(graph, v, component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _a_cycle(graph, start, component):
+    path, seen = [start], {start}
+    while True:
+        nxt = next(w for w in sorted(graph.get(path[-1], ())) if w in component and (w == start or w not in seen))
+        path.append(nxt)
+        if nxt == start:
+            return path
+        seen.add(nxt)
+
+
+def test_no_module_imports_itself_through_others():
+    """Function-local imports included: one hid the circle word2vec -> word2vec_guarded -> word2vec
+    (issue 25). The package's own __init__ is left out: it re-exports the API lazily (__getattr__)."""
+    graph = {}
+    for path, parts in _modules():
+        if parts == ("__init__",):
+            continue
+        graph[parts] = {_module_of(t) for t in _imports(path, parts)} - {("__init__",)}
+    cycles = import_cycles(graph)
+    assert cycles == [], "import circles: " + "; ".join(" -> ".join("/".join(m) for m in c) for c in cycles)
+
+
+def test_the_cycle_check_finds_a_planted_circle():
+    graph = {("a",): {("b",)}, ("b",): {("c",)}, ("c",): {("a",), ("d",)}, ("d",): set(), ("e",): {("e",)}}
+    assert sorted(import_cycles(graph)) == [[("a",), ("b",), ("c",), ("a",)], [("e",), ("e",)]]

@@ -11,7 +11,7 @@ import pytest
 from conftest import planted_corpus
 
 KERNEL_MODULES = ("tokens", "sampling", "hot_rows", "word2vec", "word2vec_loops", "word2vec_batch", "cooccur", "glove",
-                  "locks", "word2vec_guarded", "glove_guarded", "sparsity")
+                  "locks", "word2vec_guarded", "glove_guarded", "sparsity", "huffman")
 
 PROBE = """
 import json, sys
@@ -46,15 +46,18 @@ def test_importing_the_command_line_compiles_nothing():
 
 
 @pytest.mark.parametrize("model, batching, epoch", [("sgns", "window", "window"), ("sgns", "pair", "pair"),
-                                                    ("cbow", None, "cbow")])
+                                                    ("cbow", None, "cbow"), ("cbow", None, "cbow-hs")])
 def test_training_word2vec_compiles_its_model_only(tmp_path, model, batching, epoch):
     corpus = planted_corpus(tmp_path / "c.txt", n_sentences=200)
+    hs = epoch.endswith("-hs")
     args = ["train", str(corpus), "-o", str(tmp_path / "v.bin"), "--model", model, "--min-count", "1", "--epochs",
-            "1", "--dim", "8", "-q", "--no-cache"] + (["--batching", batching] if batching else [])
+            "1", "--dim", "8", "-q", "--no-cache"] + (["--batching", batching] if batching else []) + ["--hs"] * hs
     seen = _probe(args)
-    assert _kernels(seen["loaded"]) == ["hot_rows", "sampling", "tokens", "word2vec", "word2vec_loops"]
-    # the experiment's guarded skip-gram kernels (pair-global, pair-rows, pair-count) stay untyped too
-    assert len(seen["epoch"]) == 6 and seen["epoch"] == {name: int(name == epoch) for name in seen["epoch"]}
+    assert _kernels(seen["loaded"]) == ["hot_rows"] + ["huffman"] * hs + ["sampling", "tokens", "word2vec",
+                                                                          "word2vec_loops"]
+    # the experiment's guarded skip-gram kernels (pair-global, pair-rows, pair-count) stay untyped too,
+    # as do the other models' and the hierarchical-softmax ones
+    assert len(seen["epoch"]) == 9 and seen["epoch"] == {name: int(name == epoch) for name in seen["epoch"]}
 
 
 def test_counting_cooccurrences_and_training_glove_compile_no_word2vec(tmp_path):

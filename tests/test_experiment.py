@@ -137,7 +137,7 @@ def test_sparsity_of_sampled_updates_equals_a_brute_force_count(tmp_path):
     m = encoded.n_words
     batch = (np.zeros(m, np.int32), np.zeros(len(sentences) + 1, np.int64), np.zeros(m, np.int32),
              np.zeros(m + 1, np.int64), np.zeros(m * 2 * w2v.window * w2v.negative, np.int32))
-    n_sent = sample_batch((encoded.ids, encoded.sent_starts, sentences), tables, np.array([3], np.uint64), w2v.window,
+    n_sent = sample_batch((encoded.ids, encoded.sent_starts, sentences), tables, np.array([3], np.uint64), w2v.windows,
                           w2v.negative, 0, batch)[0]
     edges = _edges_by_hand(batch, n_sent, n, w2v.negative)
     rows, bounds = update_edges(batch, n_sent, n, w2v.negative, 0)
@@ -194,14 +194,15 @@ def test_the_report_and_its_plots_are_written(tmp_path):
     assert all(set(per) == {"1", "2"} and min(per.values()) > 0 for per in results["scaling"].values())
     runs = results["scaling_runs"]["hogwild"]["2"]
     assert len(runs) == 2 and results["scaling"]["hogwild"]["2"] == max(runs)  # the faster of two runs
-    assert [c["threads"] for c in results["collisions"]] == [2]
+    workers = results["settings"]["workers"]  # the most of --threads that the cores hold (1 on one core)
+    assert [c["threads"] for c in results["collisions"]] == sorted({workers, 2})
     assert {b["matrix"] for b in results["collisions"][0]["by_rank"]} == {"w_in", "w_out"}
     report = (out / "report.md").read_text()
     for name in ("loss_vs_time.png", "scaling.png", "accuracy_vs_time.png", "downpour_staleness.png"):
         data = (out / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 5000
         assert f"]({name})" in report
-    assert "| row locks | 2 |" in report and "Omega" in report and "What this says" in report
+    assert f"| row locks | {workers} |" in report and "Omega" in report and "What this says" in report
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporary files left
 
 

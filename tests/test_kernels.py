@@ -230,6 +230,6 @@ def test_cbow_counts_a_hot_context_use_in_every_window_that_updates_it(model, ex
     tables = (np.ones(n, np.float32), noise_prob, noise_alias)
     kernel = word2vec_loops.epoch_kernel("cbow" if model == "cbow" else "pair")
     kernel(w_in, w_out, corpus, tables, np.array([0.025, 0.0001, n], np.float64), np.array([7], np.uint64),
-           np.array([RUN, 0], np.int64), 0, 1, scratch)
+           np.array([RUN, 0], np.int64), 0, (1, 1), scratch)
     assert hot[1][:n].tolist() == expected  # w_in's uses of each hot row
     assert np.abs(w_in[:n]).sum() > 0 and np.array_equal(w_in[:n], w_in[n:])  # trained, and merged at the end

@@ -141,6 +141,7 @@ def test_reading_workers_share_max_vocab_size(tmp_path, monkeypatch):
     from w2v_async.data import scan as scan_module
 
     monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 1 << 12)
+    monkeypatch.setattr(scan_module, "READER_MIN_WORDS", 100)  # 4 readers of 100 words each
     held = []
     merge = scan_module.merge_tables
     monkeypatch.setattr(scan_module, "merge_tables", lambda tables: (held.append([len(t) for t in tables]),
@@ -153,6 +154,24 @@ def test_reading_workers_share_max_vocab_size(tmp_path, monkeypatch):
     assert len(held[0]) == reader.stats.n_readers > 2
     assert sum(held[0]) <= 400  # all the workers' tables together, not 4 x 400
     assert reader.stats.n_pruned > 90_000 and vocab.words[:2] in (["the", "of"], ["of", "the"])
+
+
+def test_no_reader_counts_with_a_share_under_reader_min_words(tmp_path, monkeypatch):
+    """--max-vocab-size 400 over 4 threads would leave each reader 100 words, each pruning by a
+    quarter of the counts: with READER_MIN_WORDS 200, two readers count, 200 words each."""
+    from w2v_async.data import scan as scan_module
+
+    monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 1 << 12)
+    monkeypatch.setattr(scan_module, "READER_MIN_WORDS", 200)
+    path = tmp_path / "junk.txt"
+    rng = np.random.default_rng(1)
+    path.write_text("".join(" ".join(f"j{x}" for x in rng.integers(0, 10**6, 50)) + "\n" for _ in range(2000)))
+    readers = {}
+    for size in (None, 10**6, 400, 150):
+        reader = CorpusReader(str(path))
+        scan_corpus(reader, VocabConfig(min_count=1, max_vocab_size=size), encode=False, threads=4)
+        readers[size] = reader.stats.n_readers
+    assert readers[None] == readers[10**6] >= 3 and readers[400] == 2 and readers[150] == 1
 
 
 @pytest.mark.parametrize("threads, directory", [(1, False), (3, True)])

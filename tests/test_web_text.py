@@ -213,6 +213,7 @@ def test_the_api_with_a_long_token(tmp_path):
 
 def test_a_resume_that_reads_another_pruned_vocabulary_names_the_thread_count(tmp_path, monkeypatch):
     monkeypatch.setattr(scan_module, "MIN_SPAN_BYTES", 1 << 10)  # the planted corpus is read in several spans
+    monkeypatch.setattr(scan_module, "READER_MIN_WORDS", 10)  # and each reader may count with 10 words
     corpus = planted_corpus(tmp_path / "p.txt")
     ck = tmp_path / "ck"
     common = ["--dim", "8", "--epochs", "1", "--min-count", "1", "--max-vocab-size", "30", "--no-cache", "-q"]
@@ -221,3 +222,13 @@ def test_a_resume_that_reads_another_pruned_vocabulary_names_the_thread_count(tm
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert "than the checkpoint's" in result.output and "resume with --threads 1 (words were pruned" in result.output
     _ok("train", corpus, "-o", tmp_path / "c.bin", "--resume", ck, "--threads", "1", *common)
+
+
+def test_a_checkpoint_from_before_max_word_length_resumes_with_no_limit():
+    """Runs from before --max-word-length read every token whole: resuming one, the setting not
+    given is 0 (no limit), not today's default of 100, so its vocabulary is read again as it was."""
+    from w2v_async.config import resumed_config
+
+    old = {"min_count": 1, "max_vocab_size": 30_000_000, "max_final_vocab": None, "lowercase": False}
+    assert resumed_config(VocabConfig(), old, set()).max_word_length == 0
+    assert resumed_config(VocabConfig(), {**old, "max_word_length": 100}, set()).max_word_length == 100

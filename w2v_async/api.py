@@ -27,8 +27,9 @@ Corpus = Union[str, os.PathLike, Iterable[Sequence[str]]]
 _SAME = None
 VOCAB_OPTIONS = {name: (name, _SAME) for name in ("min_count", "max_vocab_size", "max_final_vocab", "lowercase",
                                                        "max_word_length")}
-WORD2VEC_OPTIONS = {name: (name, _SAME) for name in ("model", "dim", "window", "negative", "sample", "alpha",
-                                                     "min_alpha", "epochs", "threads", "seed", "batching")}
+WORD2VEC_OPTIONS = {name: (name, _SAME) for name in ("model", "dim", "window", "negative", "ns_exponent", "sample",
+                                                     "alpha", "min_alpha", "epochs", "threads", "seed", "batching",
+                                                     "hs", "fixed_window")}
 GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "eta", "grad_clip", "epochs",
                                                      "threads", "seed", "vectors")},
                  "glove_alpha": ("alpha", _SAME), "memory": ("memory_gb", _SAME),
@@ -135,7 +136,8 @@ def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
     corpus: a text file (.gz, .bz2), a directory of them, or an iterable of token lists (gensim's
     ``sentences``); output: also write the vectors there (word2vec text, or binary for .bin).
     options: train's command-line options, e.g. dim=100, window=5, epochs=5, threads=8,
-    min_count=5, batching="window", engine="ray", checkpoint_dir="ck", progress=False.
+    min_count=5, batching="window", ns_exponent=0.75, hs=True, negative=0, fixed_window=True, engine="ray",
+    checkpoint_dir="ck", progress=False.
     Returns (gensim KeyedVectors, the run's summary dict as ``train --json`` prints it).
     """
     if options.get("model", "sgns") == "glove":

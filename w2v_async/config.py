@@ -40,8 +40,9 @@ class VocabConfig:
     # be 3 TB) and they are almost never words anyone queries. word2vec.c caps a word at 100 bytes
     # by truncating it, which merges every long URL with its neighbours into one made-up word;
     # skipping keeps the vocabulary honest and bounds a table to max_vocab_size x 100 bytes.
-    # English, German or Finnish words and CJK words (3 bytes a character) fit well under 100.
-    max_word_length: int = 100
+    # English, German or Finnish words and CJK words (3 bytes a character) fit well under 100. A
+    # checkpoint from before the setting existed read with no limit ("absent": resumed_config).
+    max_word_length: int = dataclasses.field(default=100, metadata={"absent": 0})
 
     def validate(self) -> "VocabConfig":
         _positive(self.min_count, "--min-count", VocabConfig.min_count)
@@ -63,13 +64,16 @@ class Word2VecConfig:
     ``batching``: "window" trains a skip-gram window as one minibatch against one set of
     negatives (HogBatch, Ji et al. 2016), "pair" each (context, center) pair against its own
     negatives (word2vec.c). CBOW always trains one window per update, as word2vec.c.
-    ``None`` means "window", the faster at the same accuracy.
+    ``None`` means "window", the faster at the same accuracy. ``hs``: hierarchical softmax
+    (word2vec.c -hs 1) beside negative sampling, or alone with ``negative=0``. ``fixed_window``:
+    every window reaches ``window`` words (gensim's shrink_windows=False), not a draw in [1, window].
     """
 
     model: str = "sgns"
     dim: int = 100
     window: int = 5
     negative: int = 5
+    ns_exponent: float = 0.75  # noise words drawn from counts^ns_exponent (gensim's; 0: uniform)
     sample: float = 1e-3
     alpha: Optional[float] = None
     min_alpha: float = 0.0001
@@ -77,11 +81,23 @@ class Word2VecConfig:
     threads: int = dataclasses.field(default_factory=default_threads)
     seed: int = 1
     batching: Optional[str] = None
+    hs: bool = False
+    fixed_window: bool = False
 
     @property
     def update(self) -> str:
         """The update rule: "window" or "pair" (skip-gram); CBOW's word2vec.c update is "window"."""
         return self.batching or "window"
+
+    @property
+    def kernel(self) -> str:
+        """The epoch kernel (word2vec_loops.EPOCH_KERNELS): pair, window or cbow, -hs with --hs."""
+        return ("cbow" if self.model == "cbow" else self.update) + ("-hs" if self.hs else "")
+
+    @property
+    def windows(self) -> Tuple[int, int]:
+        """(window, shrink) for the kernels: a window reaches window minus a draw below shrink."""
+        return (self.window, 1 if self.fixed_window else self.window)
 
     @property
     def init_scale(self) -> float:
@@ -103,9 +119,13 @@ class Word2VecConfig:
     def validate(self) -> "Word2VecConfig":
         if self.model not in ("sgns", "cbow"):
             raise ConfigError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}.")
-        defaults = {"dim": 100, "window": 5, "negative": 5, "epochs": 5, "threads": "all cores"}
+        defaults = {"dim": 100, "window": 5, "epochs": 5, "threads": "all cores"}
         for name, default in defaults.items():
             _positive(getattr(self, name), "--" + name, default)
+        if not self.hs or not isinstance(self.negative, int) or self.negative < 0:
+            _positive(self.negative, "--negative", "5; --negative 0 needs --hs (hierarchical softmax alone)")
+        if not isinstance(self.ns_exponent, (int, float)) or not abs(self.ns_exponent) < float("inf"):
+            raise ConfigError(f"--ns-exponent must be a finite number (0: uniform noise), got {self.ns_exponent!r}.")
         if self.sample < 0:
             raise ConfigError(f"--sample must be >= 0 (0 disables subsampling), got {self.sample}.")
         if self.start_alpha <= 0:
@@ -314,7 +334,8 @@ def resumed_config(given, saved: dict, explicit: Optional[Set[str]] = None):
     for f in dataclasses.fields(given):
         if f.name in RUN_SETTINGS:
             continue  # this machine's, given or by default
-        mine, theirs = getattr(given, f.name), saved.get(f.name, getattr(given, f.name))
+        default = f.metadata.get("absent", getattr(given, f.name) if f.default is dataclasses.MISSING else f.default)
+        mine, theirs = getattr(given, f.name), saved.get(f.name, default)  # absent: what an older run did
         if explicit is not None and f.name not in explicit:
             values[f.name] = theirs
         elif mine != theirs:
@@ -351,8 +372,9 @@ class RunKind:
 OPTION_SCOPES = (
     (("x_max", "glove_alpha", "eta", "grad_clip", "vectors", "asymmetric", "memory", "tmp_dir", *_LBFGS_OPTIONS),
      "--model glove", lambda r: r.model == "glove", "add --model glove"),
-    (("negative", "sample", "alpha", "min_alpha", "batching", "ps_eta"),
+    (("negative", "ns_exponent", "sample", "alpha", "min_alpha", "batching", "ps_eta", "hs", "fixed_window"),
      "--model sgns or cbow", lambda r: r.model != "glove", "use --model sgns or cbow"),
+    (("hs",), "--engine threads", lambda r: r.engine == "threads", "drop --engine (Downpour trains negative sampling)"),
     (("replicas", "ps_shards", "batch_words", "ray_address"),
      "--engine ray or sandblaster", lambda r: r.engine != "threads", "add --engine ray"),
     (("n_fetch", "n_push", "ps_optimizer", "ps_eta"), "--engine ray", lambda r: r.engine == "ray", "add --engine ray"),

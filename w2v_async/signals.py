@@ -6,7 +6,7 @@ from typing import Optional
 
 
 class Interrupts:
-    """While active, SIGINT and SIGTERM ask the run to stop cleanly; a second one exits at once.
+    """While active, SIGINT and SIGTERM ask the run to stop cleanly; a second one leaves without the checkpoint.
 
     The first signal only records itself (``.signal``); run_hogwild polls it, stops the threads at
     their next progress tick and returns, so the caller can save a checkpoint. The second raises

@@ -1,4 +1,5 @@
-"""The w2v-async commands but the experiment (click only: parse, call one library function, print)."""
+"""The w2v-async group and its vocab, train and cooccur commands (click only: parse, call one library function,
+print)."""
 
 import json
 import os
@@ -153,7 +154,15 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--dim", default=100, show_default=True, type=int, help="Vector dimension.")
 @click.option("--window", default=None, type=int,
               help="Maximum context distance [default: 5; 10 for glove]. word2vec reduces it at random per word.")
-@click.option("--negative", default=5, show_default=True, type=int, help="Negative samples per example.")
+@click.option("--negative", default=5, show_default=True, type=int,
+              help="Negative samples per example (0 with --hs: hierarchical softmax alone).")
+@click.option("--hs", is_flag=True,
+              help="Hierarchical softmax (word2vec.c -hs 1): the center predicted along its Huffman path, beside "
+                   "negative sampling or alone with --negative 0. Threads engine.")
+@click.option("--fixed-window", is_flag=True,
+              help="Every window reaches --window words (gensim shrink_windows=False), not a random 1..window.")
+@click.option("--ns-exponent", default=0.75, show_default=True, type=float,
+              help="Noise words are drawn from counts^x (gensim's ns_exponent; 0: uniform, negative: rare words).")
 @click.option("--sample", default=1e-3, show_default=True, type=float,
               help="Subsampling threshold for frequent words (0 disables it).")
 @click.option("--alpha", default=None, type=float,
@@ -219,7 +228,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @click.pass_context
-def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha, min_alpha, batching, epochs, threads,
+def train(ctx, corpus, output, fmt, model, dim, window, negative, hs, fixed_window, ns_exponent, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory, tmp_dir,
           engine, max_iter, lbfgs_history, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
           checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
@@ -235,6 +244,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, sample, alpha,
     \b
     Example:
       w2v-async train corpus.txt -o vectors.bin --model sgns --dim 100 --epochs 5
+      w2v-async train corpus.txt -o vectors.bin --hs --negative 0
       w2v-async train corpus.txt --vocab vocab.tsv -o vectors.txt --model cbow --json
       w2v-async train --model glove --cooccur cooc.npz -o glove.txt --format glove
       w2v-async train corpus.txt -o vectors.bin --engine ray --replicas 4 --ps-shards 2
@@ -321,73 +331,6 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
         _fail(e)
     if as_json:
         click.echo(json.dumps(summary))
-
-
-@cli.command(name="eval", context_settings=CONTEXT)
-@click.argument("vectors")
-@click.option("--analogies", multiple=True,
-              help="Extra analogy file in questions-words.txt format (repeatable).")
-@click.option("--similarities", multiple=True,
-              help="Extra word-pair file, 'word1<TAB>word2<TAB>score' lines (repeatable).")
-@click.option("--defaults/--no-defaults", default=True, show_default=True,
-              help="Also run gensim's questions-words, WordSim353 and SimLex-999.")
-@click.option("--restrict-vocab", default=300_000, show_default=True, type=int,
-              help="Only the most frequent words take part (gensim 4 default).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, as_json):
-    """Evaluate word2vec-format VECTORS on analogy and word-similarity sets (through gensim).
-
-    \b
-    Example:
-      w2v-async eval vectors.bin
-      w2v-async eval vectors.txt --json --analogies my-analogies.txt
-    """
-    from ..api import evaluate  # gensim loads only when a command evaluates
-    from ..evaluation import default_analogy_sets, default_similarity_sets, format_report
-    from ..io import load_vectors
-
-    if restrict_vocab <= 0:
-        raise UsageFailure(f"--restrict-vocab must be positive, got {restrict_vocab}; gensim uses 300000.")
-    analogy_sets = (default_analogy_sets() if defaults else []) + list(analogies)
-    similarity_sets = (default_similarity_sets() if defaults else []) + list(similarities)
-    if not analogy_sets and not similarity_sets:
-        raise UsageFailure("nothing to evaluate with --no-defaults; add --analogies or --similarities FILE.")
-    try:
-        kv = load_vectors(vectors)
-        report = evaluate(kv, analogy_sets, similarity_sets, restrict_vocab, name=vectors)
-    except W2VError as e:
-        _fail(e)
-    click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))
-
-
-@cli.command(context_settings=CONTEXT)
-@click.argument("vectors")
-@click.argument("word")
-@click.option("-n", "--topn", default=10, show_default=True, type=int, help="How many neighbours.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of [word, cosine] pairs.")
-def similar(vectors, word, topn, as_json):
-    """Print the nearest neighbours of WORD by cosine similarity in VECTORS.
-
-    \b
-    Example:
-      w2v-async similar vectors.bin king -n 5
-    """
-    from ..io import load_vectors  # gensim loads only when a command reads vectors
-
-    if topn <= 0:
-        raise UsageFailure(f"-n must be positive, got {topn}.")
-    try:
-        kv = load_vectors(vectors)
-    except W2VError as e:
-        _fail(e)
-    if word not in kv.key_to_index:
-        raise RuntimeFailure(f"{word!r} is not in the vocabulary of {vectors}; try another word.")
-    pairs = [(w, float(s)) for w, s in kv.most_similar(word, topn=topn)]
-    if as_json:
-        click.echo(json.dumps(pairs))
-    else:
-        for w, s in pairs:
-            click.echo(f"{w}\t{s:.4f}")
 
 
 def _sigterm_as_interrupt(signum, frame):

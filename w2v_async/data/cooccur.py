@@ -20,6 +20,7 @@ from ..config import VocabConfig
 from ..errors import ConfigError, InputError
 from ..io import atomic_path, pack_words, remove_dead_leftovers, unpack_words, writer_tag
 from ..models.cooccur import add_transpose, fill_cooccurrences, sort_reduce
+from ..signals import Interrupts
 from ..testhooks import HOLD, hold
 from .corpus import check_output_path
 from .encoded import EncodedCorpus
@@ -207,22 +208,28 @@ def count_cooccurrences(
                 finished[t].set()
 
         # Events, not Thread.join: a join that Ctrl-C interrupts may report a running thread as
-        # stopped (CPython 3.11), and the directory would go while it still writes
+        # stopped (CPython 3.11), and the directory would go while it still writes. The first
+        # Ctrl-C or SIGTERM only sets interrupts.signal, read here between waits: an exception
+        # thrown into Event.wait can land between its lock's acquire and the `with` block, leaving
+        # the lock held, and the workers' set() and this thread's wait then block for ever.
         finished = [threading.Event() for _ in range(threads)]
         workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
         try:
-            for w in workers:
-                w.start()
-            try:
-                for event in finished:
-                    while not event.wait(0.25):
-                        pass
-            except KeyboardInterrupt:
-                errors.append(KeyboardInterrupt())
-                store.close()
-                for event in finished:
-                    event.wait()
-                raise
+            with Interrupts() as interrupts:
+                for w in workers:
+                    w.start()
+                try:
+                    for event in finished:
+                        while not event.wait(0.25):
+                            if interrupts.signal is not None and not errors:
+                                errors.append(KeyboardInterrupt())
+                                store.close()
+                except KeyboardInterrupt:  # a second signal, or Ctrl-C outside the main thread
+                    errors.append(KeyboardInterrupt())
+                    store.close()
+                    for event in finished:
+                        event.wait()
+                    raise
             if errors:
                 raise errors[0]
             segments = store.finish()

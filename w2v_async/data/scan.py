@@ -168,6 +168,17 @@ def _read_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
         stop.set()
 
 
+# The fewest words a counting reader may hold (its share of --max-vocab-size M: the readers share
+# M, so memory stays bounded by M however many threads read). Each reader counts its part of the
+# corpus alone, and once a table is full it prunes by its own counts, which a T-th of the corpus
+# makes T times smaller, while its share shrinks T-fold too and its part's distinct words far less
+# (Heaps' law): with shares of M / 64, a word seen hundreds of times in all can be pruned in every
+# part (a 1M-token Zipf test kept 85 of the 521 words counted 100 times or more at 64 readers, all
+# 521 at one). So no more than M / READER_MIN_WORDS readers count: 30 at the default M = 30M (at
+# 10B tokens they still read in parallel), one at M = 1M (word2vec.c's one-thread count).
+READER_MIN_WORDS = 1 << 20
+
+
 class _Stopped(Exception):
     """A worker stopped because another one failed (or the run was interrupted)."""
 
@@ -282,6 +293,8 @@ def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given
     Returns the merged table and, for each builder part, the map from its provisional ids to the
     merged table's (None: the same ids).
     """
+    if given is None and cfg.max_vocab_size:
+        threads = min(threads, max(1, cfg.max_vocab_size // READER_MIN_WORDS))
     groups = plan_spans(paths, threads)
     workers = []
     for k, _ in enumerate(groups):

@@ -84,8 +84,14 @@ class Vocab:
         return np.minimum(p, 1.0).astype(np.float32)
 
     def noise_distribution(self, power: float = 0.75) -> np.ndarray:
-        """Unigram^power negative-sampling distribution, float64[V] summing to 1."""
-        p = self.counts.astype(np.float64) ** power
+        """Unigram^power negative-sampling distribution, float64[V] summing to 1 (power 0: uniform;
+        negative: rare words drawn more often, as gensim's ns_exponent allows)."""
+        c = self.counts.astype(np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            p = c ** power
+        if not (np.isfinite(p.sum()) and p.sum() > 0):  # a large |power| overflows: scale by the largest
+            z = power * np.log(c)
+            p = np.exp(z - z.max())
         return p / p.sum()
 
 

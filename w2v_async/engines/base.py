@@ -127,6 +127,14 @@ class GloveResult:
 GLOVE_ARRAY_NAMES = ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word", "gradsq_ctx", "gradsq_b_word", "gradsq_b_ctx")
 
 
+def word2vec_arrays(cfg: Word2VecConfig, n_words: int):
+    """The names and shapes of the arrays a word2vec run trains and checkpoints: w_in, w_out (not
+    with --hs --negative 0: never read), and syn1 with --hs (the V - 1 inner nodes' rows)."""
+    names = ("w_in",) + (("w_out",) if cfg.negative > 0 else ()) + (("syn1",) if cfg.hs else ())
+    shapes = {"w_in": (n_words, cfg.dim), "w_out": (n_words, cfg.dim), "syn1": (max(n_words - 1, 0), cfg.dim)}
+    return names, [shapes[name] for name in names]
+
+
 def thread_scratch(cfg: Word2VecConfig, max_sentence: int, hot: Optional[tuple] = None) -> tuple:
     """One thread's (or replica's) kernel scratch for cfg's model; hot: its hot_scratch tuple (none
     by default)."""

@@ -295,10 +295,13 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
 
     cfg.validate()
     rcfg.validate()
+    if cfg.hs:
+        raise ConfigError("--hs (hierarchical softmax) trains on the threads engine only; drop --engine ray, or "
+                          "drop --hs for Downpour's negative sampling.")
     ckpt = checkpointing or Checkpointing()
     ray = connect(rcfg)
     n_words = len(vocab)
-    noise_prob, noise_alias = build_alias_table(vocab.noise_distribution())
+    noise_prob, noise_alias = build_alias_table(vocab.noise_distribution(cfg.ns_exponent))
     tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
     state = RunState.new(1, cfg.epochs, thread_rng_states(cfg.seed, 1)[0])
     if ckpt.resume is not None:

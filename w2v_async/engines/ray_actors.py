@@ -51,7 +51,7 @@ def sample(corpus: Tuple[np.ndarray, np.ndarray], sentences: np.ndarray, tables,
               np.empty(n_read + 1, np.int64),
               np.empty(max(1, n_read * (2 * cfg.window * per_context + per_word)), np.int32))
     n_sent, n_words, n_negs, words_read = sample_batch(
-        (ids, sent_starts, np.array(sentences, np.int64)), tables, rng_state, cfg.window,
+        (ids, sent_starts, np.array(sentences, np.int64)), tables, rng_state, cfg.windows,
         per_context, per_word, arrays)
     words, sent_bounds, reach, neg_bounds, negatives = arrays
     return Batch(words[:n_words], sent_bounds[: n_sent + 1], reach[:n_words], neg_bounds[: n_words + 1],

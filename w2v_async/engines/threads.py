@@ -16,7 +16,7 @@ from ..models.common import DIVERGED, PAUSE, RUN, STOP
 from ..testhooks import HOLD, hold
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
                    StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, stop_asked,
-                   thread_rng_states, thread_scratch)
+                   thread_rng_states, thread_scratch, word2vec_arrays)
 
 # How run_hogwild's flag (counters[0]) may move, always under its lock: RUN and PAUSE alternate (a
 # checkpoint), a stop or a failure is final (never undone by a PAUSE or a RUN), and divergence is
@@ -213,17 +213,20 @@ def train_word2vec(
     from ..models.word2vec_loops import epoch_kernel
 
     ckpt = checkpointing or Checkpointing()
-    update = "cbow" if cfg.model == "cbow" else cfg.update
-    if guard is not None and update != "pair":
+    if guard is not None and cfg.kernel != "pair":
         raise ConfigError("locked and counted updates are word2vec.c's skip-gram pairs: use --model sgns "
                           "--batching pair.")
-    kernel = epoch_kernel(update if guard is None else f"pair-{guard[0]}")  # compiles this model's only
+    kernel = epoch_kernel(cfg.kernel if guard is None else f"pair-{guard[0]}")  # compiles this model's only
     n_words = len(vocab)
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
-    resumed = resumed_arrays(ckpt.resume, ("w_in", "w_out"), [(n_words, cfg.dim)] * 2)
+    names, shapes = word2vec_arrays(cfg, n_words)
+    resumed = resumed_arrays(ckpt.resume, names, shapes)
     shards = corpus.deal(n_threads)  # each thread's sentences, made PIECE_SENTENCES at a time
+    syn1 = None
     if resumed is not None:
-        w_in, w_out = resumed
+        loaded = dict(zip(names, resumed))
+        w_in, syn1 = loaded["w_in"], loaded.get("syn1")
+        w_out = loaded.get("w_out", np.zeros((n_words, cfg.dim), np.float32))
         state = resumed_state(ckpt.resume, n_threads, lambda done: [int(np.searchsorted(sh, done)) for sh in shards],
                                thread_rng_states(cfg.seed + 1, n_threads),
                                lambda saved: [len(sh) for sh in corpus.deal(saved)])
@@ -235,9 +238,15 @@ def train_word2vec(
     n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every) if guard is None else 0
     if n_hot:  # one private copy of the hot rows per thread, below the shared rows
         w_in = np.concatenate([w_in, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
+    if cfg.negative == 0:  # hierarchical softmax alone: w_out is never read (np.zeros maps no pages)
+        w_out = np.zeros((n_words + n_threads * n_hot, cfg.dim), np.float32)
+    elif n_hot:
         w_out = np.concatenate([w_out, np.zeros((n_threads * n_hot, cfg.dim), np.float32)])
-    noise_prob, noise_alias = build_alias_table(vocab.noise_distribution())
-    tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)
+    if cfg.hs:  # the V - 1 inner nodes' rows and one unused, so that hot copies sit at w_in's offsets
+        syn1 = np.concatenate([np.zeros((n_words - 1, cfg.dim), np.float32) if syn1 is None else syn1,
+                               np.zeros((1 + n_threads * n_hot, cfg.dim), np.float32)])
+    noise_prob, noise_alias = build_alias_table(vocab.noise_distribution(cfg.ns_exponent))
+    tables = (vocab.keep_probs(cfg.sample), noise_prob, noise_alias)  # (unused noise with --negative 0)
     total_words = corpus.n_words * cfg.epochs
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
     max_sentence = corpus.longest_sentence()  # read in pieces: no O(sentences) temporary
@@ -247,13 +256,21 @@ def train_word2vec(
         from ..models.word2vec_guarded import guarded_scratch  # the experiment's kernels only
 
         scratch = [guarded_scratch(sc, guard[0], guard[1], cfg.negative) for sc in scratch]
-    params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words]}
+    if cfg.hs:
+        from ..models.huffman import huffman_paths  # hierarchical softmax's kernels: only its runs
+        from ..models.word2vec_hs import hs_scratch
+
+        paths = huffman_paths(vocab.counts)
+        scratch = [hs_scratch(sc, cfg.update if cfg.model == "sgns" else "cbow", syn1, paths, n_hot)
+                   for sc in scratch]
+    params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words], "syn1": None if syn1 is None else syn1[: n_words - 1]}
+    params = {name: params[name] for name in names}
 
     def run_chunk(t, epoch, start, counters):  # to the end of start's piece (pieces at fixed positions)
         shard = (corpus.ids, corpus.sent_starts,
                  shards[t].sentences(start, (start // PIECE_SENTENCES + 1) * PIECE_SENTENCES))
         loss_sum, n_examples, _, n_sentences = kernel(
-            w_in, w_out, shard, tables, sched, state.rng[t : t + 1], counters, t, cfg.window, scratch[t]
+            w_in, w_out, shard, tables, sched, state.rng[t : t + 1], counters, t, cfg.windows, scratch[t]
         )
         return loss_sum, n_examples, n_sentences
 
@@ -271,7 +288,7 @@ def train_word2vec(
     n_examples = state.examples.sum(axis=0)
     return TrainResult(
         w_in=params["w_in"],
-        w_out=params["w_out"],
+        w_out=w_out[:n_words],
         epoch_loss=[float(s / max(n, 1)) for s, n in zip(loss_sum, n_examples)],
         epoch_loss_sum=[float(s) for s in loss_sum],
         epoch_examples=[int(n) for n in n_examples],

@@ -42,7 +42,7 @@ def update_hypergraphs(encoded, vocab, cfg: ExperimentConfig) -> List[Dict]:
                  np.zeros(n_read + 1, np.int64),
                  np.zeros(n_read * (2 * w2v.window * per_context + per_word), np.int32))
         n_sent = sample_batch((encoded.ids, encoded.sent_starts, sentences), tables,
-                              np.array([cfg.seed | 1], np.uint64), w2v.window, per_context, per_word, batch)[0]
+                              np.array([cfg.seed | 1], np.uint64), w2v.windows, per_context, per_word, batch)[0]
         for cut in HEAD_CUTS:
             rows, bounds = update_edges(batch, n_sent, n_words, per_context, cut)
             omega, delta, rho = hypergraph_stats(rows, bounds, 2 * n_words)

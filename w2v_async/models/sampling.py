@@ -116,15 +116,18 @@ def _draw_negatives(r, noise_prob, noise_alias, negatives, n_hot, offset):
 
 
 @njit(**KERNEL_OPTS)
-def _draw_window(r, i, n, window, tables, negatives, per_context, per_word, remap):
-    """Draw word i's reduced window (of a sentence of n words) and its negatives into negatives.
+def _draw_window(r, i, n, windows, tables, negatives, per_context, per_word, remap):
+    """Draw word i's window (of a sentence of n words) and its negatives into negatives.
 
-    remap = (H, offset): negatives w < H are written as w + offset. Returns (rng state, reach,
-    number of negatives drawn).
+    windows = (window, shrink): the window reaches window - (a draw in [0, shrink)) words each
+    side, word2vec.c's reduced window in [1, window] with shrink = window, always window with
+    shrink = 1 (gensim's shrink_windows=False). remap = (H, offset): negatives w < H are written as
+    w + offset. Returns (rng state, reach, number of negatives drawn).
     """
     _, noise_prob, noise_alias = tables
+    window, shrink = windows
     r = xorshift_next(r)
-    reach = window - bounded(r * _XORSHIFT_MULT, np.uint64(window))  # reduced window in [1, window]
+    reach = window - bounded(r * _XORSHIFT_MULT, np.uint64(shrink))
     n_ctx = min(n, i + reach + 1) - max(0, i - reach) - 1
     m = n_ctx * per_context + (per_word if n_ctx > 0 else 0)
     r = _draw_negatives(r, noise_prob, noise_alias, negatives[:m], remap[0], remap[1])

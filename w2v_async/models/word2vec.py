@@ -3,7 +3,6 @@ word's step for each, and the per-thread scratch whose type selects the model.""
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
 
 from .common import F4_1D, F4_2D, I4_1D, KERNEL_OPTS, private_zeros
 from .hot_rows import HOT, _touch_hot_rows
@@ -154,7 +153,18 @@ def _add1(y, g, x):
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
 def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, grads):
-    """One HogBatch skip-gram step (Ji et al. 2016): a whole window against one set of negatives.
+    """One HogBatch skip-gram step (Ji et al. 2016): a whole window against one set of negatives
+    (ns_window_deltas), the input rows' deltas added at the end. Returns the pairs' summed loss."""
+    loss = ns_window_deltas(w_in, w_out, center, contexts, negatives, lr, deltas, grads)
+    for c in range(contexts.shape[0]):
+        _add1(w_in[contexts[c]], np.float32(1.0), deltas[c])
+    return loss
+
+
+@njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
+def ns_window_deltas(w_in, w_out, center, contexts, negatives, lr, deltas, grads):
+    """HogBatch skip-gram's negative-sampling step for a whole window, the input rows' changes
+    written to deltas[:c] (sgns_window_update adds them; hierarchical softmax adds its own to them).
 
     Every context row v_c = w_in[contexts[c]] predicts center (label 1) and each negative
     (label 0; negatives equal to center are dropped), all at the parameters as they were before
@@ -212,8 +222,6 @@ def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, gra
         while c < n_in:
             _add1(u, grads[c, o], w_in[contexts[c]])
             c += 1
-    for c in range(n_in):
-        _add1(w_in[contexts[c]], np.float32(1.0), deltas[c])
     return loss
 
 
@@ -263,42 +271,3 @@ def _sgns_window_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scra
     if n_ctx == 0:
         return np.float32(0.0), 0
     return sgns_window_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, deltas, grads), n_ctx
-
-
-def _train_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
-    """Train center word i with the model that the scratch tuple belongs to (resolved at compile time)."""
-
-
-@overload(_train_word, jit_options=KERNEL_OPTS)
-def _train_word_for_scratch(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
-    if scratch == SGNS_SCRATCH:
-        return _sgns_word.py_func
-    if scratch in GUARDED_SCRATCHES:
-        from .word2vec_guarded import _sgns_word_guarded  # imports this module: resolved at typing time
-
-        return _sgns_word_guarded.py_func
-    return (_sgns_window_word if scratch == SGNS_WINDOW_SCRATCH else _cbow_word).py_func
-
-
-def _contexts_touched_per_window(scratch):
-    """CBOW counts a use of a hot context row in every window that updates it (_cbow_word): the
-    row takes the window's whole gradient each time, about 2 x reach times per occurrence, and
-    counting once per occurrence let the copies lag 11 full steps per counted use at window 10
-    (issue 16). Skip-gram counts once per occurrence, as calibrated on 16 cores."""
-
-
-@overload(_contexts_touched_per_window, jit_options=KERNEL_OPTS)
-def _contexts_touched_per_window_for_scratch(scratch):
-    per_window = scratch == CBOW_SCRATCH
-    return lambda scratch: per_window
-
-
-def _negatives_per_context(scratch):
-    """word2vec.c skip-gram draws negatives for every (center, context) pair; CBOW and HogBatch
-    skip-gram once per center word."""
-
-
-@overload(_negatives_per_context, jit_options=KERNEL_OPTS)
-def _negatives_per_context_for_scratch(scratch):
-    per_pair = scratch == SGNS_SCRATCH or scratch in GUARDED_SCRATCHES
-    return lambda scratch: per_pair

@@ -6,15 +6,17 @@ from numba import njit, types
 
 from .common import CORPUS, F4_2D, I4_1D, KERNEL_OPTS, TABLES
 from .sampling import _draw_window, _subsample
-from .word2vec import CBOW_SCRATCH, SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _train_word
+from .word2vec import CBOW_SCRATCH, SGNS_SCRATCH, SGNS_WINDOW_SCRATCH
+from .word2vec_updates import train_word
 
 # words (subsampled sentences, concatenated), sent_bounds, reach per word, neg_bounds per word, negatives
 BATCH = types.Tuple((I4_1D, types.int64[::1], I4_1D, types.int64[::1], I4_1D))
 
 
-@njit(types.UniTuple(types.int64, 4)(CORPUS, TABLES, types.uint64[::1], types.int64, types.int64, types.int64, BATCH),
+@njit(types.UniTuple(types.int64, 4)(CORPUS, TABLES, types.uint64[::1], types.UniTuple(types.int64, 2), types.int64,
+                                     types.int64, BATCH),
       **KERNEL_OPTS)
-def sample_batch(corpus, tables, rng_state, window, per_context, per_word, batch):
+def sample_batch(corpus, tables, rng_state, windows, per_context, per_word, batch):
     """Draw everything a batch of sentences needs before any row is read: what _train_epoch draws.
 
     For each sentence of corpus (ids, sent_starts, sentences) the kept words, and for each kept
@@ -42,7 +44,7 @@ def sample_batch(corpus, tables, rng_state, window, per_context, per_word, batch
         if n == 0:
             continue
         for i in range(n):
-            r, reach_i, m = _draw_window(r, i, n, window, tables, negatives[n_negs:], per_context, per_word, no_hot)
+            r, reach_i, m = _draw_window(r, i, n, windows, tables, negatives[n_negs:], per_context, per_word, no_hot)
             reach[n_words + i] = reach_i
             n_negs += m
             neg_bounds[n_words + i + 1] = n_negs
@@ -64,7 +66,7 @@ def _train_batch(w_in, w_out, batch, n_sent, k, lr, scratch):
         sent = words[a : a + n]
         for i in range(n):
             negs = negatives[neg_bounds[a + i] : neg_bounds[a + i + 1]]
-            word_loss, n_word = _train_word(w_in, w_out, sent, i, reach[a + i], n, negs, k, lr, scratch)
+            word_loss, n_word = train_word(w_in, w_out, sent, i, reach[a + i], n, negs, k, lr, scratch)
             loss += word_loss
             n_examples += n_word
     return loss, n_examples

@@ -1,7 +1,8 @@
 """The loop that feeds word2vec's updates: one thread's epoch over its sentences (the threads
 engine). The Ray engine's pre-drawn batches are in word2vec_batch.py.
 
-The three epoch kernels (skip-gram pair, skip-gram window, CBOW) are compiled on first use
+The epoch kernels (skip-gram pair, skip-gram window, CBOW, each also with hierarchical softmax,
+and the experiment's guarded pairs) are compiled on first use
 (epoch_kernel), for their one signature: a run compiles, or loads from numba's cache, only the
 model it trains."""
 
@@ -9,21 +10,26 @@ import numpy as np
 from numba import njit, types
 
 from .common import CORPUS, DIVERGED, F4_2D, KERNEL_OPTS, PROGRESS_EVERY, RUN, TABLES, prefetch_row
-from .hot_rows import _sync_hot_rows, _touch_hot_rows
+from .hot_rows import _touch_hot_rows
 from .sampling import _draw_window, _subsample, learning_rate
 from .word2vec import (CBOW_SCRATCH, SGNS_COLLISION_SCRATCH, SGNS_GLOBAL_LOCK_SCRATCH, SGNS_ROW_LOCK_SCRATCH,
-                       SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _contexts_touched_per_window, _negatives_per_context,
-                       _train_word)
+                       SGNS_SCRATCH, SGNS_WINDOW_SCRATCH)
+from .word2vec_hs import CBOW_HS_SCRATCH, SGNS_HS_SCRATCH, SGNS_WINDOW_HS_SCRATCH
+from .word2vec_updates import contexts_touched_per_window, negatives_per_context, sync_rows, train_word
+
+# (window, shrink): a word's window reaches window - (a draw below shrink) words each side, so
+# shrink = window gives word2vec.c's reduced windows in [1, window] and shrink = 1 a fixed window
+WINDOWS = types.UniTuple(types.int64, 2)
 
 def _epoch_sig(scratch):
     return types.Tuple((types.float64, types.int64, types.int64, types.int64))(
         F4_2D, F4_2D, CORPUS, TABLES, types.float64[::1], types.uint64[::1], types.int64[::1], types.int64,
-        types.int64, scratch,
+        WINDOWS, scratch,
     )
 
 
 @njit(**KERNEL_OPTS)
-def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per_context, per_word, hot):
+def _prepare_word(r, i, n, windows, tables, w_in, w_out, sent_buf, negatives, per_context, per_word, hot):
     """Draw word i's reduced window and its negatives, and prefetch the rows they will touch.
 
     negatives receives per_context ids for each context word plus per_word ids (skip-gram draws
@@ -32,9 +38,10 @@ def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per
     """
     info, uses = hot[0], hot[1]
     n_hot = info[0]
-    r, reach, m = _draw_window(r, i, n, window, tables, negatives, per_context, per_word, (n_hot, info[1]))
+    r, reach, m = _draw_window(r, i, n, windows, tables, negatives, per_context, per_word, (n_hot, info[1]))
     _touch_hot_rows(w_out, negatives[:m], info, uses[n_hot:], hot[3])
-    prefetch_row(w_out, sent_buf[i])
+    if per_context + per_word > 0:  # negative sampling's rows (none with --hs --negative 0)
+        prefetch_row(w_out, sent_buf[i])
     for q in range(m):
         prefetch_row(w_out, negatives[q])
     if i + reach < n:
@@ -43,15 +50,15 @@ def _prepare_word(r, i, n, window, tables, w_in, w_out, sent_buf, negatives, per
 
 
 @njit(**KERNEL_OPTS)
-def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
     """The epoch loop shared by skip-gram and CBOW (see train_sgns_epoch)."""
     ids, sent_starts, sentences = corpus
     keep_prob = tables[0]
     sent_buf, negatives = scratch[0], scratch[1]
     half = negatives.shape[0] // 2
     neg_cur, neg_next = negatives[:half], negatives[half:]
-    k = half // (2 * window)
-    per_context, per_word = (k, 0) if _negatives_per_context(scratch) else (0, k)
+    k = half // (2 * windows[0])
+    per_context, per_word = (k, 0) if negatives_per_context(scratch) else (0, k)
     r = rng_state[0]
     slot = 1 + thread_idx
     words_done = counters[slot]
@@ -63,13 +70,13 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
     hot = scratch[2]
     info, uses = hot[0], hot[1]
     n_hot, offset = info[0], info[1]
-    _sync_hot_rows(w_in, w_out, hot)
+    sync_rows(w_in, w_out, scratch)
     n_sentences = 0
     for s in sentences:
         if words_done - last_report >= PROGRESS_EVERY:
             counters[slot] = words_done
             last_report = words_done
-            _sync_hot_rows(w_in, w_out, hot)
+            sync_rows(w_in, w_out, scratch)
             if not np.isfinite(loss):
                 counters[0] = DIVERGED
             if counters[0] != RUN:
@@ -82,24 +89,26 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
         words_done += end - start
         if n == 0:
             continue
-        if not _contexts_touched_per_window(scratch):
+        if not contexts_touched_per_window(scratch):
             _touch_hot_rows(w_in, sent_buf[:n], info, uses[:n_hot], hot[2])  # contexts
-        _touch_hot_rows(w_out, sent_buf[:n], info, uses[n_hot:], hot[3])  # centers
+        if k > 0:
+            _touch_hot_rows(w_out, sent_buf[:n], info, uses[n_hot:], hot[3])  # centers
         # two-stage pipeline: word i + 1's window and negatives are drawn, and its rows
         # prefetched, before word i trains
-        r, reach = _prepare_word(r, 0, n, window, tables, w_in, w_out, sent_buf, neg_cur, per_context, per_word, hot)
+        r, reach = _prepare_word(r, 0, n, windows, tables, w_in, w_out, sent_buf, neg_cur, per_context, per_word,
+                                 hot)
         for i in range(n):
             next_reach = 0
             if i + 1 < n:
                 r, next_reach = _prepare_word(
-                    r, i + 1, n, window, tables, w_in, w_out, sent_buf, neg_next, per_context, per_word, hot
+                    r, i + 1, n, windows, tables, w_in, w_out, sent_buf, neg_next, per_context, per_word, hot
                 )
-            word_loss, n_word = _train_word(w_in, w_out, sent_buf, i, reach, n, neg_cur, k, lr, scratch)
+            word_loss, n_word = train_word(w_in, w_out, sent_buf, i, reach, n, neg_cur, k, lr, scratch)
             loss += word_loss
             n_examples += n_word
             neg_cur, neg_next = neg_next, neg_cur
             reach = next_reach
-    _sync_hot_rows(w_in, w_out, hot)
+    sync_rows(w_in, w_out, scratch)
     if not np.isfinite(loss):
         counters[0] = DIVERGED
     counters[slot] = words_done
@@ -108,7 +117,7 @@ def _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread
 
 
 @njit(**KERNEL_OPTS)
-def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
     """One pass of one thread over its sentences with word2vec.c skip-gram semantics.
 
     w_in, w_out : float32[V + T H, d], shared, updated in place without locks; rows from V on
@@ -116,7 +125,7 @@ def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
     corpus : (ids int32[N], sent_starts int64[S+1], sentences int64[m]): trains the sentences
     ids[sent_starts[s]:sent_starts[s + 1]] for s in sentences, in that order.
     tables : (keep_prob float32[V], noise_prob float32[V], noise_alias int32[V]).
-    sched : float64[3] = (alpha, min_alpha, words of the whole run, all epochs).
+    windows : (window, shrink) (WINDOWS). sched : float64[3] = (alpha, min_alpha, words of the whole run, all epochs).
     rng_state : uint64[1], advanced. counters : int64[1 + n_threads] shared by all threads:
     (stop flag, words done by each thread). scratch : (sentence int32[L], negatives
     int32[4 window negative] (two words' worth), hot rows, grad float32[d]), where hot rows =
@@ -128,62 +137,84 @@ def train_sgns_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, th
     Returns (loss sum, n pairs, n words read, n sentences trained): a caller resumes an early
     return by passing sentences[n sentences trained:].
     """
-    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
 
 
 @njit(**KERNEL_OPTS)
-def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+def train_cbow_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
     """One pass of one thread over its sentences with word2vec.c CBOW semantics (mean of contexts).
 
     As train_sgns_epoch, with scratch (sentence, negatives, hot rows, grad float32[d],
     contexts int32[2 window], neu1 float32[d]). Returns (loss sum, n center
     words trained, n words read, n sentences trained).
     """
-    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
 
 
 @njit(**KERNEL_OPTS)
-def train_sgns_window_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+def train_sgns_window_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
     """One pass of one thread over its sentences with HogBatch skip-gram (sgns_window_update).
 
     As train_sgns_epoch, with scratch (sentence, negatives, hot rows, contexts int32[2 window],
     deltas float32[2 window, d], grads float32[2 window, negative + 1]). Returns as
     train_sgns_epoch.
     """
-    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
 
 
 @njit(**KERNEL_OPTS)
-def train_sgns_global_lock_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+def train_sgns_global_lock_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
     """As train_sgns_epoch, each pair update inside one lock that every thread shares (scratch:
     word2vec_guarded.guarded_scratch "global"). For the experiment: what "just add a mutex" costs."""
-    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
 
 
 @njit(**KERNEL_OPTS)
-def train_sgns_row_lock_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+def train_sgns_row_lock_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
     """As train_sgns_epoch, each pair update holding the locks of the rows it touches, taken in id
     order (guarded_scratch "rows"): HOGWILD!'s fine-grained locking alternative."""
-    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
 
 
 @njit(**KERNEL_OPTS)
-def train_sgns_counted_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch):
+def train_sgns_counted_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
     """As train_sgns_epoch, lock-free, counting each row's writes and the writes another thread's
     write to the same row overtook (guarded_scratch "count"): the observed collision rate."""
-    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, window, scratch)
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
+
+
+@njit(**KERNEL_OPTS)
+def train_sgns_hs_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
+    """As train_sgns_epoch with hierarchical softmax (word2vec_hs.py) beside negative sampling, or
+    alone with negative 0 (w_out is then never read); scratch ends with the HS tuple."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
+
+
+@njit(**KERNEL_OPTS)
+def train_sgns_window_hs_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
+    """As train_sgns_window_epoch with hierarchical softmax: a window is one step on the center's path."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
+
+
+@njit(**KERNEL_OPTS)
+def train_cbow_hs_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
+    """As train_cbow_epoch with hierarchical softmax on the center's path."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
 
 
 EPOCH_KERNELS = {"pair": (train_sgns_epoch, SGNS_SCRATCH), "window": (train_sgns_window_epoch, SGNS_WINDOW_SCRATCH),
                  "cbow": (train_cbow_epoch, CBOW_SCRATCH),
                  "pair-global": (train_sgns_global_lock_epoch, SGNS_GLOBAL_LOCK_SCRATCH),
                  "pair-rows": (train_sgns_row_lock_epoch, SGNS_ROW_LOCK_SCRATCH),
-                 "pair-count": (train_sgns_counted_epoch, SGNS_COLLISION_SCRATCH)}
+                 "pair-count": (train_sgns_counted_epoch, SGNS_COLLISION_SCRATCH),
+                 "pair-hs": (train_sgns_hs_epoch, SGNS_HS_SCRATCH),
+                 "window-hs": (train_sgns_window_hs_epoch, SGNS_WINDOW_HS_SCRATCH),
+                 "cbow-hs": (train_cbow_hs_epoch, CBOW_HS_SCRATCH)}
 
 
 def epoch_kernel(update: str):
-    """The epoch kernel of update ("pair", "window", "cbow", or a guarded "pair-global",
-    "pair-rows", "pair-count"), compiled (or loaded from numba's
+    """The epoch kernel of update ("pair", "window", "cbow", each with "-hs" for hierarchical
+    softmax, or a guarded "pair-global", "pair-rows", "pair-count"), compiled (or loaded from numba's
     cache) for its signature, and then closed to other signatures, as an eagerly typed kernel is."""
     kernel, scratch = EPOCH_KERNELS[update]
     if not kernel.overloads:
