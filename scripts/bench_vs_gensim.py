@@ -7,12 +7,13 @@ questions-words, WordSim353, SimLex-999). Usage:
 
     python scripts/bench_vs_gensim.py [--corpus FILE] [--models sgns,cbow] [--threads 2] [--seeds 1,2,3]
                                       [--batchings window,pair] [--scaling 1,2 [--scaling-epochs 1]]
-                                      [--settings large]
+                                      [--settings large] [--hs [--negative 0]]
 
 Skip-gram runs once per --batchings mode (window: HogBatch, our default; pair: word2vec.c's
 updates). With several seeds every system trains once per seed and the summary compares means:
 WS353 has 353 pairs, and one run's Spearman moves by about +-0.01 with the seed alone.
---scaling adds a thread-scaling table (skip-gram, our default mode and gensim corpus_file, the
+--hs trains hierarchical softmax in both (gensim hs=1), alone with --negative 0 or beside
+negative sampling (issue 25). --scaling adds a thread-scaling table (skip-gram, our default mode and gensim corpus_file, the
 gensim mode meant for many threads): words/s, speedup over one thread, parallel efficiency.
 """
 
@@ -47,7 +48,7 @@ def run_gensim(args) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     params = dict(
-        vector_size=args.dim, window=args.window, negative=args.negative, hs=0, sample=args.sample,
+        vector_size=args.dim, window=args.window, negative=args.negative, hs=int(args.hs), sample=args.sample,
         min_count=args.min_count, workers=args.threads, epochs=args.epochs, seed=args.seed,
         sg=1 if args.model == "sgns" else 0, alpha=args.alpha, min_alpha=0.0001,
     )
@@ -78,7 +79,7 @@ def run_gensim(args) -> None:
 def common_args(args, model, seed, threads, epochs):
     return ["--dim", str(args.dim), "--window", str(args.window), "--negative", str(args.negative),
             "--sample", str(args.sample), "--min-count", str(args.min_count), "--epochs", str(epochs),
-            "--threads", str(threads), "--seed", str(seed), "--alpha", str(alpha_for(args, model))]
+            "--threads", str(threads), "--seed", str(seed), "--alpha", str(alpha_for(args, model))] + ["--hs"] * args.hs
 
 
 def alpha_for(args, model):
@@ -97,6 +98,7 @@ def main():
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--hs", action="store_true", help="hierarchical softmax in both systems (gensim hs=1)")
     p.add_argument("--sample", type=float, default=1e-3)
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--epochs", type=int, default=5)
@@ -167,7 +169,7 @@ def main():
     import numba
 
     print(f"\ncorpus {args.corpus}; {args.threads} threads, dim {args.dim}, window {args.window}, "
-          f"negative {args.negative}, sample {args.sample}, min-count {args.min_count}, epochs {args.epochs}")
+          f"negative {args.negative}{', hs' if args.hs else ''}, sample {args.sample}, min-count {args.min_count}, epochs {args.epochs}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"python {platform.python_version()}, numba {numba.__version__}, gensim {gensim.__version__}")
     print("\n| system | model | seed | vocab s | train s | wall s | words/s | peak RSS MiB | analogy | WS353 | SimLex |")

@@ -5,8 +5,9 @@
    with the default --max-word-length (100 bytes: the token is skipped) and with 0 (kept): the
    checkpoint's and the .npz's size, and peak RSS.
 2. `vocab` over a corpus of --types distinct junk tokens (default 10M) among ordinary words, with
-   --max-vocab-size 1,000,000, at 1, 2 and 8 reading threads: peak RSS, seconds, words pruned and
-   the vocabulary's size.
+   --max-vocab-size 1,000,000 (one reader counts, however many threads) and 8,000,000 (up to 8
+   readers share it), at 1, 2 and 8 threads: peak RSS, seconds, readers, words pruned and the
+   vocabulary's size.
 
 Each command runs in its own process; peak RSS is that process's VmHWM (Linux).
 
@@ -112,22 +113,23 @@ def junk_corpus(path, n_types, seed=0):
             f.write(b"\n".join(lines) + b"\n")
 
 
-def many_types(d, n_types, threads):
+def many_types(d, n_types, threads, sizes):
     path = os.path.join(d, "junk.txt")
     t0 = time.perf_counter()
     junk_corpus(path, n_types)
     print(f"\n2. {n_types:,} distinct junk types among ordinary words ({os.path.getsize(path) / 1e6:.0f} MB, "
-          f"made in {time.perf_counter() - t0:.0f} s), vocab --max-vocab-size 1000000 --min-count 1")
-    print("| reading threads | seconds | peak RSS | words pruned | vocabulary |")
-    print("|---|---|---|---|---|")
+          f"made in {time.perf_counter() - t0:.0f} s), vocab --min-count 1")
+    print("| --max-vocab-size | --threads | reading threads | seconds | peak RSS | words pruned | vocabulary |")
+    print("|---|---|---|---|---|---|---|")
     rows = []
-    for t in threads:
-        seconds, mb, out = run(["vocab", path, "-o", os.path.join(d, "v.tsv"), "--threads", t, "--max-vocab-size",
-                                "1000000", "--min-count", "1", "--json", "-q"])
-        summary = json.loads(out)
-        rows.append({"threads": int(t), "seconds": seconds, "peak_mb": mb, **summary})
-        print(f"| {t} | {seconds:.1f} | {mb:.0f} MB | {summary.get('words_pruned', 0):,} | {summary['vocab_size']:,} |",
-              flush=True)
+    for size in sizes:
+        for t in threads:
+            seconds, mb, out = run(["vocab", path, "-o", os.path.join(d, "v.tsv"), "--threads", t, "--max-vocab-size",
+                                    size, "--min-count", "1", "--json", "-q"])
+            summary = json.loads(out)
+            rows.append({"max_vocab_size": int(size), "threads": int(t), "seconds": seconds, "peak_mb": mb, **summary})
+            print(f"| {int(size):,} | {t} | {summary.get('reading_workers')} | {seconds:.1f} | {mb:.0f} MB | "
+                  f"{summary.get('words_pruned', 0):,} | {summary['vocab_size']:,} |", flush=True)
     return rows
 
 
@@ -138,13 +140,14 @@ def main():
     parser.add_argument("--types", type=int, default=10_000_000, help="distinct junk tokens in part 2")
     parser.add_argument("--threads", default="1,2,8", help="reading threads of part 2")
     parser.add_argument("--parts", default="1,2", help="which parts to run")
+    parser.add_argument("--max-vocab-sizes", default="1000000,8000000", help="--max-vocab-size values of part 2")
     parser.add_argument("--json-out", default=None)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="bench-web-", dir=".") as d:
         parts = args.parts.split(",")
         results = {"long_tokens": long_tokens(d, args.corpus) if "1" in parts else None,
-                   "many_types": many_types(d, args.types, args.threads.split(",")) if "2" in parts else None}
+                   "many_types": many_types(d, args.types, args.threads.split(","), args.max_vocab_sizes.split(",")) if "2" in parts else None}
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(results, f, indent=1)

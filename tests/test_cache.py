@@ -106,6 +106,7 @@ def test_a_pruned_vocabulary_is_reused_only_with_the_same_reading_split(corpus, 
     from w2v_async.data import scan
 
     monkeypatch.setattr(scan, "MIN_SPAN_BYTES", 1 << 10)  # the planted corpus is read in several spans
+    monkeypatch.setattr(scan, "READER_MIN_WORDS", 15)  # 30 words: at most 2 readers count
     pruned = dict(max_vocab_size=30)  # 40 words: pruning happens, so the vocabulary depends on the spans
     _, s1, _ = _train(corpus, tmp_path / "a.bin", **pruned)
     _, s2, log2 = _train(corpus, tmp_path / "b.bin", **pruned)
@@ -115,6 +116,8 @@ def test_a_pruned_vocabulary_is_reused_only_with_the_same_reading_split(corpus, 
     assert "from the cache" not in log3
     _, _, log4 = _train(corpus, tmp_path / "d.bin", **{**pruned, "threads": 2})
     assert "from the cache" in log4  # stored again, for the new split
+    _, _, log4b = _train(corpus, tmp_path / "d3.bin", **{**pruned, "threads": 3})
+    assert "from the cache" in log4b  # 3 threads, but 2 readers count 30 words: the same split
     _, _, log5 = _train(corpus, tmp_path / "e.bin", threads=2)
     _, _, log6 = _train(corpus, tmp_path / "f.bin", threads=1)
     assert "from the cache" in log6  # nothing pruned: any split gives the same vocabulary

@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..io import remove_dead_leftovers, writer_tag
 from .corpus import STDIN, CorpusReader, CorpusStats, resolve_paths
 from .encoded import EncodedCorpus
-from .scan import plan_spans
+from .scan import counting_readers
 from .vocab import Vocab, read_corpus
 
 CACHE_VERSION = 1
@@ -209,7 +209,7 @@ def read_corpus_cached(source, cfg: VocabConfig, vocab_path: Optional[str], log:
     cache = CorpusCache(cache_dir, log)
     t0 = time.perf_counter()
     hit = cache.load(key)
-    if hit is not None and hit[2].n_pruned and hit[2].n_readers != len(plan_spans(reader.paths, threads)):
+    if hit is not None and hit[2].n_pruned and hit[2].n_readers != counting_readers(reader.paths, cfg, threads):
         # pruning (--max-vocab-size) kept each reading worker's frequent words: the vocabulary
         # depends on how the files were split, so an entry read with another split is not this run's
         log(f"the cached vocabulary was pruned while {hit[2].n_readers} workers read the corpus; reading it again "

@@ -179,6 +179,16 @@ def _read_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
 READER_MIN_WORDS = 1 << 20
 
 
+def reading_threads(cfg: VocabConfig, threads: int) -> int:
+    """How many threads may count a vocabulary under cfg's --max-vocab-size (READER_MIN_WORDS)."""
+    return min(threads, max(1, cfg.max_vocab_size // READER_MIN_WORDS)) if cfg.max_vocab_size else threads
+
+
+def counting_readers(paths: Sequence[str], cfg: VocabConfig, threads: int) -> int:
+    """How many readers count the files' vocabulary with threads threads (its pruning depends on it)."""
+    return len(plan_spans(paths, reading_threads(cfg, threads)))
+
+
 class _Stopped(Exception):
     """A worker stopped because another one failed (or the run was interrupted)."""
 
@@ -293,9 +303,7 @@ def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given
     Returns the merged table and, for each builder part, the map from its provisional ids to the
     merged table's (None: the same ids).
     """
-    if given is None and cfg.max_vocab_size:
-        threads = min(threads, max(1, cfg.max_vocab_size // READER_MIN_WORDS))
-    groups = plan_spans(paths, threads)
+    groups = plan_spans(paths, reading_threads(cfg, threads) if given is None else threads)
     workers = []
     for k, _ in enumerate(groups):
         table = given if given is not None else WordTable()

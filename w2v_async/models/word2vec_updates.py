@@ -71,3 +71,4 @@ def negatives_per_context(scratch):
 def _negatives_per_context_for_scratch(scratch):
     per_pair = scratch in (SGNS_SCRATCH, SGNS_HS_SCRATCH) or scratch in GUARDED_SCRATCHES
     return lambda scratch: per_pair
+
