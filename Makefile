@@ -1,11 +1,13 @@
 # w2v-async pipelines, each step a file target:
 #   word2vec: corpus -> vocab -> vectors (sgns, cbow) -> eval JSON
 #   GloVe:    corpus -> vocab -> co-occurrences -> vectors -> eval JSON
+#   phrases:  corpus -> phrases -> vocab -> vectors (sgns) -> eval JSON   (make phrases)
 #   make demo            set up, train sgns, cbow and glove on the Wikipedia sample shipped with gensim, evaluate
 #   make test            set up and run the test suite
 #   make test-cores      the suite as on a 1-core and on a 64-core machine
 #   make bench-web       web text: a 30,000-character token, 10M junk types (scripts/bench_web_text.py)
 #   make bench           w2v-async vs gensim on the benchmark corpus (scripts/bench_vs_gensim.py)
+#   make bench-phrases   w2v-async phrases vs gensim Phrases + FrozenPhrases, the benchmark corpus and 12x (scripts/bench_phrases.py)
 #   make bench-glove     the GloVe pipeline's stages, memory and quality (scripts/bench_glove.py)
 #   make bench-engines   threads vs Downpour SGD on Ray, and a scaling estimate (scripts/bench_engines.py)
 #   make bench-engines-glove  GloVe by Hogwild AdaGrad, Downpour and Sandblaster L-BFGS (scripts/bench_engines.py)
@@ -15,6 +17,7 @@
 #                        with plots in $(DATA)/experiment (w2v-async experiment; MODEL=glove adds Sandblaster)
 #   make text8 && make CORPUS=data/text8 eval    the classic text8 corpus (needs internet)
 #   make wiki WIKI=enwiki-latest-pages-articles.xml.bz2   a Wikipedia dump -> text (parallel) -> skip-gram -> eval
+#   make phrases         word2vec.c's demo-phrases: the corpus with its phrases joined (2 passes) -> skip-gram -> eval
 # Any corpus works: make CORPUS=my.txt.gz THREADS=8 eval
 
 PYTHON ?= python3
@@ -29,8 +32,9 @@ THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 TRAIN_FLAGS ?= --dim 100 --window 5 --negative 5 --sample 1e-3 --epochs 5
 COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
+PHRASES_FLAGS ?= --scoring word2phrase --passes 2 --threshold 200,100
 
-.PHONY: all demo test test-cores bench-web bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki clean
+.PHONY: all demo test test-cores bench-web bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki phrases bench-phrases clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -55,6 +59,15 @@ $(DATA)/wiki.txt: $(WIKI) corpora/wiki.py | $(W2V)
 	@[ -n "$(WIKI)" ] || { echo "Error: give the dump: make wiki WIKI=enwiki-latest-pages-articles.xml.bz2" >&2; exit 2; }
 	mkdir -p $(DATA)
 	$(BIN)/python corpora/wiki.py $@ --dump $(WIKI) --processes $(THREADS)
+
+# Phrases (word2vec.c's demo-phrases.sh runs word2phrase twice): new york -> new_york, then the phrased text is a corpus
+$(DATA)/$(NAME)-phrases.txt: $(CORPUS) | $(W2V)
+	mkdir -p $(DATA)
+	$(W2V) phrases $< -o $@ --threads $(THREADS) $(PHRASES_FLAGS) --save $(DATA)/$(NAME)-phrases.tsv
+
+phrases: $(DATA)/$(NAME)-phrases.txt
+	$(MAKE) CORPUS=$(DATA)/$(NAME)-phrases.txt $(DATA)/$(NAME)-phrases.sgns.eval.json
+	$(W2V) eval $(DATA)/$(NAME)-phrases.sgns.bin
 
 wiki: $(DATA)/wiki.txt
 	$(MAKE) CORPUS=$(DATA)/wiki.txt $(DATA)/wiki.sgns.eval.json
@@ -90,6 +103,9 @@ test: $(W2V)
 test-cores: $(W2V)
 	W2V_TEST_CORES=1 $(BIN)/python -m pytest -q
 	W2V_TEST_CORES=64 $(BIN)/python -m pytest -q
+
+bench-phrases: $(W2V)
+	$(BIN)/python scripts/bench_phrases.py $(EXPERIMENT_CORPUS) --times 1,12 --threads 2
 
 bench-web: $(W2V)
 	$(BIN)/python scripts/bench_web_text.py

@@ -292,3 +292,28 @@ def test_hs_misuse_is_one_line_error(planted, tmp_path, args, message):
     assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
     assert result.output.startswith("Error: ") and message in result.output
     assert not (tmp_path / "v.txt").exists()
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_fixed_window_always_reaches_window_words(planted, fixed):
+    """gensim's shrink_windows=False: every word's window reaches --window words each side; by
+    default word2vec.c's reduced window draws the reach in [1, window]."""
+    from w2v_async.models.sampling import build_alias_table
+    from w2v_async.models.word2vec_batch import sample_batch
+
+    vocab, encoded = _encode(planted)
+    cfg = Word2VecConfig(window=4, fixed_window=fixed)
+    assert cfg.windows == ((4, 1) if fixed else (4, 4))
+    tables = (vocab.keep_probs(0.0), *build_alias_table(vocab.noise_distribution()))
+    m = encoded.n_words
+    batch = (np.zeros(m, np.int32), np.zeros(encoded.n_sentences + 1, np.int64), np.zeros(m, np.int32),
+             np.zeros(m + 1, np.int64), np.zeros(m * 5, np.int32))
+    n_sent, n_words, _, _ = sample_batch((encoded.ids, encoded.sent_starts, np.arange(encoded.n_sentences)), tables,
+                                         np.array([3], np.uint64), cfg.windows, 0, 5, batch)
+    reach = batch[2][:n_words]
+    if fixed:
+        assert set(reach.tolist()) == {4}
+    else:
+        assert set(reach.tolist()) == {1, 2, 3, 4}
+    result = CliRunner().invoke(cli, ["train", planted, "-o", "/dev/null", "--fixed-window", "--model", "glove"])
+    assert result.exit_code != 0 and "--fixed-window applies to --model sgns or cbow only" in result.output

@@ -6,7 +6,7 @@
 """
 
 __version__ = "0.1.0"
-API = ("train_word2vec", "train_glove", "evaluate", "build_vocab", "count_cooccurrences")
+API = ("train_word2vec", "train_glove", "evaluate", "build_vocab", "count_cooccurrences", "phrases")
 
 
 def __getattr__(name):

@@ -230,3 +230,44 @@ def run_experiment(corpus: Union[str, os.PathLike], output: str, log: Optional[C
     from .experiment.run import run_experiment as run  # its kernels: compiled only when it runs
 
     return run(str(corpus), output, cfg, command=command, log=log or RunOptions.log)
+
+
+PHRASES_OPTIONS = ("scoring", "threshold", "min_count", "passes", "delimiter", "connector_words", "max_vocab_size",
+                   "lowercase", "max_word_length", "threads")
+
+
+def phrases(corpus: Union[str, os.PathLike], output: Optional[str] = None, log: Optional[Callable[[str], None]] = None,
+            save: Optional[str] = None, apply: Optional[str] = None, **options):
+    """``w2v-async phrases``: detect phrases in corpus (a path, or "-" for stdin) as gensim's Phrases
+    (or word2vec.c's word2phrase) does, and write the corpus to output with them joined ("new york" ->
+    "new_york"); output None: learn the phrases only (one pass). Options: scoring ("default",
+    "word2phrase", "npmi"), threshold (a number, one per pass, or "200,100"), min_count (5), passes (1),
+    delimiter ("_"), connector_words ("none", "english" or a file), max_vocab_size, lowercase,
+    max_word_length, threads. save: also write the phrase table there; apply: join the phrases of
+    that table instead of learning them (threads the only option). Returns (the PhraseTable, its
+    ``.passes`` the {phrase: (score, count)} of each pass, and the summary ``phrases --json`` prints).
+    """
+    from .data import phrases as phrase_detection  # its kernels: compiled only when detecting phrases
+
+    _check_names(options, set(PHRASES_OPTIONS), "phrases")
+    log = log or RunOptions.log
+    if apply is not None:
+        misplaced = sorted(set(options) - {"threads"})
+        if misplaced or save is not None:
+            name = misplaced[0] if misplaced else "save"
+            raise ConfigError(f"--{name.replace('_', '-')} does not apply with --apply: the table brings its settings "
+                              "and phrases; drop it, or learn a new table without --apply.")
+        if output is None:
+            raise ConfigError("--apply writes the corpus with the table's phrases joined; give an output.")
+        cfg = phrase_detection.PhrasesConfig(threads=options.get("threads", default_threads())).validate()
+        table = phrase_detection.PhraseTable.load(os.fspath(apply))
+        return table, phrase_detection.apply_phrases(os.fspath(corpus), output, table, cfg.threads, log)
+    threshold = options.pop("threshold", None)
+    if isinstance(threshold, str):
+        threshold = phrase_detection.parse_thresholds(threshold)
+    elif isinstance(threshold, (int, float)):
+        threshold = (float(threshold),)
+    elif threshold is not None:
+        threshold = tuple(float(t) for t in threshold)
+    cfg = phrase_detection.PhrasesConfig(threshold=threshold, **options)
+    return phrase_detection.detect_phrases(os.fspath(corpus), output, cfg, save=save, log=log)

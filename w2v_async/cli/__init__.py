@@ -3,6 +3,7 @@ its commands in commands.py, `w2v-async eval` and `similar` in evaluate.py, `w2v
 experiment.py."""
 
 from . import evaluate, experiment  # noqa: F401  (register the eval, similar and experiment commands on the group)
+from . import phrases  # noqa: F401  (registers the phrases command on the group)
 from .commands import cli, main
 
 __all__ = ["cli", "main"]
