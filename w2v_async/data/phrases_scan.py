@@ -10,8 +10,6 @@ a file of its own, and the files are concatenated in order.
 import os
 import shutil
 import tempfile
-import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -22,7 +20,8 @@ from ..models import phrases as kernels
 from ..models import phrases_apply, tokens
 from .corpus import CorpusStats, check_utf8
 from .phrases_table import best, scores
-from .scan import CHUNK_BYTES, Span, _size, _splittable, _Worker, merge_tables, plan_spans, reading_threads
+from .scan import (CHUNK_BYTES, Span, _size, _splittable, _Worker, merge_tables, plan_spans, reading_threads,
+                   run_workers)
 from .words import FOLD_NONE, NO_LIMIT, WordTable
 
 KEY_BYTES = 1 << 12  # a phrase candidate's bytes; grown when a longer one comes
@@ -179,32 +178,6 @@ class Counts:
         return found
 
 
-def _run(workers: List[_PhraseWorker], groups: List[List[Span]], stats: CorpusStats) -> None:
-    """Run each worker on its group of spans, in threads; the first error stops the others."""
-    if len(groups) == 1:
-        workers[0].run(groups[0])
-    else:
-        stop = threading.Event()
-        with ThreadPoolExecutor(len(groups)) as pool:
-            futures = [pool.submit(w.run, g, stop) for w, g in zip(workers, groups)]
-            try:
-                wait(futures, return_when=FIRST_EXCEPTION)
-                failed = [f.exception() for f in futures if f.done() and f.exception() is not None]
-                if failed:
-                    raise failed[0]
-            except BaseException:  # a worker's error, or Ctrl-C here: the others stop within a chunk
-                stop.set()
-                raise
-    for w in workers:
-        s = w.stats()
-        stats.n_lines += s.n_lines
-        stats.n_tokens += s.n_tokens
-        stats.n_bad_utf8_lines += s.n_bad_utf8_lines
-        stats.n_split_lines += s.n_split_lines
-        stats.n_long_tokens += s.n_long_tokens
-    stats.n_readers = len(workers)
-
-
 def count_bigrams(paths: Sequence[str], cfg: VocabConfig, connectors: WordTable, threads: int, stats: CorpusStats,
                   spool: Optional[Callable[[], str]] = None) -> Tuple[Counts, Optional[List[str]]]:
     """Count the files' words and bigrams (connector words are not counted: they join bigrams).
@@ -219,7 +192,7 @@ def count_bigrams(paths: Sequence[str], cfg: VocabConfig, connectors: WordTable,
     workers = [_CountWorker(cfg, len(groups), connectors, g, spools[k] if spools else None)
                for k, g in enumerate(groups)]
     try:
-        _run(workers, groups, stats)
+        run_workers(workers, groups, stats)
     finally:
         for w in workers:
             if w.spool is not None:
@@ -299,7 +272,7 @@ def join_phrases(paths: Sequence[str], dest: str, phrases: Sequence[str], connec
             sinks = [first] + [tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(dest))) for _ in groups[1:]]
             try:
                 workers = [_JoinWorker(cfg, table, connectors, delimiter.encode("utf-8"), sink) for sink in sinks]
-                _run(workers, groups, stats)
+                run_workers(workers, groups, stats)
                 for sink in sinks[1:]:
                     _append(first, sink)
             finally:

@@ -295,20 +295,10 @@ class _Worker:
                            n_long_tokens=int(s[kernels.ST_LONG]))
 
 
-def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given: Optional[WordTable] = None,
-               builder: Optional[IdStreamBuilder] = None, threads: int = 1
-               ) -> Tuple[WordTable, List[Optional[np.ndarray]]]:
-    """Count (or, with a given table, look up) every word of the files, adding to stats.
-
-    Returns the merged table and, for each builder part, the map from its provisional ids to the
-    merged table's (None: the same ids).
-    """
-    groups = plan_spans(paths, reading_threads(cfg, threads) if given is None else threads)
-    workers = []
-    for k, _ in enumerate(groups):
-        table = given if given is not None else WordTable()
-        workers.append(_Worker(table, given is None, cfg, builder.part(k) if builder is not None else None,
-                               len(groups)))
+def run_workers(workers, groups: List[List[Span]], stats: CorpusStats) -> None:
+    """Run each worker (its run(spans, stop) and stats()) on its group of spans, in threads; the
+    first error, or Ctrl-C here, stops the others within a chunk. Adds their stats to stats.
+    The vocabulary's readers and the phrase counters (phrases_scan.py) both run this way."""
     if len(groups) == 1:
         workers[0].run(groups[0])
     else:
@@ -331,6 +321,23 @@ def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given
         stats.n_split_lines += s.n_split_lines
         stats.n_long_tokens += s.n_long_tokens
     stats.n_readers = len(workers)
+
+
+def scan_files(paths: Sequence[str], cfg: VocabConfig, stats: CorpusStats, given: Optional[WordTable] = None,
+               builder: Optional[IdStreamBuilder] = None, threads: int = 1
+               ) -> Tuple[WordTable, List[Optional[np.ndarray]]]:
+    """Count (or, with a given table, look up) every word of the files, adding to stats.
+
+    Returns the merged table and, for each builder part, the map from its provisional ids to the
+    merged table's (None: the same ids).
+    """
+    groups = plan_spans(paths, reading_threads(cfg, threads) if given is None else threads)
+    workers = []
+    for k, _ in enumerate(groups):
+        table = given if given is not None else WordTable()
+        workers.append(_Worker(table, given is None, cfg, builder.part(k) if builder is not None else None,
+                               len(groups)))
+    run_workers(workers, groups, stats)
     if given is not None:
         return given, [None] * len(workers)
     merged, maps = merge_tables([w.table for w in workers])
