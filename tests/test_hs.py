@@ -317,3 +317,17 @@ def test_a_fixed_window_always_reaches_window_words(planted, fixed):
         assert set(reach.tolist()) == {1, 2, 3, 4}
     result = CliRunner().invoke(cli, ["train", planted, "-o", "/dev/null", "--fixed-window", "--model", "glove"])
     assert result.exit_code != 0 and "--fixed-window applies to --model sgns or cbow only" in result.output
+
+
+def test_a_one_word_vocabulary_with_hs_checkpoints(tmp_path):
+    """One word: no inner node, syn1 is (0, d); its checkpoint is written and verified (the
+    checksum used to fail on the empty array with a traceback)."""
+    from w2v_async.io import load_checkpoint
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a a a a a\n" * 20)
+    result = CliRunner().invoke(cli, ["train", str(corpus), "-o", str(tmp_path / "v.txt"), "--min-count", "1",
+                                      "--hs", "--dim", "4", "--epochs", "1", "--threads", "1", "--checkpoint-dir",
+                                      str(tmp_path / "ck"), "-q", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(str(tmp_path / "ck"))[1]["syn1"].shape == (0, 4)

@@ -315,3 +315,12 @@ def test_python_api_refuses_what_does_not_apply(corpus, tmp_path):
         w2v_async.phrases(corpus, None, window=5)
     with pytest.raises(ConfigError, match="give an output"):
         w2v_async.phrases(corpus, None, passes=2)
+
+
+def test_applying_a_table_onto_itself_is_refused_and_the_table_kept(corpus, tmp_path):
+    table = tmp_path / "t.tsv"
+    w2v_async.phrases(corpus, None, save=str(table), threshold=1.0, min_count=1)
+    before = table.read_bytes()
+    with pytest.raises(ConfigError, match="-o and --apply are the same file"):
+        w2v_async.phrases(corpus, str(table), apply=str(table))
+    assert table.read_bytes() == before

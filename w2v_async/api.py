@@ -259,6 +259,9 @@ def phrases(corpus: Union[str, os.PathLike], output: Optional[str] = None, log: 
                               "and phrases; drop it, or learn a new table without --apply.")
         if output is None:
             raise ConfigError("--apply writes the corpus with the table's phrases joined; give an output.")
+        if os.path.abspath(os.fspath(output)) == os.path.abspath(os.fspath(apply)):
+            raise ConfigError(f"-o and --apply are the same file {os.fspath(output)!r}; the output would replace the "
+                              "table: write to another file.")
         cfg = phrase_detection.PhrasesConfig(threads=options.get("threads", default_threads())).validate()
         table = phrase_detection.PhraseTable.load(os.fspath(apply))
         return table, phrase_detection.apply_phrases(os.fspath(corpus), output, table, cfg.threads, log)

@@ -232,7 +232,8 @@ def _digest(meta: bytes, arrays: Dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        if a.size:  # a (0, d) array (syn1 of a one-word vocabulary) has no bytes; memoryview cannot cast it
+            h.update(memoryview(a).cast("B"))
     return h.hexdigest()
 
 

@@ -256,7 +256,8 @@ def train_from_corpus(
     reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
                                                        cfg.threads, _cache_dir(options, output))
     job.check_data(vocab.words, encoded.fingerprint(), "corpus", reader.stats.n_pruned > 0)
-    job.check_space(len(vocab), cfg.dim, fmt, 2 * len(vocab) * cfg.dim)
+    matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
+    job.check_space(len(vocab), cfg.dim, fmt, matrices * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))

@@ -174,7 +174,7 @@ def _read_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
 # makes T times smaller, while its share shrinks T-fold too and its part's distinct words far less
 # (Heaps' law): with shares of M / 64, a word seen hundreds of times in all can be pruned in every
 # part (a 1M-token Zipf test kept 85 of the 521 words counted 100 times or more at 64 readers, all
-# 521 at one). So no more than M / READER_MIN_WORDS readers count: 30 at the default M = 30M (at
+# 521 at one). So no more than M / READER_MIN_WORDS readers count: 28 at the default M = 30M (at
 # 10B tokens they still read in parallel), one at M = 1M (word2vec.c's one-thread count).
 READER_MIN_WORDS = 1 << 20
 
