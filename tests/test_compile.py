@@ -101,3 +101,18 @@ def test_a_read_only_install_compiles_into_the_user_cache_once_and_says_so_once(
     notices = [[line for line in r.stderr.splitlines() if line.startswith("compiling kernels")] for r in runs]
     assert notices == [[], ["compiling kernels for skip-gram (first run only, about 15 s)..."], []]
     assert any(cache.rglob("*.nbi")) and not any(site.rglob("*.nbi"))
+
+
+def test_warmup_all_readies_the_hs_and_phrase_kernels():
+    """`python -m w2v_async.warmup --all` leaves no model's kernel to compile at its first run:
+    the hierarchical-softmax epoch kernels and the phrase counter's and joiner's included."""
+    probe = ("import json; from w2v_async import warmup; warmup.main(['--all']); import sys; "
+             "from w2v_async.models import word2vec_loops as w; "
+             "print(json.dumps({'epoch': {n: len(k.overloads) for n, (k, _) in w.EPOCH_KERNELS.items()}, "
+             "'loaded': sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('w2v_async.models.'))}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"phrases", "phrases_apply"} <= set(seen["loaded"])
+    ready = sorted(name for name, n in seen["epoch"].items() if n)
+    assert ready == ["cbow", "cbow-hs", "pair", "pair-hs", "window", "window-hs"], seen["epoch"]

@@ -282,6 +282,24 @@ def test_train_hs_on_the_command_line_checkpoints_and_resumes_syn1(planted, tmp_
     assert a.index_to_key == b.index_to_key and np.array_equal(a.vectors, b.vectors)
 
 
+def test_an_hs_resume_refuses_other_counts(planted, tmp_path):
+    """syn1's rows are the nodes of the tree the counts built: a --vocab file with the same words and
+    another count would resume them as other nodes, so the resume is refused and nothing written."""
+    vocab = tmp_path / "vocab.tsv"
+    assert CliRunner().invoke(cli, ["vocab", planted, "-o", str(vocab), "--min-count", "1"]).exit_code == 0
+    common = ["--min-count", "1", "--dim", "8", "--threads", "1", "-q", "--no-cache", "--hs", "--negative", "0",
+              "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck")]
+    first = CliRunner().invoke(cli, ["train", planted, "--vocab", str(vocab), "-o", str(tmp_path / "v.txt"), *common])
+    assert first.exit_code == 0, first.output
+    lines = vocab.read_text().splitlines()
+    top, count = lines[0].split()
+    vocab.write_text("\n".join([f"{top} {int(count) + 1000}", *lines[1:]]) + "\n")
+    again = CliRunner().invoke(cli, ["train", planted, "--vocab", str(vocab), "-o", str(tmp_path / "w.txt"),
+                                     "--resume", str(tmp_path / "ck"), *common[:-2]])
+    assert again.exit_code != 0 and again.output.startswith("Error: ") and "counts differ" in again.output, again.output
+    assert len(again.output.strip().splitlines()) == 1 and not (tmp_path / "w.txt").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--negative", "0"], "--negative 0 needs --hs"),
     (["--hs", "--engine", "ray"], "--hs applies to --engine threads only"),

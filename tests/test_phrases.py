@@ -324,3 +324,59 @@ def test_applying_a_table_onto_itself_is_refused_and_the_table_kept(corpus, tmp_
     with pytest.raises(ConfigError, match="-o and --apply are the same file"):
         w2v_async.phrases(corpus, str(table), apply=str(table))
     assert table.read_bytes() == before
+
+
+def test_a_disk_too_small_is_refused_before_counting(corpus, tmp_path, monkeypatch):
+    """The joined text is about as long as the corpus: with less free space than that beside the
+    output, phrases stops at once with one Error line and writes nothing."""
+    import shutil
+
+    from w2v_async import io as w2v_io
+
+    size = os.path.getsize(corpus)
+    monkeypatch.setattr(w2v_io.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 ** 12, 0, size // 2))
+    result = CliRunner().invoke(cli, ["phrases", corpus, "-o", str(tmp_path / "o.txt"), "-q"])
+    assert result.exit_code != 0 and result.output.startswith("Error: ") and "MB free" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_mid_pass_is_one_error_line_and_leaves_no_files(corpus, tmp_path, monkeypatch):
+    """The disk fills up while the second of three passes writes: one Error line naming the fix, and
+    neither the output nor any pass's temporary file is left behind."""
+    import errno
+
+    from w2v_async.data import phrases as data_phrases
+
+    real, calls = data_phrases.join_phrases, []
+
+    def join(src, dest, *args):
+        calls.append(sorted(os.listdir(tmp_path)))
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dest, *args)
+
+    monkeypatch.setattr(data_phrases, "join_phrases", join)
+    result = CliRunner().invoke(cli, ["phrases", corpus, "-o", str(tmp_path / "o.txt"), "--passes", "3",
+                                      "--threshold", "5,5,5", "--min-count", "2", "-q"])
+    assert result.exit_code != 0 and result.output.startswith("Error: "), result.output
+    assert "No space left on device" in result.output and "free some space" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and os.listdir(tmp_path) == []
+
+
+def test_each_pass_removes_the_temporary_text_it_read(corpus, tmp_path, monkeypatch):
+    """Three passes hold at most one temporary copy of the text at a time beside the output (what
+    the space check reckons), and the output equals the API's."""
+    from w2v_async.data import phrases as data_phrases
+
+    real, seen = data_phrases.join_phrases, []
+
+    def join(src, dest, *args):
+        seen.append(len([f for f in os.listdir(tmp_path / "a") if f.endswith(".tmp")]))
+        return real(src, dest, *args)
+
+    (tmp_path / "a").mkdir()
+    monkeypatch.setattr(data_phrases, "join_phrases", join)
+    args = dict(passes=3, threshold=[5.0, 5.0, 5.0], min_count=2)
+    w2v_async.phrases(corpus, str(tmp_path / "a" / "o.txt"), **args)
+    assert seen == [1, 2, 2]  # the pass's own output (and, from the second, its input)
+    assert sorted(os.listdir(tmp_path / "a")) == ["o.txt"]

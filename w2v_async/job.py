@@ -125,6 +125,14 @@ class _Job:
             raise InputError(f"this {what} differs from the one the checkpoint was trained on; resume with the "
                              "same input.")
 
+    def check_tree(self, counts: np.ndarray) -> None:
+        """--hs: refuse to resume where the counts differ from the checkpoint's (a --vocab file edited
+        since): syn1's rows are the inner nodes of the Huffman tree built from them."""
+        if self.arrays is not None and "counts" in self.arrays and not np.array_equal(self.arrays["counts"], counts):
+            raise InputError("the vocabulary's counts differ from the checkpoint's, so --hs would build another "
+                             "Huffman tree than the one its syn1 rows belong to; resume with the same --vocab "
+                             "file or corpus.")
+
     def check_space(self, n_words: int, dim: int, fmt: str, n_param_floats: int) -> None:
         per_vector = dim * 4 if fmt == "bin" else dim * 12
         needs = {}
@@ -256,6 +264,8 @@ def train_from_corpus(
     reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
                                                        cfg.threads, _cache_dir(options, output))
     job.check_data(vocab.words, encoded.fingerprint(), "corpus", reader.stats.n_pruned > 0)
+    if cfg.hs:
+        job.check_tree(vocab.counts)
     matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
     job.check_space(len(vocab), cfg.dim, fmt, matrices * len(vocab) * cfg.dim)
     scan_s = time.perf_counter() - t0

@@ -55,13 +55,18 @@ def compile_notice(what: str, log: Callable[[str], None], about_s: int = 0) -> I
         ev.unregister("numba:compile", first.listener)
 
 
-def warm_up(models=("sgns",), ray: bool = False, cooccur: bool = False) -> None:
+def warm_up(models=("sgns",), ray: bool = False, cooccur: bool = False, hs: bool = False,
+            phrases: bool = False) -> None:
     """Import (compile, or load) every kernel the given models train with, for the threads engine
-    (and the Ray replicas' batch kernels with ray), and the corpus reader's."""
+    (and the Ray replicas' batch kernels with ray; hs: with hierarchical softmax too), the corpus
+    reader's, and with phrases the phrase counter's and joiner's (those a single reader uses: the
+    merging and pruning kernels of several readers compile at their first use)."""
     names = ["tokens"] + ["glove"] * ("glove" in models) + ["cooccur"] * cooccur + ["glove", "word2vec_batch"] * ray
+    names += ["phrases", "phrases_apply"] * phrases
     for name in names:  # a kernel module with typed signatures compiles (or loads) when imported
         importlib.import_module(f"{__package__}.models.{name}")
     updates = [u for m in models if m != "glove" for u in (("cbow",) if m == "cbow" else ("window", "pair"))]
+    updates += [f"{u}-hs" for u in updates] if hs else []
     if updates:
         from .models.word2vec_loops import epoch_kernel
 
@@ -73,7 +78,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m w2v_async.warmup", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", choices=sorted(MODELS), help="a model to compile (default: sgns)")
-    p.add_argument("--all", action="store_true", help="every model, co-occurrence counting and the Ray kernels")
+    p.add_argument("--hs", action="store_true", help="the models' hierarchical-softmax kernels too")
+    p.add_argument("--all", action="store_true",
+                   help="every model, with --hs, co-occurrence counting, phrases and the Ray kernels")
     args = p.parse_args(argv)
     models = sorted(MODELS) if args.all else (args.model or ["sgns"])
     t0 = time.perf_counter()
@@ -81,7 +88,7 @@ def main(argv=None) -> int:
     what = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     about_s = 5 + 10 * len(names)  # the corpus reader, then each model (ABOUT_S)
     with compile_notice(what, lambda msg: print(msg, file=sys.stderr, flush=True), about_s):
-        warm_up(models, ray=args.all, cooccur=args.all or "glove" in models)
+        warm_up(models, ray=args.all, cooccur=args.all or "glove" in models, hs=args.all or args.hs, phrases=args.all)
     print(f"kernels ready for {', '.join(models)} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 

@@ -6,6 +6,7 @@ writes the output atomically; the passes before it write temporary files beside 
 next pass reads.
 """
 
+import errno
 import os
 import tempfile
 import time
@@ -13,12 +14,19 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..config import VocabConfig
 from ..errors import ConfigError, InputError
-from ..io import atomic_path, writer_tag
+from ..io import atomic_path, check_free_space, writer_tag
 from .corpus import STDIN, CorpusStats, check_output_path, long_token_warnings, resolve_paths
 from .phrases_scan import count_bigrams, join_phrases, word_table
 from .phrases_table import PhrasesConfig, PhraseTable, connector_words, parse_thresholds
 
 Log = Callable[[str], None]
+COMPRESSION = 4  # what a .gz or .bz2 corpus is reckoned to expand to, for the space check (text: 3-5x)
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _full_disk(e: OSError, output: Optional[str]) -> InputError:
+    return InputError(f"could not write {output!r} or its temporary files beside it: {e.strerror or e}; free some "
+                      "space or choose another -o (nothing partial was left behind).")
 
 
 class _Passes:
@@ -36,15 +44,34 @@ class _Passes:
         self.temps.append(path)
         return path
 
+    def check_space(self, passes: int) -> None:
+        """Fail before counting when the output's directory cannot hold what the passes write there:
+        the joined text (no longer than the corpus) and, with several passes or a compressed corpus,
+        one temporary copy beside it (each pass removes the one it read). A compressed file is
+        reckoned at COMPRESSION times its size; stdin is not reckoned."""
+        if self.directory is None:
+            return
+        text = sum(os.path.getsize(p) * (COMPRESSION if p.endswith((".gz", ".bz2")) else 1)
+                   for p in self.paths if p != STDIN)
+        copies = 1 + (passes > 1 or any(p.endswith((".gz", ".bz2")) for p in self.paths))
+        check_free_space({self.directory: text * copies})
+
     def step(self, last: bool, write: Callable[[Sequence[str], str], int]) -> int:
         """write(the pass's input, dest): into the output (atomically) on the last pass, else into a
-        temporary file, which the next pass reads. Returns what write returns."""
+        temporary file, which the next pass reads. Returns what write returns. A temporary input is
+        removed once read."""
+        read = self.paths
         if last:
             with atomic_path(self.output) as tmp:
-                return write(self.paths, tmp)
-        dest = self.temp()
-        result = write(self.paths, dest)
-        self.paths = [dest]
+                result = write(read, tmp)
+        else:
+            dest = self.temp()
+            result = write(read, dest)
+            self.paths = [dest]
+        for path in read:
+            if path in self.temps:
+                os.unlink(path)
+                self.temps.remove(path)
         return result
 
     def cleanup(self) -> None:
@@ -92,6 +119,7 @@ def detect_phrases(corpus: str, output: Optional[str], cfg: PhrasesConfig, save:
     vocab_cfg, connectors = cfg.vocab(), word_table(words)
     stats, done = CorpusStats(paths=list(paths)), []
     passes = _Passes(paths, output)
+    passes.check_space(cfg.passes)
     try:
         for number, threshold in enumerate(thresholds, 1):
             t1, read = time.perf_counter(), CorpusStats()
@@ -116,6 +144,10 @@ def detect_phrases(corpus: str, output: Optional[str], cfg: PhrasesConfig, save:
             log(f"pass {number}/{cfg.passes}: {row['tokens']:,} tokens, {len(found):,} phrases scoring above "
                 f"{threshold:g} ({cfg.scoring})" + (f", {row['joined']:,} joined" if "joined" in row else "")
                 + f" in {time.perf_counter() - t1:.1f} s")
+    except OSError as e:
+        if e.errno in FULL_DISK:
+            raise _full_disk(e, output) from e
+        raise
     finally:
         passes.cleanup()
     if save is not None:
@@ -134,6 +166,7 @@ def apply_phrases(corpus: str, output: str, table: PhraseTable, threads: int, lo
     connectors = word_table(table.connector_words)
     stats, done = None, []
     passes = _Passes(paths, output)
+    passes.check_space(len(table.passes))
     try:
         for number, phrases in enumerate(table.passes, 1):
             t1, read = time.perf_counter(), CorpusStats()
@@ -145,6 +178,10 @@ def apply_phrases(corpus: str, output: str, table: PhraseTable, threads: int, lo
             done.append(row)
             log(f"pass {number}/{len(table.passes)}: {row['tokens']:,} tokens, {row['joined']:,} of "
                 f"{len(phrases):,} phrases joined in {row['seconds_joining']:.1f} s")
+    except OSError as e:
+        if e.errno in FULL_DISK:
+            raise _full_disk(e, output) from e
+        raise
     finally:
         passes.cleanup()
     return _summary(stats, done, output, None, threads, t0, table.n_phrases())
