@@ -79,7 +79,7 @@ FROM_COOCCUR = [
     (["--tmp-dir", "."], CORPUS_ONLY),
     (["--lowercase"], CORPUS_ONLY),
     (["--max-vocab-size", "100"], CORPUS_ONLY),
-    (["--max-word-length", "50"], CORPUS_ONLY),  # every VocabConfig field but these two: config.OPTION_SCOPES
+    (["--max-word-length", "50"], CORPUS_ONLY),  # every VocabConfig field but these two: scopes.OPTION_SCOPES
     (["--min-count", "1"], CORPUS_OR_VOCAB),
     (["--max-final-vocab", "10"], CORPUS_OR_VOCAB),
 ]
@@ -115,7 +115,7 @@ def test_reading_options_are_refused_when_glove_trains_on_a_cooccurrence_file(in
     ("train_glove", {"gtol": 1e-6}, "gtol", SANDBLASTER_ONLY),
 ])
 def test_the_python_api_refuses_the_same_options_in_the_same_words(inputs, train, options, name, text):
-    """One table decides for both (config.OPTION_SCOPES); the API's error names its option too."""
+    """One table decides for both (scopes.OPTION_SCOPES); the API's error names its option too."""
     with pytest.raises(ConfigError) as e:
         getattr(w2v_async, train)(inputs["corpus"], dim=8, min_count=1, progress=False, **options)
     assert str(e.value) == f"option {name}: --{name.replace('_', '-')} {text}"

@@ -46,18 +46,20 @@ def test_importing_the_command_line_compiles_nothing():
 
 
 @pytest.mark.parametrize("model, batching, epoch", [("sgns", "window", "window"), ("sgns", "pair", "pair"),
-                                                    ("cbow", None, "cbow"), ("cbow", None, "cbow-hs")])
+                                                    ("cbow", None, "cbow"), ("cbow", None, "cbow-hs"),
+                                                    ("sgns", None, "sgns-sub")])
 def test_training_word2vec_compiles_its_model_only(tmp_path, model, batching, epoch):
     corpus = planted_corpus(tmp_path / "c.txt", n_sentences=200)
     hs = epoch.endswith("-hs")
     args = ["train", str(corpus), "-o", str(tmp_path / "v.bin"), "--model", model, "--min-count", "1", "--epochs",
-            "1", "--dim", "8", "-q", "--no-cache"] + (["--batching", batching] if batching else []) + ["--hs"] * hs
+            "1", "--dim", "8", "-q", "--no-cache"] + (["--batching", batching] if batching else []) + ["--hs"] * hs \
+        + ["--subwords"] * epoch.endswith("-sub")
     seen = _probe(args)
     assert _kernels(seen["loaded"]) == ["hot_rows"] + ["huffman"] * hs + ["sampling", "tokens", "word2vec",
                                                                           "word2vec_loops"]
     # the experiment's guarded skip-gram kernels (pair-global, pair-rows, pair-count) stay untyped too,
     # as do the other models' and the hierarchical-softmax ones
-    assert len(seen["epoch"]) == 9 and seen["epoch"] == {name: int(name == epoch) for name in seen["epoch"]}
+    assert len(seen["epoch"]) == 11 and seen["epoch"] == {name: int(name == epoch) for name in seen["epoch"]}
 
 
 def test_counting_cooccurrences_and_training_glove_compile_no_word2vec(tmp_path):
@@ -105,7 +107,7 @@ def test_a_read_only_install_compiles_into_the_user_cache_once_and_says_so_once(
 
 def test_warmup_all_readies_the_hs_and_phrase_kernels():
     """`python -m w2v_async.warmup --all` leaves no model's kernel to compile at its first run:
-    the hierarchical-softmax epoch kernels and the phrase counter's and joiner's included."""
+    the hierarchical-softmax and subword epoch kernels and the phrase counter's and joiner's included."""
     probe = ("import json; from w2v_async import warmup; warmup.main(['--all']); import sys; "
              "from w2v_async.models import word2vec_loops as w; "
              "print(json.dumps({'epoch': {n: len(k.overloads) for n, (k, _) in w.EPOCH_KERNELS.items()}, "
@@ -115,4 +117,4 @@ def test_warmup_all_readies_the_hs_and_phrase_kernels():
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"phrases", "phrases_apply"} <= set(seen["loaded"])
     ready = sorted(name for name, n in seen["epoch"].items() if n)
-    assert ready == ["cbow", "cbow-hs", "pair", "pair-hs", "window", "window-hs"], seen["epoch"]
+    assert ready == ["cbow", "cbow-hs", "cbow-sub", "pair", "pair-hs", "sgns-sub", "window", "window-hs"], seen["epoch"]

@@ -10,8 +10,9 @@ import os
 import time
 from typing import Callable, Iterable, Optional, Sequence, Set, Tuple, Union
 
-from .config import (ENGINES, ExperimentConfig, GloveConfig, RayConfig, RunKind, SandblasterConfig, VocabConfig,
-                     Word2VecConfig, default_threads, misplaced_option, resumed_config)
+from .config import (ENGINES, ExperimentConfig, GloveConfig, RayConfig, SandblasterConfig, VocabConfig,
+                     Word2VecConfig, default_threads, resumed_config)
+from .scopes import misplaced_option, run_kind
 from .data.cache import default_cache_dir
 from .data.corpus import check_output_path, open_corpus
 from .data.vocab import Vocab, scan_corpus
@@ -29,7 +30,8 @@ VOCAB_OPTIONS = {name: (name, _SAME) for name in ("min_count", "max_vocab_size",
                                                        "max_word_length")}
 WORD2VEC_OPTIONS = {name: (name, _SAME) for name in ("model", "dim", "window", "negative", "ns_exponent", "sample",
                                                      "alpha", "min_alpha", "epochs", "threads", "seed", "batching",
-                                                     "hs", "fixed_window")}
+                                                     "hs", "fixed_window", "subwords", "minn", "maxn",
+                                                     "bucket")}
 GLOVE_OPTIONS = {**{name: (name, _SAME) for name in ("dim", "window", "x_max", "eta", "grad_clip", "epochs",
                                                      "threads", "seed", "vectors")},
                  "glove_alpha": ("alpha", _SAME), "memory": ("memory_gb", _SAME),
@@ -59,7 +61,7 @@ def _config(cls, table: dict, options: dict, saved: Optional[dict]):
 
 def model_options(model: str) -> Set[str]:
     """The option names that train_word2vec (model sgns or cbow) or train_glove (glove) accept; which
-    of them apply to a run is config.OPTION_SCOPES's to say."""
+    of them apply to a run is scopes.OPTION_SCOPES's to say."""
     glove = {*GLOVE_OPTIONS, *SANDBLASTER_OPTIONS, "cooccur", "tmp_dir"}
     return {*VOCAB_OPTIONS, *(glove if model == "glove" else WORD2VEC_OPTIONS), *RAY_OPTIONS, *JOB_OPTIONS, "model"}
 
@@ -101,8 +103,7 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     if engine == "sandblaster" and not glove:
         raise ConfigError(f"--engine sandblaster trains --model glove (L-BFGS on its batch objective); train "
                           f"--model {model} with --engine threads or ray.")
-    kind = RunKind(model, engine, options.get("cooccur") is not None, options.get("vocab") is not None)
-    misplaced = misplaced_option(options, kind, saved)  # the command line asks the same before it calls run
+    misplaced = misplaced_option(options, run_kind(model, options, saved), saved)  # the command line asks the same before it calls run
     if misplaced is not None:
         raise ConfigError(f"option {misplaced[0]}: {misplaced[1]}")
     _check_names(options, TRAIN_OPTIONS, f"--model {model}", model_options(model))
@@ -137,7 +138,7 @@ def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
     ``sentences``); output: also write the vectors there (word2vec text, or binary for .bin).
     options: train's command-line options, e.g. dim=100, window=5, epochs=5, threads=8,
     min_count=5, batching="window", ns_exponent=0.75, hs=True, negative=0, fixed_window=True, engine="ray",
-    checkpoint_dir="ck", progress=False.
+    subwords=True (fastText's model, with minn=3, maxn=6, bucket=2000000), checkpoint_dir="ck", progress=False.
     Returns (gensim KeyedVectors, the run's summary dict as ``train --json`` prints it).
     """
     if options.get("model", "sgns") == "glove":

@@ -83,6 +83,10 @@ class Word2VecConfig:
     batching: Optional[str] = None
     hs: bool = False
     fixed_window: bool = False
+    subwords: bool = False  # fastText's model: a word's input is the mean of its row and its n-grams' rows
+    minn: int = 3  # n-grams of <word> of minn..maxn characters (fastText's defaults; maxn 0: none)
+    maxn: int = 6
+    bucket: int = 2_000_000  # rows the n-grams hash into (fastText's FNV-1a, modulo bucket)
 
     @property
     def update(self) -> str:
@@ -92,6 +96,8 @@ class Word2VecConfig:
     @property
     def kernel(self) -> str:
         """The epoch kernel (word2vec_loops.EPOCH_KERNELS): pair, window or cbow, -hs with --hs."""
+        if self.subwords:
+            return self.model + "-sub"
         return ("cbow" if self.model == "cbow" else self.update) + ("-hs" if self.hs else "")
 
     @property
@@ -105,7 +111,7 @@ class Word2VecConfig:
         gensim's 1. CBOW's hidden layer is the mean of up to 2 window contexts, so it starts
         smaller than any one row, and with word2vec.c's scale it trained 0.9 analogy points below
         gensim at dim 300, window 10, 3 epochs (issue 16, BENCHMARKS.md)."""
-        return 1.0 if self.model == "cbow" else 0.5
+        return 1.0 if self.model == "cbow" or self.subwords else 0.5  # fastText: uniform(-1, 1) / dim
 
     @property
     def default_alpha(self) -> float:
@@ -138,11 +144,27 @@ class Word2VecConfig:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}.")
         if self.batching is not None and self.batching not in BATCHING:
             raise ConfigError(f"--batching must be one of {', '.join(BATCHING)}, got {self.batching!r}.")
+        if self.subwords:
+            self._validate_subwords()
         if self.model == "cbow" and self.batching == "pair":
             raise ConfigError(
                 "--batching pair is for --model sgns; CBOW updates a whole window at once (as word2vec.c)."
             )
         return self
+
+    def _validate_subwords(self) -> None:
+        if self.hs:
+            raise ConfigError("--subwords trains with negative sampling; drop --hs.")
+        if self.batching is not None:
+            raise ConfigError("--batching does not apply to --subwords: a skip-gram window is one step of the "
+                              "center's n-grams against each context's negatives; drop --batching.")
+        if self.minn is None or self.maxn is None or self.minn < 1 or self.maxn < 0:
+            raise ConfigError(f"--minn must be >= 1 and --maxn >= 0 (0: no n-grams), got {self.minn} and "
+                              f"{self.maxn}; fastText's are 3 and 6.")
+        if self.maxn and self.maxn < self.minn:
+            raise ConfigError(f"--maxn ({self.maxn}) is below --minn ({self.minn}); give --maxn >= --minn, or 0 "
+                              "for no n-grams.")
+        _positive(self.bucket, "--bucket", "2000000 (fastText's)")
 
 
 ENGINES = ("threads", "ray", "sandblaster")
@@ -344,65 +366,3 @@ def resumed_config(given, saved: dict, explicit: Optional[Set[str]] = None):
         raise ConfigError(f"these settings differ from the checkpoint's: {', '.join(conflicts)}; resume with the "
                           "checkpoint's settings or start a new --checkpoint-dir.")
     return dataclasses.replace(given, **values)
-
-
-# ---- which train option applies to which run (the command line and the Python API both ask) ----
-# An option given where it does not apply would be dropped, yet written to OUTPUT.json as if used:
-# both refuse it instead, the command line before anything loads. Names are the API's (the command
-# line's --flags with _ for -). Each row: the options, the runs they apply to (as the error names
-# them), the test, the fix. An option in no row applies to every run; one in several rows must pass
-# each, and the first it fails is named.
-_LBFGS_OPTIONS = ("max_iter", "lbfgs_history", "gtol", "ftol", "push_every", "precondition")
-# what only reading a corpus uses: with --cooccur nothing is read (the vocabulary options but
-# min_count and max_final_vocab, which read a --vocab file to check the matrix's against)
-_READING_OPTIONS = ("window", "asymmetric", "tmp_dir", *(f.name for f in dataclasses.fields(VocabConfig)
-                                                        if f.name not in ("min_count", "max_final_vocab")))
-
-
-@dataclass(frozen=True)
-class RunKind:
-    """What decides which train options apply."""
-
-    model: str = "sgns"
-    engine: str = "threads"
-    cooccur: bool = False  # GloVe trained on a --cooccur file (counted already)
-    vocab: bool = False  # a --vocab file given
-
-
-OPTION_SCOPES = (
-    (("x_max", "glove_alpha", "eta", "grad_clip", "vectors", "asymmetric", "memory", "tmp_dir", *_LBFGS_OPTIONS),
-     "--model glove", lambda r: r.model == "glove", "add --model glove"),
-    (("negative", "ns_exponent", "sample", "alpha", "min_alpha", "batching", "ps_eta", "hs", "fixed_window"),
-     "--model sgns or cbow", lambda r: r.model != "glove", "use --model sgns or cbow"),
-    (("hs",), "--engine threads", lambda r: r.engine == "threads", "drop --engine (Downpour trains negative sampling)"),
-    (("replicas", "ps_shards", "batch_words", "ray_address"),
-     "--engine ray or sandblaster", lambda r: r.engine != "threads", "add --engine ray"),
-    (("n_fetch", "n_push", "ps_optimizer", "ps_eta"), "--engine ray", lambda r: r.engine == "ray", "add --engine ray"),
-    (_LBFGS_OPTIONS, "--engine sandblaster", lambda r: r.engine == "sandblaster", "add --engine sandblaster"),
-    (("epochs",), "--engine threads or ray", lambda r: r.engine != "sandblaster",
-     "give --max-iter (L-BFGS iterations) instead"),
-    (_READING_OPTIONS, "counting a CORPUS", lambda r: not r.cooccur, "give a CORPUS instead of --cooccur"),
-    (("min_count", "max_final_vocab"), "a CORPUS or a --vocab FILE", lambda r: not r.cooccur or r.vocab,
-     "add the --vocab FILE that --cooccur was counted with"),
-)
-
-
-def misplaced_option(given, run: RunKind, checkpoint: Optional[dict] = None) -> Optional[Tuple[str, str]]:
-    """The first of the given option names that does not apply to run, with the error's words
-    ("--x-max applies to --model glove only; drop it or add --model glove."); None when all apply.
-
-    None too when the run itself will be refused (an unknown engine; --engine sandblaster or
-    --cooccur with word2vec; a checkpoint, given as peek_checkpoint's metadata, of another model or
-    of the other kind of engine state): that error, which names what to run instead, comes first.
-    """
-    if run.engine not in ENGINES or (run.model != "glove" and (run.engine == "sandblaster" or run.cooccur)):
-        return None
-    if checkpoint is not None:
-        lbfgs = checkpoint.get("engine", "threads") == "sandblaster"
-        if checkpoint.get("model") != run.model or lbfgs != (run.engine == "sandblaster"):
-            return None
-    for name in given:
-        for names, where, applies, fix in OPTION_SCOPES:
-            if name in names and not applies(run):
-                return name, f"--{name.replace('_', '-')} applies to {where} only; drop it or {fix}."
-    return None

@@ -267,7 +267,8 @@ def train_from_corpus(
     if cfg.hs:
         job.check_tree(vocab.counts)
     matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
-    job.check_space(len(vocab), cfg.dim, fmt, matrices * len(vocab) * cfg.dim)
+    ngram_rows = min(cfg.bucket, 64 * len(vocab)) if cfg.subwords else 0  # at most: the buckets the n-grams use
+    job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim)
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))

@@ -58,7 +58,7 @@ def compile_notice(what: str, log: Callable[[str], None], about_s: int = 0) -> I
 def warm_up(models=("sgns",), ray: bool = False, cooccur: bool = False, hs: bool = False,
             phrases: bool = False) -> None:
     """Import (compile, or load) every kernel the given models train with, for the threads engine
-    (and the Ray replicas' batch kernels with ray; hs: with hierarchical softmax too), the corpus
+    (and the Ray replicas' batch kernels with ray; hs: with hierarchical softmax and subwords too), the corpus
     reader's, and with phrases the phrase counter's and joiner's (those a single reader uses: the
     merging and pruning kernels of several readers compile at their first use)."""
     names = ["tokens"] + ["glove"] * ("glove" in models) + ["cooccur"] * cooccur + ["glove", "word2vec_batch"] * ray
@@ -67,6 +67,7 @@ def warm_up(models=("sgns",), ray: bool = False, cooccur: bool = False, hs: bool
         importlib.import_module(f"{__package__}.models.{name}")
     updates = [u for m in models if m != "glove" for u in (("cbow",) if m == "cbow" else ("window", "pair"))]
     updates += [f"{u}-hs" for u in updates] if hs else []
+    updates += [f"{m}-sub" for m in models if m != "glove"] if hs else []  # fastText's subword model too
     if updates:
         from .models.word2vec_loops import epoch_kernel
 
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m w2v_async.warmup", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", choices=sorted(MODELS), help="a model to compile (default: sgns)")
-    p.add_argument("--hs", action="store_true", help="the models' hierarchical-softmax kernels too")
+    p.add_argument("--hs", action="store_true", help="the models' hierarchical-softmax and subword kernels too")
     p.add_argument("--all", action="store_true",
                    help="every model, with --hs, co-occurrence counting, phrases and the Ray kernels")
     args = p.parse_args(argv)

@@ -161,6 +161,15 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
                    "negative sampling or alone with --negative 0. Threads engine.")
 @click.option("--fixed-window", is_flag=True,
               help="Every window reaches --window words (gensim shrink_windows=False), not a random 1..window.")
+@click.option("--subwords", is_flag=True,
+              help="fastText's model: a word's input is the mean of its row and its character n-grams' rows, "
+                   "hashed into --bucket rows; memory up to (--bucket + vocabulary) x --dim x 4 bytes for them "
+                   "(0.8 GB at the defaults, only the buckets the vocabulary's n-grams use). Threads engine.")
+@click.option("--minn", default=3, show_default=True, type=int, help="--subwords: shortest n-gram, in characters.")
+@click.option("--maxn", default=6, show_default=True, type=int,
+              help="--subwords: longest n-gram, in characters (0: none, the word's own row only).")
+@click.option("--bucket", default=2_000_000, show_default=True, type=int,
+              help="--subwords: rows the n-grams are hashed into (fastText's FNV-1a hash).")
 @click.option("--ns-exponent", default=0.75, show_default=True, type=float,
               help="Noise words are drawn from counts^x (gensim's ns_exponent; 0: uniform, negative: rare words).")
 @click.option("--sample", default=1e-3, show_default=True, type=float,
@@ -228,7 +237,8 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
 @click.pass_context
-def train(ctx, corpus, output, fmt, model, dim, window, negative, hs, fixed_window, ns_exponent, sample, alpha, min_alpha, batching, epochs, threads,
+def train(ctx, corpus, output, fmt, model, dim, window, negative, hs, fixed_window, subwords, minn, maxn, bucket,
+          ns_exponent, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory, tmp_dir,
           engine, max_iter, lbfgs_history, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
           checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,

@@ -4,7 +4,7 @@ from typing import Optional
 
 from click.core import ParameterSource
 
-from ..config import RunKind, misplaced_option
+from ..scopes import misplaced_option, run_kind
 from ..errors import ConfigError
 
 # train's parameters whose Python API option has another name
@@ -25,11 +25,9 @@ def given_options(ctx) -> dict:
 
 
 def check_options(options: dict, model: str, checkpoint: Optional[dict]) -> None:
-    """Refuse an option given where it does not apply (config.OPTION_SCOPES, which the Python API's
+    """Refuse an option given where it does not apply (scopes.OPTION_SCOPES, which the Python API's
     run asks too): it would be dropped, yet written to OUTPUT.json as if used. Nothing has loaded or
     been read yet."""
-    kind = RunKind(model, options.get("engine", "threads"), options.get("cooccur") is not None,
-                   options.get("vocab") is not None)
-    misplaced = misplaced_option(options, kind, checkpoint)
+    misplaced = misplaced_option(options, run_kind(model, options, checkpoint), checkpoint)
     if misplaced is not None:
         raise ConfigError(misplaced[1])

@@ -127,11 +127,14 @@ class GloveResult:
 GLOVE_ARRAY_NAMES = ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word", "gradsq_ctx", "gradsq_b_word", "gradsq_b_ctx")
 
 
-def word2vec_arrays(cfg: Word2VecConfig, n_words: int):
+def word2vec_arrays(cfg: Word2VecConfig, n_words: int, n_ngram_rows: int = 0):
     """The names and shapes of the arrays a word2vec run trains and checkpoints: w_in, w_out (not
-    with --hs --negative 0: never read), and syn1 with --hs (the V - 1 inner nodes' rows)."""
-    names = ("w_in",) + (("w_out",) if cfg.negative > 0 else ()) + (("syn1",) if cfg.hs else ())
-    shapes = {"w_in": (n_words, cfg.dim), "w_out": (n_words, cfg.dim), "syn1": (max(n_words - 1, 0), cfg.dim)}
+    with --hs --negative 0: never read), syn1 with --hs (the V - 1 inner nodes' rows), and w_sub
+    with --subwords (the n_ngram_rows buckets the vocabulary's n-grams use)."""
+    names = ("w_in",) + (("w_out",) if cfg.negative > 0 else ()) + (("syn1",) if cfg.hs else ()) \
+        + (("w_sub",) if cfg.subwords else ())
+    shapes = {"w_in": (n_words, cfg.dim), "w_out": (n_words, cfg.dim), "syn1": (max(n_words - 1, 0), cfg.dim),
+              "w_sub": (n_ngram_rows, cfg.dim)}
     return names, [shapes[name] for name in names]
 
 
@@ -141,7 +144,7 @@ def thread_scratch(cfg: Word2VecConfig, max_sentence: int, hot: Optional[tuple] 
     from ..models.hot_rows import hot_scratch  # word2vec's kernels: compiled only by a word2vec run
     from ..models.word2vec import word2vec_scratch
 
-    update = "cbow" if cfg.model == "cbow" else cfg.update
+    update = "cbow" if cfg.model == "cbow" else ("pair" if cfg.subwords else cfg.update)  # subwords: pair buffers
     hot = hot if hot is not None else hot_scratch(0, 0, 1, cfg.dim)
     return word2vec_scratch(update, cfg.dim, cfg.window, cfg.negative, max_sentence, hot)
 

@@ -219,13 +219,18 @@ def train_word2vec(
     kernel = epoch_kernel(cfg.kernel if guard is None else f"pair-{guard[0]}")  # compiles this model's only
     n_words = len(vocab)
     n_threads = min(cfg.threads, max(1, corpus.n_sentences))
-    names, shapes = word2vec_arrays(cfg, n_words)
+    sub = None
+    if cfg.subwords:  # fastText's model: the vocabulary's n-gram rows
+        from ..data.subwords import subword_rows
+
+        sub = subword_rows(vocab.words, vocab.counts, cfg.minn, cfg.maxn, cfg.bucket)
+    names, shapes = word2vec_arrays(cfg, n_words, 0 if sub is None else len(sub.buckets))
     resumed = resumed_arrays(ckpt.resume, names, shapes)
     shards = corpus.deal(n_threads)  # each thread's sentences, made PIECE_SENTENCES at a time
     syn1 = None
     if resumed is not None:
         loaded = dict(zip(names, resumed))
-        w_in, syn1 = loaded["w_in"], loaded.get("syn1")
+        w_in, syn1, w_sub = loaded["w_in"], loaded.get("syn1"), loaded.get("w_sub")
         w_out = loaded.get("w_out", np.zeros((n_words, cfg.dim), np.float32))
         state = resumed_state(ckpt.resume, n_threads, lambda done: [int(np.searchsorted(sh, done)) for sh in shards],
                                thread_rng_states(cfg.seed + 1, n_threads),
@@ -233,6 +238,7 @@ def train_word2vec(
     else:
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
+        w_sub = None if sub is None else init_matrices(len(sub.buckets), cfg.dim, cfg.seed + 1, cfg.init_scale)[0]
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
     merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)
     n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every) if guard is None else 0
@@ -263,7 +269,10 @@ def train_word2vec(
         paths = huffman_paths(vocab.counts)
         scratch = [hs_scratch(sc, cfg.update if cfg.model == "sgns" else "cbow", syn1, paths, n_hot)
                    for sc in scratch]
-    params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words], "syn1": None if syn1 is None else syn1[: n_words - 1]}
+    if sub is not None:
+        w_sub, scratch = _subword_scratch(scratch, sub, w_sub, n_threads, merge_every, guard is None, cfg)
+    params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words], "syn1": None if syn1 is None else syn1[: n_words - 1],
+              "w_sub": None if sub is None else w_sub[: len(sub.buckets)]}
     params = {name: params[name] for name in names}
 
     def run_chunk(t, epoch, start, counters):  # to the end of start's piece (pieces at fixed positions)
@@ -287,7 +296,7 @@ def train_word2vec(
     loss_sum = state.loss.sum(axis=0)
     n_examples = state.examples.sum(axis=0)
     return TrainResult(
-        w_in=params["w_in"],
+        w_in=params["w_in"] if sub is None else _composed(params["w_in"], params["w_sub"], sub),
         w_out=w_out[:n_words],
         epoch_loss=[float(s / max(n, 1)) for s, n in zip(loss_sum, n_examples)],
         epoch_loss_sum=[float(s) for s in loss_sum],
@@ -297,6 +306,31 @@ def train_word2vec(
         state=state,
         params=params,
     )
+
+
+def _subword_scratch(scratch, sub, w_sub, n_threads, merge_every, hot, cfg):
+    """w_sub with room for each thread's private copies of the hottest n-gram rows, and the threads'
+    scratch with the subword tuple (models/subwords.sub_scratch)."""
+    from ..models.common import private_zeros
+    from ..models.hot_rows import hot_rows
+    from ..models.subwords import sub_scratch
+
+    n_rows = len(sub.buckets)
+    n_hot = hot_rows(n_rows, cfg.dim, n_threads, merge_every) if hot else 0
+    w_sub = np.concatenate([w_sub, np.zeros((n_threads * n_hot, cfg.dim), np.float32)]) if n_hot else w_sub
+    hots = [(np.array([n_hot, n_rows + t * n_hot, merge_every], np.int64), private_zeros(max(n_hot, 1), np.int32),
+             private_zeros((n_hot, cfg.dim), np.float32)) for t in range(n_threads)]
+    return w_sub, [sub_scratch(sc, w_sub, sub.starts, sub.rows, h, sub.longest, cfg.window)
+                   for sc, h in zip(scratch, hots)]
+
+
+def _composed(w_in, w_sub, sub):
+    """The words' vectors of a subword model: each the mean of its row and its n-grams' rows."""
+    from ..models.subwords import compose
+
+    out = np.empty_like(w_in)
+    compose(w_in, w_sub, sub.starts, sub.rows, out)
+    return out
 
 
 def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Optional[Checkpointing] = None,

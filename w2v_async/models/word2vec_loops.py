@@ -2,7 +2,7 @@
 engine). The Ray engine's pre-drawn batches are in word2vec_batch.py.
 
 The epoch kernels (skip-gram pair, skip-gram window, CBOW, each also with hierarchical softmax,
-and the experiment's guarded pairs) are compiled on first use
+fastText's subword skip-gram and CBOW, and the experiment's guarded pairs) are compiled on first use
 (epoch_kernel), for their one signature: a run compiles, or loads from numba's cache, only the
 model it trains."""
 
@@ -14,6 +14,7 @@ from .hot_rows import _touch_hot_rows
 from .sampling import _draw_window, _subsample, learning_rate
 from .word2vec import (CBOW_SCRATCH, SGNS_COLLISION_SCRATCH, SGNS_GLOBAL_LOCK_SCRATCH, SGNS_ROW_LOCK_SCRATCH,
                        SGNS_SCRATCH, SGNS_WINDOW_SCRATCH)
+from .subwords import CBOW_SUB_SCRATCH, SGNS_SUB_SCRATCH
 from .word2vec_hs import CBOW_HS_SCRATCH, SGNS_HS_SCRATCH, SGNS_WINDOW_HS_SCRATCH
 from .word2vec_updates import contexts_touched_per_window, negatives_per_context, sync_rows, train_word
 
@@ -202,6 +203,19 @@ def train_cbow_hs_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters,
     return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
 
 
+@njit(**KERNEL_OPTS)
+def train_sgns_sub_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
+    """As train_sgns_epoch with fastText's subword model (subwords.py): each window is one step of
+    the center's n-gram mean against every context's own negatives; scratch ends with the SUB tuple."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
+
+
+@njit(**KERNEL_OPTS)
+def train_cbow_sub_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch):
+    """As train_cbow_epoch with fastText's subword model: the contexts' rows and n-gram rows."""
+    return _train_epoch(w_in, w_out, corpus, tables, sched, rng_state, counters, thread_idx, windows, scratch)
+
+
 EPOCH_KERNELS = {"pair": (train_sgns_epoch, SGNS_SCRATCH), "window": (train_sgns_window_epoch, SGNS_WINDOW_SCRATCH),
                  "cbow": (train_cbow_epoch, CBOW_SCRATCH),
                  "pair-global": (train_sgns_global_lock_epoch, SGNS_GLOBAL_LOCK_SCRATCH),
@@ -209,7 +223,8 @@ EPOCH_KERNELS = {"pair": (train_sgns_epoch, SGNS_SCRATCH), "window": (train_sgns
                  "pair-count": (train_sgns_counted_epoch, SGNS_COLLISION_SCRATCH),
                  "pair-hs": (train_sgns_hs_epoch, SGNS_HS_SCRATCH),
                  "window-hs": (train_sgns_window_hs_epoch, SGNS_WINDOW_HS_SCRATCH),
-                 "cbow-hs": (train_cbow_hs_epoch, CBOW_HS_SCRATCH)}
+                 "cbow-hs": (train_cbow_hs_epoch, CBOW_HS_SCRATCH),
+                 "sgns-sub": (train_sgns_sub_epoch, SGNS_SUB_SCRATCH), "cbow-sub": (train_cbow_sub_epoch, CBOW_SUB_SCRATCH)}
 
 
 def epoch_kernel(update: str):

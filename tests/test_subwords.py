@@ -1,0 +1,209 @@
+"""fastText's subword model (--subwords): n-gram buckets equal gensim's fastText-compatible hashes on
+ASCII, accented and CJK words; the n-gram rows' layout; the skip-gram and CBOW updates against
+NumPy references of fastText's; planted groups learned at 1 and 8 threads; the written vectors are
+the mean of a word's row and its n-grams' rows; resume; option errors."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from gensim.models.fasttext import ft_ngram_hashes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from naive import negative_sampling_step
+from test_checkpoint import Recorder
+from w2v_async.cli import cli
+from w2v_async.config import VocabConfig, Word2VecConfig
+from w2v_async.data.corpus import CorpusReader
+from w2v_async.data.subwords import subword_rows, word_buckets
+from w2v_async.data.vocab import scan_corpus
+from w2v_async.engines import threads
+from w2v_async.engines.base import Checkpointing
+from w2v_async.engines.threads import train_word2vec
+from w2v_async.errors import ConfigError
+from w2v_async.models import subwords
+
+SIGMOID_TABLE_ERROR = 0.0032  # as tests/test_kernels.py: the kernels' sigmoid is word2vec.c's table
+
+
+def _close(got, ref, start, lr, n_terms):
+    """got equals ref within what the table's sigmoid can move n_terms gradient terms of a row (the
+    rows' largest entry each), and the step moved the rows by far more than got and ref differ."""
+    diff = np.abs(got - ref).max()
+    return diff <= lr * SIGMOID_TABLE_ERROR * n_terms * np.abs(start).max() and np.abs(ref - start).max() > 20 * diff
+
+
+WORDS = ["hello", "héllo", "naïveté", "日本語", "中", "a", "ab", "straße", "x" * 40, "über-long_word!", "ｆｕｌｌ"]
+
+
+@pytest.mark.parametrize("minn, maxn, bucket", [(3, 6, 2_000_000), (1, 3, 1000), (2, 2, 7), (5, 5, 100_003)])
+def test_ngram_buckets_equal_gensims_fasttext_hashes(minn, maxn, bucket):
+    starts, found = word_buckets(WORDS, minn, maxn, bucket)
+    for w, word in enumerate(WORDS):
+        assert found[starts[w]: starts[w + 1]].tolist() == [int(h) for h in ft_ngram_hashes(word, minn, maxn, bucket)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12).filter(lambda w: not w.isspace()), min_size=1, max_size=8))
+def test_ngram_buckets_equal_gensims_on_any_unicode(words):
+    starts, found = word_buckets(words, 3, 6, 2_000_000)
+    for w, word in enumerate(words):
+        assert found[starts[w]: starts[w + 1]].tolist() == [int(h) for h in ft_ngram_hashes(word, 3, 6, 2_000_000)]
+
+
+def test_maxn_zero_gives_no_ngrams():
+    starts, found = word_buckets(WORDS, 3, 0, 2_000_000)
+    assert found.shape == (0,) and not starts.any()
+
+
+def test_ngram_rows_cover_the_used_buckets_heaviest_first():
+    counts = np.array([1000, 500, 100, 50, 10, 5, 4, 3, 2, 1, 1], np.int64)
+    sub = subword_rows(WORDS, counts, 3, 6, 50)  # a small bucket count: collisions share a row
+    starts, found = word_buckets(WORDS, 3, 6, 50)
+    assert np.array_equal(sub.starts, starts) and np.array_equal(sub.buckets[sub.rows], found)
+    assert sorted(sub.buckets.tolist()) == sorted(set(found.tolist()))
+    weight = np.zeros(len(sub.buckets))
+    np.add.at(weight, sub.rows, counts[np.repeat(np.arange(len(WORDS)), np.diff(starts))])
+    assert np.all(np.diff(weight) <= 0)  # row p is touched at least as often as row p + 1
+
+
+def _setup(seed=0, n_words=6, n_rows=9, dim=5):
+    rng = np.random.default_rng(seed)
+    w_in = rng.normal(0, 0.3, (n_words, dim)).astype(np.float32)
+    w_out = rng.normal(0, 0.3, (n_words, dim)).astype(np.float32)
+    w_sub = rng.normal(0, 0.3, (n_rows, dim)).astype(np.float32)
+    return w_in, w_out, w_sub
+
+
+def test_skipgram_window_equals_fasttexts_update_at_the_old_hidden_vector():
+    """h = mean(center's row, its n-gram rows); each context and its own negatives take
+    word2vec.c's sequential output step at that h; every input row (a repeated n-gram twice)
+    takes the summed gradient."""
+    w_in, w_out, w_sub = _setup()
+    center, rows = 2, np.array([4, 1, 4, 7], np.int32)
+    contexts = np.array([0, 3, 5], np.int32)
+    negatives = np.array([1, 4, 0, 2, 5, 3], np.int32)  # k = 2 per context (context 0's first is itself)
+    lr = np.float32(0.05)
+    ref_in, ref_out, ref_sub = w_in.astype(np.float64), w_out.astype(np.float64), w_sub.astype(np.float64)
+    h = (ref_in[center] + ref_sub[rows].sum(axis=0)) / (1 + len(rows))
+    acc, ref_loss = np.zeros_like(h), 0.0
+    for c, ctx in enumerate(contexts):
+        grad, loss = negative_sampling_step(ref_out, h, ctx, negatives[2 * c: 2 * c + 2], lr)
+        acc += grad
+        ref_loss += loss
+    ref_in[center] += acc
+    np.add.at(ref_sub, rows, acc)
+    dim = w_in.shape[1]
+    loss = subwords.sgns_sub_update(w_in, w_out, w_sub, np.array([center], np.int32), rows, contexts, negatives, 2, lr,
+                                    np.zeros(dim, np.float32), np.zeros(dim, np.float32), np.zeros(dim, np.float32))
+    start_in, start_out, start_sub = _setup()
+    assert _close(w_in, ref_in, start_in, lr, 9) and _close(w_sub, ref_sub, start_sub, lr, 18)
+    assert _close(w_out, ref_out, start_out, lr, 3) and loss == pytest.approx(ref_loss, rel=0.01)
+
+
+def test_cbow_equals_fasttexts_update():
+    """h = the mean over the contexts' rows and all their n-gram rows; each takes the gradient."""
+    w_in, w_out, w_sub = _setup(seed=1)
+    contexts, rows = np.array([0, 3], np.int32), np.array([2, 2, 5, 8, 0], np.int32)
+    negatives, lr = np.array([1, 4, 5], np.int32), np.float32(0.05)
+    ref_in, ref_out, ref_sub = w_in.astype(np.float64), w_out.astype(np.float64), w_sub.astype(np.float64)
+    h = (ref_in[contexts].sum(axis=0) + ref_sub[rows].sum(axis=0)) / (len(contexts) + len(rows))
+    grad, ref_loss = negative_sampling_step(ref_out, h, 4, negatives, lr)  # center 4, also a negative: skipped
+    ref_in[contexts] += grad
+    np.add.at(ref_sub, rows, grad)
+    dim = w_in.shape[1]
+    loss = subwords.cbow_sub_update(w_in, w_out, w_sub, 4, contexts, rows, negatives, lr, np.zeros(dim, np.float32),
+                                    np.zeros(dim, np.float32))
+    start_in, start_out, start_sub = _setup(seed=1)
+    assert _close(w_in, ref_in, start_in, lr, 3) and _close(w_sub, ref_sub, start_sub, lr, 6)
+    assert _close(w_out, ref_out, start_out, lr, 1) and loss == pytest.approx(ref_loss, rel=0.01)
+
+
+def random_word_corpus(path, n_groups=4, group_size=10, n_sentences=1500, length=20, seed=0):
+    """Sentences drawing from one topic group each, the words random letter strings (so their
+    n-grams say nothing of their group). Returns {word: group}."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    groups = [["".join(rng.choice(letters, 7)) for _ in range(group_size)] for _ in range(n_groups)]
+    with open(path, "w") as f:
+        for _ in range(n_sentences):
+            g = rng.integers(n_groups)
+            f.write(" ".join(rng.choice(groups[g], length)) + "\n")
+    return {w: g for g, words in enumerate(groups) for w in words}
+
+
+def _margin(words, vectors, group_of):
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    group = np.array([group_of[w] for w in words])
+    same = (group[:, None] == group[None, :]) & ~np.eye(len(group), dtype=bool)
+    return cos[same].mean() - cos[group[:, None] != group[None, :]].mean()
+
+
+SMALL = dict(dim=16, window=3, sample=0.0, epochs=3, subwords=True, minn=2, maxn=4, bucket=5000)
+
+
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+@pytest.mark.parametrize("n_threads, min_margin", [(1, 0.4), (8, 0.25)])
+def test_planted_groups_are_learned_with_subwords(tmp_path, model, n_threads, min_margin):
+    group_of = random_word_corpus(tmp_path / "c.txt")
+    vocab, enc = scan_corpus(CorpusReader(str(tmp_path / "c.txt")), VocabConfig(min_count=1))
+    cfg = Word2VecConfig(model=model, threads=n_threads, **SMALL)
+    res = train_word2vec(enc, vocab, cfg, progress=False)
+    assert _margin(vocab.words, res.w_in, group_of) > min_margin
+    assert res.params["w_sub"].shape[0] > len(vocab) and np.isfinite(res.epoch_loss).all()
+
+
+def test_written_vectors_are_the_mean_of_a_word_s_rows(tmp_path):
+    """What a run writes for word w: (w_in[w] + the sum of its n-gram rows) / (1 + their number),
+    fastText's getWordVector, from the raw rows a checkpoint holds."""
+    group_of = random_word_corpus(tmp_path / "c.txt", n_sentences=300)
+    vocab, enc = scan_corpus(CorpusReader(str(tmp_path / "c.txt")), VocabConfig(min_count=1))
+    cfg = Word2VecConfig(threads=1, **SMALL)
+    res = train_word2vec(enc, vocab, cfg, progress=False)
+    sub = subword_rows(vocab.words, vocab.counts, cfg.minn, cfg.maxn, cfg.bucket)
+    w_in, w_sub = res.params["w_in"], res.params["w_sub"]
+    for w in (0, len(group_of) // 2, len(group_of) - 1):
+        rows = sub.rows[sub.starts[w]: sub.starts[w + 1]]
+        expected = (w_in[w].astype(np.float64) + w_sub[rows].sum(axis=0)) / (1 + len(rows))
+        assert np.allclose(res.w_in[w], expected, atol=1e-6) and len(rows) > 0
+
+
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_resume_with_subwords_is_bit_identical(tmp_path, monkeypatch, model):
+    monkeypatch.setattr(threads, "PROGRESS_REFRESH_S", 0.001)
+    random_word_corpus(tmp_path / "c.txt", n_sentences=600)
+    vocab, enc = scan_corpus(CorpusReader(str(tmp_path / "c.txt")), VocabConfig(min_count=1))
+    cfg = Word2VecConfig(model=model, threads=1, seed=3, **SMALL)
+    plain = train_word2vec(enc, vocab, cfg, progress=False)
+    rec = Recorder()
+    train_word2vec(enc, vocab, cfg, progress=False, checkpointing=Checkpointing(rec, 1e-6))
+    arrays = rec.mid_epoch()[len(rec.mid_epoch()) // 2]
+    assert "w_sub" in arrays
+    resumed = train_word2vec(enc, vocab, cfg, progress=False, checkpointing=Checkpointing(resume=arrays))
+    assert np.array_equal(resumed.w_in, plain.w_in) and np.array_equal(resumed.params["w_sub"], plain.params["w_sub"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--minn", "2"], "--minn applies to --subwords only"),
+    (["--subwords", "--hs"], "drop --hs"),
+    (["--subwords", "--engine", "ray"], "--subwords applies to --engine threads only"),
+    (["--subwords", "--maxn", "2"], "--maxn (2) is below --minn (3)"),
+    (["--subwords", "--bucket", "0"], "--bucket must be a positive number"),
+    (["--subwords", "--batching", "pair"], "--batching does not apply to --subwords"),
+    (["--subwords", "--model", "glove"], "--subwords applies to --model sgns or cbow only"),
+])
+def test_subword_misuse_is_one_line_error(tmp_path, args, message):
+    random_word_corpus(tmp_path / "c.txt", n_sentences=50)
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "c.txt"), "-o", str(tmp_path / "v.txt"), "--min-count",
+                                      "1", *args])
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output, result.output
+    assert not (tmp_path / "v.txt").exists()
+
+
+@pytest.mark.parametrize("bad", [dict(hs=True), dict(maxn=2), dict(minn=0), dict(bucket=0), dict(batching="pair")])
+def test_the_api_refuses_the_same_subword_settings(bad):
+    Word2VecConfig(subwords=True).validate()
+    with pytest.raises(ConfigError):
+        Word2VecConfig(subwords=True, **bad).validate()
