@@ -207,3 +207,34 @@ def test_the_api_refuses_the_same_subword_settings(bad):
     Word2VecConfig(subwords=True).validate()
     with pytest.raises(ConfigError):
         Word2VecConfig(subwords=True, **bad).validate()
+
+
+def test_a_bin_output_is_fasttexts_format_with_the_same_vectors_for_seen_and_unseen_words(tmp_path):
+    """-o MODEL.bin with --subwords writes fastText's binary format (and MODEL.vec): gensim's
+    load_facebook_model reads it back with the run's arrays, its vector for a seen word is the
+    written one, and for an unseen word the mean of its n-gram rows (unused buckets zero)."""
+    from gensim.models.fasttext import ft_ngram_hashes, load_facebook_model
+
+    from w2v_async.io import load_checkpoint, load_vectors
+
+    random_word_corpus(tmp_path / "c.txt", n_sentences=300)
+    args = ["train", str(tmp_path / "c.txt"), "-o", str(tmp_path / "m.bin"), "--subwords", "--min-count", "1",
+            "--dim", "8", "--epochs", "1", "--threads", "1", "--minn", "2", "--maxn", "4", "--bucket", "5000",
+            "--checkpoint-dir", str(tmp_path / "ck"), "-q", "--no-cache"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    _, arrays, _ = load_checkpoint(str(tmp_path / "ck"))
+    model = load_facebook_model(str(tmp_path / "m.bin"))
+    vec = load_vectors(str(tmp_path / "m.vec"))
+    words = vec.index_to_key
+    assert model.wv.index_to_key == words and model.wv.bucket == 5000 and (model.wv.min_n, model.wv.max_n) == (2, 4)
+    assert np.array_equal(model.wv.vectors_vocab, arrays["w_in"]) and np.array_equal(model.syn1neg, arrays["w_out"])
+    assert np.allclose(model.wv.vectors, vec.vectors, atol=1e-6)
+    sub = subword_rows(words, np.array([model.wv.get_vecattr(w, "count") for w in words]), 2, 4, 5000)
+    full = np.zeros((5000, 8), np.float32)
+    full[sub.buckets] = arrays["w_sub"]
+    assert np.array_equal(model.wv.vectors_ngrams, full)
+    for unseen in ("zzqxv", "日本語", words[0] + "s"):
+        hashes = ft_ngram_hashes(unseen, 2, 4, 5000)
+        assert np.allclose(model.wv[unseen], full[hashes].sum(axis=0) / len(hashes), atol=1e-6)
+    assert isinstance(load_vectors(str(tmp_path / "m.bin")), type(model.wv))  # what eval and similar read

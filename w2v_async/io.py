@@ -9,9 +9,10 @@ import os
 import re
 import shutil
 import socket
+import struct
 import tempfile
 import zipfile
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -199,12 +200,24 @@ def _is_vector_line(line: bytes, dim: Optional[int] = None) -> bool:
     return len(fields) > 1 and (dim is None or len(fields) == dim + 1)
 
 
+FASTTEXT_MAGIC = 793712314  # the int32 a fastText .bin starts with (io_fasttext.py writes them)
+
+
 def load_vectors(path: str):
-    """Load word2vec text or binary vectors (detected) as a gensim KeyedVectors."""
+    """Load word2vec text or binary vectors (detected) as a gensim KeyedVectors, or a fastText .bin
+    as FastTextKeyedVectors (which compose a vector for an unseen word from its n-grams)."""
     from gensim.models import KeyedVectors  # as in keyed_vectors
 
     if not os.path.isfile(path):
         raise InputError(f"vectors file {path!r} does not exist; check the path or train it first.")
+    with open(path, "rb") as f:
+        if f.read(4) == FASTTEXT_MAGIC.to_bytes(4, "little"):
+            from gensim.models.fasttext import load_facebook_vectors
+            try:
+                return load_facebook_vectors(path)
+            except (ValueError, EOFError, UnicodeDecodeError, AssertionError, struct.error) as e:
+                raise InputError(f"{path!r} is a fastText .bin that cannot be read ({e}); the file may be "
+                                 "truncated: write it again.") from e
     n, _, binary = _header(path)
     logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
@@ -381,11 +394,13 @@ def check_directory(directory: str) -> None:
         raise ConfigError(f"checkpoint directory {directory!r} is not writable; choose another --checkpoint-dir.")
 
 
-def write_outputs(output: str, words: List[str], vectors: np.ndarray, fmt: str, config_json: str) -> str:
-    """The vectors and OUTPUT.json, atomically; a failed write (disk full) names the fix."""
+def write_outputs(output: str, words: List[str], vectors: np.ndarray, fmt: str, config_json: str,
+                  save: Optional[Callable[[str], None]] = None) -> str:
+    """The vectors (or save(output): another model file) and OUTPUT.json, atomically; a failed write
+    (disk full) names the fix."""
     config_path = output + ".json"
     try:
-        save_vectors(output, words, vectors, fmt)
+        save_vectors(output, words, vectors, fmt) if save is None else save(output)
         with atomic_write(config_path) as f:
             f.write(config_json + "\n")
     except OSError as e:

@@ -81,6 +81,7 @@ class _Job:
             self.every_s = DEFAULT_CHECKPOINT_MINUTES * 60.0
         self.meta: Optional[dict] = None
         self.arrays: Optional[Dict[str, np.ndarray]] = None
+        self.save_model: Optional[Callable] = None  # (path, result, vectors): a model file instead of vectors
         self.last_checkpoint: Optional[str] = None
         self.checkpoint_seconds: List[float] = []
         if resume is not None:
@@ -184,17 +185,19 @@ class _Job:
             try:
                 result = run(self.checkpointing(interrupts, counts, total_units))
                 if result.state.stopped:
-                    raise self.interrupted(result, interrupts.signal,
-                                           lambda path: write_outputs(path, self.words, vectors(result), fmt,
-                                                                       config_json))
+                    raise self.interrupted(result, interrupts.signal, lambda path: self.write(
+                        path, result, vectors(result), fmt, config_json))
                 check_finite(result.params, result.state)
             except DivergedError as e:
                 raise self.diverged(e, *rate) from e
             t0 = time.perf_counter()
             final = vectors(result)
-            config_path = None if self.output is None else write_outputs(self.output, self.words, final, fmt,
-                                                                          config_json)
+            config_path = None if self.output is None else self.write(self.output, result, final, fmt, config_json)
         return result, final, config_path, time.perf_counter() - t0
+
+    def write(self, path: str, result, vectors: np.ndarray, fmt: str, config_json: str) -> str:
+        save = None if self.save_model is None else (lambda p: self.save_model(p, result, vectors))
+        return write_outputs(path, self.words, vectors, fmt, config_json, save)
 
     def diverged(self, e: DivergedError, rate_flag: str, rate: float) -> InputError:
         kept = (f" The last good checkpoint, {self.last_checkpoint}, is kept." if self.last_checkpoint else "")
@@ -269,6 +272,11 @@ def train_from_corpus(
     matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
     ngram_rows = min(cfg.bucket, 64 * len(vocab)) if cfg.subwords else 0  # at most: the buckets the n-grams use
     job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim)
+    if cfg.subwords and fmt == "bin":  # fastText's MODEL.bin, and MODEL.vec beside it
+        from .io_fasttext import save_fasttext  # gensim's FastText: only a subword model written as .bin
+
+        job.save_model, fmt = (lambda path, res, vecs: save_fasttext(path, vocab.words, vocab.counts, cfg, res.params,
+                                                                     res.ngram_buckets, vecs, vocab_cfg.min_count)), "fasttext"
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))

@@ -97,6 +97,7 @@ class TrainResult:
     state: Optional["RunState"] = None
     params: Dict[str, np.ndarray] = field(default_factory=dict)  # what a checkpoint saves
     downpour: Dict[str, float] = field(default_factory=dict)  # --engine ray: staleness, pushes, timings
+    ngram_buckets: Optional[np.ndarray] = None  # --subwords: the bucket of each row of params["w_sub"]
 
     @property
     def words_per_sec(self) -> float:
@@ -117,6 +118,7 @@ class GloveResult:
     state: Optional[RunState] = None
     params: Dict[str, np.ndarray] = field(default_factory=dict)  # what a checkpoint saves
     downpour: Dict[str, float] = field(default_factory=dict)  # --engine ray: staleness, pushes, timings
+    ngram_buckets: Optional[np.ndarray] = None  # --subwords: the bucket of each row of params["w_sub"]
 
     def vectors(self, which: str = "word+context") -> np.ndarray:
         """The output vectors: W + W~ (GloVe's default) or W alone."""

@@ -305,6 +305,7 @@ def train_word2vec(
         seconds=state.seconds,
         state=state,
         params=params,
+        ngram_buckets=None if sub is None else sub.buckets,
     )
 
 
