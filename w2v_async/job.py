@@ -126,19 +126,17 @@ class _Job:
             raise InputError(f"this {what} differs from the one the checkpoint was trained on; resume with the "
                              "same input.")
 
-    def check_tree(self, counts: np.ndarray) -> None:
-        """--hs: refuse to resume where the counts differ from the checkpoint's (a --vocab file edited
-        since): syn1's rows are the inner nodes of the Huffman tree built from them."""
+    def check_tree(self, counts: np.ndarray) -> None:  # --hs: syn1's rows are the nodes of the counts' tree
         if self.arrays is not None and "counts" in self.arrays and not np.array_equal(self.arrays["counts"], counts):
             raise InputError("the vocabulary's counts differ from the checkpoint's, so --hs would build another "
                              "Huffman tree than the one its syn1 rows belong to; resume with the same --vocab "
                              "file or corpus.")
 
-    def check_space(self, n_words: int, dim: int, fmt: str, n_param_floats: int) -> None:
-        per_vector = dim * 4 if fmt == "bin" else dim * 12
+    def check_space(self, n_words: int, dim: int, fmt: str, n_param_floats: int, n_model_floats: int = 0) -> None:
+        per_vector = dim * 4 if fmt == "bin" else dim * 12  # fasttext: a .vec, and the .bin's n_model_floats
         needs = {}
         if self.output is not None:
-            needs[os.path.dirname(os.path.abspath(self.output))] = n_words * (per_vector + 32)
+            needs[os.path.dirname(os.path.abspath(self.output))] = n_words * (per_vector + 32) + 4 * n_model_floats
         if self.directory is not None:
             checkpoint = n_param_floats * 4 + n_words * 64
             needs[os.path.abspath(self.directory)] = needs.get(os.path.abspath(self.directory), 0) + 2 * checkpoint
@@ -174,12 +172,10 @@ class _Job:
 
     def train_and_write(self, run: Callable[[Checkpointing], object], counts: np.ndarray, total_units: int,
                         vectors: Callable[[object], np.ndarray], fmt: str, rate: Tuple[str, float]):
-        """run(checkpointing) -> result under Interrupts, then the vectors and config, atomically.
-
-        A signal writes a checkpoint and the vectors so far and raises Interrupted; divergence raises
-        an error naming rate = (flag, value). Returns (result, the vectors, config path or None when
-        there is no output file, seconds writing).
-        """
+        """run(checkpointing) -> result under Interrupts, then the vectors (or save_model's file) and
+        config, atomically. A signal writes a checkpoint and the vectors so far and raises Interrupted;
+        divergence raises an error naming rate = (flag, value). Returns (result, the vectors, config
+        path or None when there is no output file, seconds writing)."""
         config_json = to_json(vocab=self.vocab_cfg, train=self.cfg)
         with Interrupts() as interrupts:
             try:
@@ -271,12 +267,13 @@ def train_from_corpus(
         job.check_tree(vocab.counts)
     matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
     ngram_rows = min(cfg.bucket, 64 * len(vocab)) if cfg.subwords else 0  # at most: the buckets the n-grams use
-    job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim)
     if cfg.subwords and fmt == "bin":  # fastText's MODEL.bin, and MODEL.vec beside it
-        from .io_fasttext import save_fasttext  # gensim's FastText: only a subword model written as .bin
+        from .io_fasttext import save_fasttext
 
         job.save_model, fmt = (lambda path, res, vecs: save_fasttext(path, vocab.words, vocab.counts, cfg, res.params,
                                                                      res.ngram_buckets, vecs, vocab_cfg.min_count)), "fasttext"
+    job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim,
+                    (2 * len(vocab) + cfg.bucket) * cfg.dim if fmt == "fasttext" else 0)
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))

@@ -308,3 +308,28 @@ def connect(rcfg: RayConfig, engine: str = "ray"):
         # address "local": always a new local Ray (not a `ray start` cluster this machine may run)
         ray.init(address="local", num_cpus=rcfg.replicas + rcfg.ps_shards, **opts)
     return ray
+
+
+def subword_scratch(scratch, sub, w_sub, n_threads, merge_every, hot, cfg):
+    """w_sub with room for each thread's private copies of the hottest n-gram rows, and the threads'
+    scratch with the subword tuple (models/subwords.sub_scratch)."""
+    from ..models.common import private_zeros
+    from ..models.hot_rows import hot_rows
+    from ..models.subwords import sub_scratch
+
+    n_rows = len(sub.buckets)
+    n_hot = hot_rows(n_rows, cfg.dim, n_threads, merge_every) if hot else 0
+    w_sub = np.concatenate([w_sub, np.zeros((n_threads * n_hot, cfg.dim), np.float32)]) if n_hot else w_sub
+    hots = [(np.array([n_hot, n_rows + t * n_hot, merge_every], np.int64), private_zeros(max(n_hot, 1), np.int32),
+             private_zeros((n_hot, cfg.dim), np.float32)) for t in range(n_threads)]
+    return w_sub, [sub_scratch(sc, w_sub, sub.starts, sub.rows, h, sub.longest, cfg.window)
+                   for sc, h in zip(scratch, hots)]
+
+
+def composed_vectors(w_in, w_sub, sub):
+    """The words' vectors of a subword model: each the mean of its row and its n-grams' rows."""
+    from ..models.subwords import compose
+
+    out = np.empty_like(w_in)
+    compose(w_in, w_sub, sub.starts, sub.rows, out)
+    return out

@@ -15,8 +15,8 @@ from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
 from ..testhooks import HOLD, hold
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
-                   StopSignal, TrainResult, init_matrices, resumed_arrays, resumed_state, stop_asked,
-                   thread_rng_states, thread_scratch, word2vec_arrays)
+                   StopSignal, TrainResult, composed_vectors, init_matrices, resumed_arrays, resumed_state, stop_asked,
+                   subword_scratch, thread_rng_states, thread_scratch, word2vec_arrays)
 
 # How run_hogwild's flag (counters[0]) may move, always under its lock: RUN and PAUSE alternate (a
 # checkpoint), a stop or a failure is final (never undone by a PAUSE or a RUN), and divergence is
@@ -270,7 +270,7 @@ def train_word2vec(
         scratch = [hs_scratch(sc, cfg.update if cfg.model == "sgns" else "cbow", syn1, paths, n_hot)
                    for sc in scratch]
     if sub is not None:
-        w_sub, scratch = _subword_scratch(scratch, sub, w_sub, n_threads, merge_every, guard is None, cfg)
+        w_sub, scratch = subword_scratch(scratch, sub, w_sub, n_threads, merge_every, guard is None, cfg)
     params = {"w_in": w_in[:n_words], "w_out": w_out[:n_words], "syn1": None if syn1 is None else syn1[: n_words - 1],
               "w_sub": None if sub is None else w_sub[: len(sub.buckets)]}
     params = {name: params[name] for name in names}
@@ -296,7 +296,7 @@ def train_word2vec(
     loss_sum = state.loss.sum(axis=0)
     n_examples = state.examples.sum(axis=0)
     return TrainResult(
-        w_in=params["w_in"] if sub is None else _composed(params["w_in"], params["w_sub"], sub),
+        w_in=params["w_in"] if sub is None else composed_vectors(params["w_in"], params["w_sub"], sub),
         w_out=w_out[:n_words],
         epoch_loss=[float(s / max(n, 1)) for s, n in zip(loss_sum, n_examples)],
         epoch_loss_sum=[float(s) for s in loss_sum],
@@ -307,31 +307,6 @@ def train_word2vec(
         params=params,
         ngram_buckets=None if sub is None else sub.buckets,
     )
-
-
-def _subword_scratch(scratch, sub, w_sub, n_threads, merge_every, hot, cfg):
-    """w_sub with room for each thread's private copies of the hottest n-gram rows, and the threads'
-    scratch with the subword tuple (models/subwords.sub_scratch)."""
-    from ..models.common import private_zeros
-    from ..models.hot_rows import hot_rows
-    from ..models.subwords import sub_scratch
-
-    n_rows = len(sub.buckets)
-    n_hot = hot_rows(n_rows, cfg.dim, n_threads, merge_every) if hot else 0
-    w_sub = np.concatenate([w_sub, np.zeros((n_threads * n_hot, cfg.dim), np.float32)]) if n_hot else w_sub
-    hots = [(np.array([n_hot, n_rows + t * n_hot, merge_every], np.int64), private_zeros(max(n_hot, 1), np.int32),
-             private_zeros((n_hot, cfg.dim), np.float32)) for t in range(n_threads)]
-    return w_sub, [sub_scratch(sc, w_sub, sub.starts, sub.rows, h, sub.longest, cfg.window)
-                   for sc, h in zip(scratch, hots)]
-
-
-def _composed(w_in, w_sub, sub):
-    """The words' vectors of a subword model: each the mean of its row and its n-grams' rows."""
-    from ..models.subwords import compose
-
-    out = np.empty_like(w_in)
-    compose(w_in, w_sub, sub.starts, sub.rows, out)
-    return out
 
 
 def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Optional[Checkpointing] = None,
