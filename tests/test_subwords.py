@@ -238,3 +238,77 @@ def test_a_bin_output_is_fasttexts_format_with_the_same_vectors_for_seen_and_uns
         hashes = ft_ngram_hashes(unseen, 2, 4, 5000)
         assert np.allclose(model.wv[unseen], full[hashes].sum(axis=0) / len(hashes), atol=1e-6)
     assert isinstance(load_vectors(str(tmp_path / "m.bin")), type(model.wv))  # what eval and similar read
+
+
+@pytest.fixture
+def subword_bin(tmp_path):
+    group_of = random_word_corpus(tmp_path / "c.txt", n_sentences=400)
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "c.txt"), "-o", str(tmp_path / "m.bin"), "--subwords",
+                                      "--min-count", "1", "--dim", "8", "--epochs", "2", "--threads", "1", "--minn",
+                                      "2", "--maxn", "4", "--bucket", "5000", "-q", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    return str(tmp_path / "m.bin"), sorted(group_of)
+
+
+def test_similar_and_vectors_compose_unseen_words_from_a_subword_model(subword_bin):
+    from w2v_async.io import load_vectors
+
+    path, words = subword_bin
+    kv = load_vectors(path)
+    unseen = words[0] + "q"
+    result = CliRunner().invoke(cli, ["similar", path, unseen, "-n", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+    pairs = json.loads(result.output.strip().splitlines()[-1])
+    assert [w for w, _ in pairs] == [w for w, _ in kv.most_similar(unseen, topn=3)]
+    result = CliRunner().invoke(cli, ["vectors", path], input=f"{words[1]}  {unseen}\nzzzz\n")
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.output.strip().splitlines()]
+    assert [line[0] for line in lines] == [words[1], unseen, "zzzz"]
+    for line in lines:
+        assert np.allclose(np.array(line[1:], float), kv.get_vector(line[0]), atol=1e-4)
+    assert np.abs(np.array(lines[1][1:], float)).max() > 0
+
+
+def test_vectors_of_a_plain_model_print_zeros_for_unknown_words_and_say_so(subword_bin):
+    path, words = subword_bin
+    vec = path[:-4] + ".vec"
+    result = CliRunner().invoke(cli, ["vectors", vec], input=f"{words[0]} nosuchword\n")
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.stdout.strip().splitlines()]
+    assert lines[1] == ["nosuchword"] + ["0"] * 8 and np.abs(np.array(lines[0][1:], float)).max() > 0
+    assert "1 words are not in the vocabulary" in result.stderr
+
+
+def test_eval_oov_answers_the_questions_with_unseen_words(subword_bin, tmp_path):
+    """Questions whose words are all known are gensim's; those with an unseen word are answered
+    with composed vectors, counted apart. A word2vec file refuses --oov."""
+    import json
+
+    path, words = subword_bin
+    questions = tmp_path / "q.txt"
+    known = [f"{words[i]} {words[i + 1]} {words[i + 2]} {words[i + 3]}" for i in range(0, 12, 4)]
+    unseen = [f"{words[i]}x {words[i + 1]} {words[i + 2]} {words[i + 3]}" for i in range(0, 20, 4)]
+    questions.write_text(": capital-x\n" + "\n".join(known + unseen[:2]) + "\n: gram-y\n" + "\n".join(unseen[2:]) + "\n")
+    result = CliRunner().invoke(cli, ["eval", path, "--oov", "--no-defaults", "--analogies", str(questions), "--json"])
+    assert result.exit_code == 0, result.output
+    analogy = json.loads(result.output)["analogies"][0]
+    assert analogy["evaluated"] == 3 and analogy["composed"]["answered"] == 5
+    assert analogy["composed"]["unseen_words"] == 5 and 0 <= analogy["composed"]["correct"] <= 5
+    plain = CliRunner().invoke(cli, ["eval", path[:-4] + ".vec", "--oov", "--no-defaults", "--analogies", str(questions)])
+    assert plain.exit_code != 0 and plain.output.startswith("Error: --oov needs a subword model"), plain.output
+
+
+def test_the_api_returns_fasttext_keyed_vectors_equal_to_the_bin(tmp_path):
+    """train_word2vec(subwords=True) returns gensim FastTextKeyedVectors: the vectors of the .bin
+    it writes, for seen and unseen words alike."""
+    import w2v_async
+    from w2v_async.io import load_vectors
+
+    random_word_corpus(tmp_path / "c.txt", n_sentences=200)
+    kv, summary = w2v_async.train_word2vec(str(tmp_path / "c.txt"), str(tmp_path / "m.bin"), subwords=True, min_count=1,
+                                           dim=8, epochs=1, threads=1, bucket=3000, minn=2, maxn=4, progress=False)
+    saved = load_vectors(str(tmp_path / "m.bin"))
+    assert type(kv) is type(saved) and kv.index_to_key == saved.index_to_key and summary["outputs"]["format"] == "fasttext"
+    for word in (kv.index_to_key[0], kv.index_to_key[-1], "unseenword", "日本"):
+        assert np.allclose(kv[word], saved[word], atol=1e-6)

@@ -139,11 +139,14 @@ def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
     options: train's command-line options, e.g. dim=100, window=5, epochs=5, threads=8,
     min_count=5, batching="window", ns_exponent=0.75, hs=True, negative=0, fixed_window=True, engine="ray",
     subwords=True (fastText's model, with minn=3, maxn=6, bucket=2000000), checkpoint_dir="ck", progress=False.
-    Returns (gensim KeyedVectors, the run's summary dict as ``train --json`` prints it).
+    Returns (gensim KeyedVectors, FastTextKeyedVectors with subwords, the run's summary dict as
+    ``train --json`` prints it).
     """
     if options.get("model", "sgns") == "glove":
         raise ConfigError("model glove is trained by train_glove(); train_word2vec takes sgns or cbow.")
     outcome = run(corpus, output, **options)
+    if outcome.keyed_vectors is not None:  # subwords: FastTextKeyedVectors, which compose unseen words
+        return outcome.keyed_vectors(), outcome.summary
     return keyed_vectors(outcome.words, outcome.vectors), outcome.summary
 
 
@@ -205,12 +208,14 @@ def count_cooccurrences(corpus: Corpus, output: str, log: Optional[Callable[[str
 
 
 def evaluate(kv, analogies: Optional[Sequence[str]] = None, similarities: Optional[Sequence[str]] = None,
-             restrict_vocab: int = DEFAULT_RESTRICT_VOCAB, name: str = "vectors") -> EvalReport:
+             restrict_vocab: int = DEFAULT_RESTRICT_VOCAB, name: str = "vectors", oov: bool = False) -> EvalReport:
     """Score KeyedVectors on analogy and word-similarity sets (files; None: gensim's questions-words,
-    and WordSim353 and SimLex-999). Returns an EvalReport (``.to_dict()`` for JSON)."""
+    and WordSim353 and SimLex-999). oov: a subword model's FastTextKeyedVectors also answer the
+    questions with unseen words (``composed`` in each analogy result). Returns an EvalReport
+    (``.to_dict()`` for JSON)."""
     analogies = default_analogy_sets() if analogies is None else list(analogies)
     similarities = default_similarity_sets() if similarities is None else list(similarities)
-    return evaluate_sets(kv, name, analogies, similarities, restrict_vocab)
+    return evaluate_sets(kv, name, analogies, similarities, restrict_vocab, oov)
 
 
 EXPERIMENT_OPTIONS = {**{name: (name, _SAME) for name in ("model", "threads", "snapshots", "downpour", "epochs", "dim",

@@ -48,6 +48,7 @@ class AnalogyResult:
     semantic: Optional[float]
     syntactic: Optional[float]
     sections: List[SectionScore] = field(default_factory=list)
+    composed: Optional[dict] = None  # eval --oov: the questions answered with composed vectors
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -90,6 +91,55 @@ def _ratio(sections: Sequence[SectionScore]) -> Optional[float]:
 def _count_questions(path: str) -> int:
     with open(path, encoding="utf-8", errors="replace") as f:
         return sum(1 for line in f if line.strip() and not line.startswith(":"))
+
+
+def can_compose(kv) -> bool:
+    """Whether kv makes vectors for unseen words from their n-grams (a subword model's FastTextKeyedVectors)."""
+    return getattr(kv, "bucket", 0) > 0 and hasattr(kv, "vectors_ngrams")
+
+
+def _questions(path: str):
+    section = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith(":"):
+                section = line[1:].strip()
+            elif len(line.split()) == 4:
+                yield section, line.lower().split()
+
+
+def composed_analogies(kv, path: str, restrict_vocab: int = DEFAULT_RESTRICT_VOCAB, batch: int = 512) -> dict:
+    """The analogy questions gensim skips because a word is not among the restrict_vocab most frequent
+    (lowercased, as its case-insensitive check), answered with vectors composed from n-grams: the
+    answer is the word nearest b - a + c (unit vectors; a, b and c excluded) among those words and
+    every unseen word of the questions. Returns how many were answered that way, how many right,
+    and the semantic / syntactic split."""
+    import numpy as np
+
+    known = kv.index_to_key[:restrict_vocab]
+    ok = set(known)
+    asked = [(sec, q) for sec, q in _questions(path) if not all(w in ok for w in q)]
+    unseen = sorted({w for _, q in asked for w in q if w not in ok})
+    words = known + unseen
+    index = {w: i for i, w in enumerate(words)}
+    vectors = np.vstack([kv.get_vector(w) for w in known] + [kv.get_vector(w) for w in unseen]) if words else \
+        np.zeros((0, kv.vector_size), np.float32)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    right = {"semantic": [0, 0], "syntactic": [0, 0]}
+    for first in range(0, len(asked), batch):
+        part = asked[first: first + batch]
+        ids = np.array([[index[w] for w in q] for _, q in part], np.int64).reshape(-1, 4)
+        scores = (unit[ids[:, 1]] - unit[ids[:, 0]] + unit[ids[:, 2]]) @ unit.T
+        rows = np.arange(len(part))
+        for j in range(3):
+            scores[rows, ids[:, j]] = -np.inf
+        for (sec, _), guess, expected in zip(part, scores.argmax(axis=1), ids[:, 3]):
+            kind = right["syntactic" if (sec or "").startswith("gram") else "semantic"]
+            kind[0] += int(guess == expected)
+            kind[1] += 1
+    n, correct = sum(v[1] for v in right.values()), sum(v[0] for v in right.values())
+    return {"answered": n, "correct": correct, "accuracy": correct / n if n else None, "unseen_words": len(unseen),
+            **{k: (v[0] / v[1] if v[1] else None) for k, v in right.items()}}
 
 
 def evaluate_analogies(kv, path: str, restrict_vocab: int = DEFAULT_RESTRICT_VOCAB) -> AnalogyResult:
@@ -147,14 +197,19 @@ def evaluate(
     analogy_sets: Sequence[str],
     similarity_sets: Sequence[str],
     restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
+    oov: bool = False,
 ) -> EvalReport:
-    """Run every analogy and similarity set on the vectors ``kv`` (gensim KeyedVectors)."""
+    """Run every analogy and similarity set on the vectors ``kv`` (gensim KeyedVectors); oov: also
+    answer the analogy questions with unseen words by composed vectors (a subword model only)."""
     logging.getLogger("gensim").setLevel(logging.ERROR)
-    return EvalReport(
-        vectors=name,
-        analogies=[evaluate_analogies(kv, p, restrict_vocab) for p in analogy_sets],
-        similarities=[evaluate_similarity(kv, p, restrict_vocab) for p in similarity_sets],
-    )
+    if oov and not can_compose(kv):
+        raise InputError(f"--oov needs a subword model's fastText .bin (train --subwords -o MODEL.bin); {name!r} "
+                         "has no n-gram vectors to compose unseen words from.")
+    analogies = [evaluate_analogies(kv, p, restrict_vocab) for p in analogy_sets]
+    for result, path in zip(analogies, analogy_sets) if oov else ():
+        result.composed = composed_analogies(kv, path, restrict_vocab)
+    return EvalReport(vectors=name, analogies=analogies,
+                      similarities=[evaluate_similarity(kv, p, restrict_vocab) for p in similarity_sets])
 
 
 def format_report(report: EvalReport) -> str:
@@ -172,6 +227,11 @@ def format_report(report: EvalReport) -> str:
         for s in a.sections:
             acc = "   n/a " if s.accuracy is None else f"{100 * s.accuracy:6.2f}%"
             lines.append(f"    {s.name:<28} {acc}  ({s.correct}/{s.total})")
+        if a.composed is not None:
+            c = a.composed
+            acc = "n/a" if c["accuracy"] is None else f"{100 * c['accuracy']:.2f}%"
+            lines.append(f"  with unseen words composed from n-grams: {acc} ({c['correct']}/{c['answered']} "
+                         f"questions, {c['unseen_words']} unseen words)")
     if report.similarities:
         lines.append("")
         lines.append(f"{'similarity':<30} {'spearman':>8} {'pearson':>8} {'oov %':>6}")

@@ -76,3 +76,20 @@ def save_vec(path: str, words: List[str], vectors: np.ndarray) -> None:
         for first in range(0, len(words), ROWS_AT_ONCE):
             rows = vectors[first: first + ROWS_AT_ONCE].tolist()
             f.write("".join(f"{w} {fmt.format(*row)}\n" for w, row in zip(words[first: first + ROWS_AT_ONCE], rows)))
+
+
+def fasttext_keyed_vectors(words: List[str], counts: np.ndarray, cfg: Word2VecConfig, params: dict,
+                           buckets: np.ndarray, vectors: np.ndarray):
+    """gensim FastTextKeyedVectors of a subword run (what load_facebook_vectors gives for its .bin):
+    the words' vectors, and every --bucket n-gram row (unused ones zero) for words it never saw."""
+    from gensim.models.fasttext import FastTextKeyedVectors
+
+    kv = FastTextKeyedVectors(cfg.dim, cfg.minn, cfg.maxn, cfg.bucket, count=0, dtype=np.float32)
+    kv.add_vectors(words, vectors)
+    for word, count in zip(words, counts):
+        kv.set_vecattr(word, "count", int(count))
+    kv.vectors_vocab = np.array(params["w_in"], np.float32)
+    kv.vectors_ngrams = np.zeros((cfg.bucket, cfg.dim), np.float32)
+    kv.vectors_ngrams[buckets] = params["w_sub"]
+    kv.recalc_char_ngram_buckets()
+    return kv

@@ -19,6 +19,7 @@ from .engines.threads import train_glove, train_word2vec
 from .errors import ConfigError, DivergedError, InputError, Interrupted
 from .io import (check_directory, check_free_space, fingerprint, load_checkpoint, pack_words, partial_path,
                  resolve_format, save_checkpoint, unpack_words, write_outputs)
+from .io_fasttext import fasttext_keyed_vectors, save_fasttext
 from .signals import Interrupts  # noqa: F401 -- also w2v_async.job.Interrupts, as before
 from .testhooks import HOLD, hold
 
@@ -109,9 +110,11 @@ class _Job:
             raise ConfigError(f"these settings differ from the checkpoint's: {', '.join(diffs)}; resume with the "
                               "checkpoint's settings or start a new --checkpoint-dir.")
 
-    def check_data(self, words: List[str], fingerprint: str, what: str, pruned: bool = False) -> None:
+    def check_data(self, words: List[str], fingerprint: str, what: str, pruned: bool = False,
+                   tree_counts: Optional[np.ndarray] = None) -> None:
         """Refuse to resume on another vocabulary or other training data than the checkpoint's
-        (pruned: words were pruned while counting, so the vocabulary depends on the reading threads)."""
+        (pruned: words were pruned while counting, so the vocabulary depends on the reading threads;
+        tree_counts, --hs: syn1's rows are the nodes of the Huffman tree these counts build)."""
         self.words, self.fingerprint = words, fingerprint
         if self.arrays is None:
             return
@@ -122,15 +125,13 @@ class _Job:
                 if pruned else "the same corpus, --vocab and --min-count"
             raise InputError(f"this {what} gives another vocabulary ({len(words)} words) than the checkpoint's "
                              f"({len(saved_words)} words); resume with {fix}.")
-        if self.meta["data"] != fingerprint:
-            raise InputError(f"this {what} differs from the one the checkpoint was trained on; resume with the "
-                             "same input.")
-
-    def check_tree(self, counts: np.ndarray) -> None:  # --hs: syn1's rows are the nodes of the counts' tree
-        if self.arrays is not None and "counts" in self.arrays and not np.array_equal(self.arrays["counts"], counts):
+        if tree_counts is not None and not np.array_equal(self.arrays.get("counts", tree_counts), tree_counts):
             raise InputError("the vocabulary's counts differ from the checkpoint's, so --hs would build another "
                              "Huffman tree than the one its syn1 rows belong to; resume with the same --vocab "
                              "file or corpus.")
+        if self.meta["data"] != fingerprint:
+            raise InputError(f"this {what} differs from the one the checkpoint was trained on; resume with the "
+                             "same input.")
 
     def check_space(self, n_words: int, dim: int, fmt: str, n_param_floats: int, n_model_floats: int = 0) -> None:
         per_vector = dim * 4 if fmt == "bin" else dim * 12  # fasttext: a .vec, and the .bin's n_model_floats
@@ -225,6 +226,7 @@ class JobOutcome:
     words: List[str]
     vectors: np.ndarray
     summary: dict
+    keyed_vectors: Optional[Callable[[], object]] = None  # --subwords: gensim FastTextKeyedVectors, made on demand
 
 
 def train_from_corpus(
@@ -262,16 +264,13 @@ def train_from_corpus(
     t0 = time.perf_counter()
     reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
                                                        cfg.threads, _cache_dir(options, output))
-    job.check_data(vocab.words, encoded.fingerprint(), "corpus", reader.stats.n_pruned > 0)
-    if cfg.hs:
-        job.check_tree(vocab.counts)
+    job.check_data(vocab.words, encoded.fingerprint(), "corpus", reader.stats.n_pruned > 0,
+                   vocab.counts if cfg.hs else None)
     matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
     ngram_rows = min(cfg.bucket, 64 * len(vocab)) if cfg.subwords else 0  # at most: the buckets the n-grams use
     if cfg.subwords and fmt == "bin":  # fastText's MODEL.bin, and MODEL.vec beside it
-        from .io_fasttext import save_fasttext
-
         job.save_model, fmt = (lambda path, res, vecs: save_fasttext(path, vocab.words, vocab.counts, cfg, res.params,
-                                                                     res.ngram_buckets, vecs, vocab_cfg.min_count)), "fasttext"
+                               res.ngram_buckets, vecs, vocab_cfg.min_count)), "fasttext"
     job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim,
                     (2 * len(vocab) + cfg.bucket) * cfg.dim if fmt == "fasttext" else 0)
     scan_s = time.perf_counter() - t0
@@ -281,7 +280,9 @@ def train_from_corpus(
         run, vocab.counts, encoded.n_words * cfg.epochs, lambda res: res.w_in, fmt, ("--alpha", cfg.start_alpha))
     store()
     extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
-    return JobOutcome(vocab.words, final, {
+    composed = None if not cfg.subwords else lambda: fasttext_keyed_vectors(
+        vocab.words, vocab.counts, cfg, result.params, result.ngram_buckets, final)
+    return JobOutcome(vocab.words, final, keyed_vectors=composed, summary={
         "model": cfg.model,
         **extra,
         "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},

@@ -19,14 +19,19 @@ from .commands import CONTEXT, RuntimeFailure, UsageFailure, _fail, cli
               help="Also run gensim's questions-words, WordSim353 and SimLex-999.")
 @click.option("--restrict-vocab", default=300_000, show_default=True, type=int,
               help="Only the most frequent words take part (gensim 4 default).")
+@click.option("--oov", is_flag=True,
+              help="A subword model (fastText .bin): also answer the analogy questions with words outside the "
+                   "vocabulary, their vectors composed from n-grams, and report how many and how well.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, as_json):
-    """Evaluate word2vec-format VECTORS on analogy and word-similarity sets (through gensim).
+def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, oov, as_json):
+    """Evaluate VECTORS (word2vec text or binary, or a fastText .bin) on analogy and word-similarity
+    sets (through gensim).
 
     \b
     Example:
       w2v-async eval vectors.bin
       w2v-async eval vectors.txt --json --analogies my-analogies.txt
+      w2v-async eval model.bin --oov
     """
     from ..api import evaluate  # gensim loads only when a command evaluates
     from ..evaluation import default_analogy_sets, default_similarity_sets, format_report
@@ -40,7 +45,7 @@ def evaluate_cmd(vectors, analogies, similarities, defaults, restrict_vocab, as_
         raise UsageFailure("nothing to evaluate with --no-defaults; add --analogies or --similarities FILE.")
     try:
         kv = load_vectors(vectors)
-        report = evaluate(kv, analogy_sets, similarity_sets, restrict_vocab, name=vectors)
+        report = evaluate(kv, analogy_sets, similarity_sets, restrict_vocab, name=vectors, oov=oov)
     except W2VError as e:
         _fail(e)
     click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))
@@ -80,13 +85,15 @@ class WordLists(click.Command):
 def similar(vectors, word, positive, negative, topn, as_json):
     """Print the nearest neighbours of WORD by cosine similarity in VECTORS, or answer an analogy:
     the words nearest the mean of the --positive unit vectors minus the --negative ones (gensim's
-    most_similar; the query's words are never answers). Give VECTORS first.
+    most_similar; the query's words are never answers). Give VECTORS first. A subword model's
+    fastText .bin composes a vector for a word it never saw from its n-grams.
 
     \b
     Example:
       w2v-async similar vectors.bin king -n 5
       w2v-async similar vectors.bin --positive king woman --negative man
     """
+    from ..evaluation import can_compose
     from ..io import load_vectors  # gensim loads only when a command reads vectors
 
     if topn <= 0:
@@ -99,6 +106,9 @@ def similar(vectors, word, positive, negative, topn, as_json):
     except W2VError as e:
         _fail(e)
     missing = list(dict.fromkeys(w for w in positive + list(negative) if w not in kv.key_to_index))
+    if missing and can_compose(kv):  # a subword model: unseen words are composed from their n-grams
+        click.echo(f"composed from n-grams: {', '.join(missing)}", err=True)
+        missing = []
     if len(missing) == 1:
         raise RuntimeFailure(f"{missing[0]!r} is not in the vocabulary of {vectors}; try another word.")
     if missing:
@@ -110,3 +120,41 @@ def similar(vectors, word, positive, negative, topn, as_json):
     else:
         for w, s in pairs:
             click.echo(f"{w}\t{s:.4f}")
+
+
+@cli.command(name="vectors", context_settings=CONTEXT)
+@click.argument("model")
+def word_vectors(model):
+    """Print a vector for every word read from stdin (separated by whitespace), one line each: the
+    word and its values, as fastText's print-word-vectors. MODEL is vectors (word2vec text or
+    binary) or a fastText .bin, which composes a vector for a word it never saw from its n-grams; a
+    word with no vector prints zeros, and how many did is said on stderr.
+
+    \b
+    Example:
+      echo unbelievably misspeling | w2v-async vectors model.bin
+    """
+    import sys
+
+    from ..evaluation import can_compose
+    from ..io import load_vectors  # gensim loads only when a command reads vectors
+
+    try:
+        kv = load_vectors(model)
+    except W2VError as e:
+        _fail(e)
+    compose, zeros, missed = can_compose(kv), "0" + " 0" * (kv.vector_size - 1), 0
+    fmt = " ".join(["{:.5g}"] * kv.vector_size)
+    for line in sys.stdin:
+        out = []
+        for word in line.split():
+            if word in kv.key_to_index or compose:
+                out.append(f"{word} {fmt.format(*kv.get_vector(word).tolist())}")
+            else:
+                missed += 1
+                out.append(f"{word} {zeros}")
+        if out:
+            click.echo("\n".join(out))
+    if missed:
+        click.echo(f"{missed} words are not in the vocabulary of {model} (printed as zeros); a subword model "
+                   "(train --subwords -o MODEL.bin) composes them.", err=True)
