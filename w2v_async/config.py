@@ -115,8 +115,8 @@ class Word2VecConfig:
 
     @property
     def default_alpha(self) -> float:
-        """word2vec.c's starting learning rate for the model."""
-        return 0.05 if self.model == "cbow" else 0.025
+        """word2vec.c's starting learning rate for the model; fastText's 0.05 with subwords."""
+        return 0.05 if self.model == "cbow" or self.subwords else 0.025
 
     @property
     def start_alpha(self) -> float:

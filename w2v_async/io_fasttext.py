@@ -33,9 +33,15 @@ def vec_path(path: str) -> str:
     return os.path.splitext(path)[0] + ".vec"
 
 
+def n_buckets(cfg: Word2VecConfig) -> int:
+    """The n-gram rows a fastText file holds: --bucket, or none with --maxn 0 (as gensim reads it)."""
+    return cfg.bucket if cfg.maxn > 0 else 0
+
+
 def _header(words: List[str], counts: np.ndarray, cfg: Word2VecConfig, min_count: int) -> bytes:
     args = struct.pack("<12id", cfg.dim, cfg.window, cfg.epochs, min_count, cfg.negative, 1, LOSS_NS,
-                       MODEL_SG if cfg.model == "sgns" else MODEL_CBOW, cfg.bucket, cfg.minn, cfg.maxn, 100, cfg.sample)
+                       MODEL_SG if cfg.model == "sgns" else MODEL_CBOW, n_buckets(cfg), cfg.minn, cfg.maxn, 100,
+                       cfg.sample)
     entries = b"".join(w.encode("utf-8") + b"\0" + struct.pack("<qb", int(c), 0) for w, c in zip(words, counts))
     dictionary = struct.pack("<iiiqq", len(words), len(words), 0, int(np.sum(counts)), -1) + entries
     return struct.pack("<ii", FASTTEXT_MAGIC, FASTTEXT_VERSION) + args + dictionary
@@ -46,17 +52,17 @@ def save_fasttext(path: str, words: List[str], counts: np.ndarray, cfg: Word2Vec
     """MODEL.bin (fastText's binary format: the words' rows, then all cfg.bucket n-gram rows, the
     ones in params["w_sub"] at their buckets, then w_out) and MODEL.vec (the words' vectors), each
     atomically."""
-    w_sub, dim = params["w_sub"], cfg.dim
+    w_sub, dim, bucket = params["w_sub"], cfg.dim, n_buckets(cfg)
     order = np.argsort(buckets, kind="stable")
     sorted_buckets = buckets[order]
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(_header(words, counts, cfg, min_count))
         f.write(b"\0")  # quant_input: false
-        f.write(struct.pack("<qq", len(words) + cfg.bucket, dim))
+        f.write(struct.pack("<qq", len(words) + bucket, dim))
         f.write(np.ascontiguousarray(params["w_in"], np.float32).tobytes())
         block = np.zeros((ROWS_AT_ONCE, dim), np.float32)
-        for first in range(0, cfg.bucket, ROWS_AT_ONCE):
-            n = min(ROWS_AT_ONCE, cfg.bucket - first)
+        for first in range(0, bucket, ROWS_AT_ONCE):
+            n = min(ROWS_AT_ONCE, bucket - first)
             lo, hi = np.searchsorted(sorted_buckets, [first, first + n])
             block[:n] = 0.0
             block[sorted_buckets[lo:hi] - first] = w_sub[order[lo:hi]]
@@ -84,12 +90,12 @@ def fasttext_keyed_vectors(words: List[str], counts: np.ndarray, cfg: Word2VecCo
     the words' vectors, and every --bucket n-gram row (unused ones zero) for words it never saw."""
     from gensim.models.fasttext import FastTextKeyedVectors
 
-    kv = FastTextKeyedVectors(cfg.dim, cfg.minn, cfg.maxn, cfg.bucket, count=0, dtype=np.float32)
+    kv = FastTextKeyedVectors(cfg.dim, cfg.minn, cfg.maxn, n_buckets(cfg), count=0, dtype=np.float32)
     kv.add_vectors(words, vectors)
     for word, count in zip(words, counts):
         kv.set_vecattr(word, "count", int(count))
     kv.vectors_vocab = np.array(params["w_in"], np.float32)
-    kv.vectors_ngrams = np.zeros((cfg.bucket, cfg.dim), np.float32)
+    kv.vectors_ngrams = np.zeros((n_buckets(cfg), cfg.dim), np.float32)
     kv.vectors_ngrams[buckets] = params["w_sub"]
     kv.recalc_char_ngram_buckets()
     return kv

@@ -175,7 +175,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--sample", default=1e-3, show_default=True, type=float,
               help="Subsampling threshold for frequent words (0 disables it).")
 @click.option("--alpha", default=None, type=float,
-              help="Starting learning rate [default: 0.025 sgns, 0.05 cbow].")
+              help="Starting learning rate [default: 0.025 sgns, 0.05 cbow and --subwords (fastText's)].")
 @click.option("--min-alpha", default=0.0001, show_default=True, type=float,
               help="Learning rate at the end of training (linear decay).")
 @click.option("--batching", type=click.Choice(BATCHING), default=None,
