@@ -1,6 +1,6 @@
 """fastText's subword model (--subwords): n-gram buckets equal gensim's fastText-compatible hashes on
 ASCII, accented and CJK words; the n-gram rows' layout; the skip-gram and CBOW updates against
-NumPy references of fastText's; planted groups learned at 1 and 8 threads; the written vectors are
+NumPy references of fastText's; planted groups learned at 1, 8 and 16 threads; the written vectors are
 the mean of a word's row and its n-grams' rows; resume; option errors."""
 
 import numpy as np
@@ -144,7 +144,7 @@ SMALL = dict(dim=16, window=3, sample=0.0, epochs=3, subwords=True, minn=2, maxn
 
 
 @pytest.mark.parametrize("model", ["sgns", "cbow"])
-@pytest.mark.parametrize("n_threads, min_margin", [(1, 0.4), (8, 0.25)])
+@pytest.mark.parametrize("n_threads, min_margin", [(1, 0.4), (8, 0.25), (16, 0.25)])
 def test_planted_groups_are_learned_with_subwords(tmp_path, model, n_threads, min_margin):
     group_of = random_word_corpus(tmp_path / "c.txt")
     vocab, enc = scan_corpus(CorpusReader(str(tmp_path / "c.txt")), VocabConfig(min_count=1))
@@ -312,3 +312,13 @@ def test_the_api_returns_fasttext_keyed_vectors_equal_to_the_bin(tmp_path):
     assert type(kv) is type(saved) and kv.index_to_key == saved.index_to_key and summary["outputs"]["format"] == "fasttext"
     for word in (kv.index_to_key[0], kv.index_to_key[-1], "unseenword", "日本"):
         assert np.allclose(kv[word], saved[word], atol=1e-6)
+
+
+def test_downpour_refuses_subwords_before_starting_ray(tmp_path):
+    from w2v_async.config import RayConfig
+    from w2v_async.engines.ray import train_word2vec_ray
+
+    random_word_corpus(tmp_path / "c.txt", n_sentences=20)
+    vocab, enc = scan_corpus(CorpusReader(str(tmp_path / "c.txt")), VocabConfig(min_count=1))
+    with pytest.raises(ConfigError, match="--subwords .* trains on the threads engine only; drop --engine ray"):
+        train_word2vec_ray(enc, vocab, Word2VecConfig(subwords=True), RayConfig(), progress=False)

@@ -295,9 +295,10 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
 
     cfg.validate()
     rcfg.validate()
-    if cfg.hs:
-        raise ConfigError("--hs (hierarchical softmax) trains on the threads engine only; drop --engine ray, or "
-                          "drop --hs for Downpour's negative sampling.")
+    if cfg.hs or cfg.subwords:
+        flag = "--hs (hierarchical softmax)" if cfg.hs else "--subwords (fastText's model)"
+        raise ConfigError(f"{flag} trains on the threads engine only; drop --engine ray, or drop "
+                          f"{flag.split()[0]} for Downpour's word2vec.")
     ckpt = checkpointing or Checkpointing()
     ray = connect(rcfg)
     n_words = len(vocab)
