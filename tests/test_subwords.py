@@ -1,6 +1,6 @@
 """fastText's subword model (--subwords): n-gram buckets equal gensim's fastText-compatible hashes on
-ASCII, accented and CJK words; the n-gram rows' layout; the skip-gram window step and fastText's CBOW
-update against NumPy references; planted groups learned at 1, 8 and 16 threads; the written vectors are
+ASCII, accented and CJK words; the n-gram rows' layout; the skip-gram and CBOW updates against
+NumPy references of fastText's; planted groups learned at 1, 8 and 16 threads; the written vectors are
 the mean of a word's row and its n-grams' rows; resume; option errors."""
 
 import numpy as np
@@ -10,7 +10,7 @@ from gensim.models.fasttext import ft_ngram_hashes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from naive import negative_sampling_step, sigmoid
+from naive import negative_sampling_step
 from test_checkpoint import Recorder
 from w2v_async.cli import cli
 from w2v_async.config import VocabConfig, Word2VecConfig
@@ -75,38 +75,30 @@ def _setup(seed=0, n_words=6, n_rows=9, dim=5):
     return w_in, w_out, w_sub
 
 
-def test_skipgram_window_is_one_step_of_the_center_s_ngram_mean():
-    """h = mean(center's row, its n-gram rows); each context word takes word2vec.c's output step at
-    that h (label 1), then one set of negatives (label 0, one equal to a context skipped), each term
-    weighted by the number of contexts; every input row (a repeated n-gram twice) takes the summed
-    gradient."""
+def test_skipgram_window_equals_fasttexts_update_at_the_old_hidden_vector():
+    """h = mean(center's row, its n-gram rows); each context and its own negatives take
+    word2vec.c's sequential output step at that h; every input row (a repeated n-gram twice)
+    takes the summed gradient."""
     w_in, w_out, w_sub = _setup()
     center, rows = 2, np.array([4, 1, 4, 7], np.int32)
     contexts = np.array([0, 3, 5], np.int32)
-    negatives = np.array([1, 4, 3], np.int32)  # 3 is a context: skipped
+    negatives = np.array([1, 4, 0, 2, 5, 3], np.int32)  # k = 2 per context (context 0's first is itself)
     lr = np.float32(0.05)
     ref_in, ref_out, ref_sub = w_in.astype(np.float64), w_out.astype(np.float64), w_sub.astype(np.float64)
     h = (ref_in[center] + ref_sub[rows].sum(axis=0)) / (1 + len(rows))
     acc, ref_loss = np.zeros_like(h), 0.0
-    for ctx in contexts:
-        grad, loss = negative_sampling_step(ref_out, h, ctx, [], lr)
+    for c, ctx in enumerate(contexts):
+        grad, loss = negative_sampling_step(ref_out, h, ctx, negatives[2 * c: 2 * c + 2], lr)
         acc += grad
         ref_loss += loss
-    for neg in (1, 4):
-        f = h @ ref_out[neg]
-        g = -sigmoid(f) * lr * len(contexts)
-        acc += g * ref_out[neg]
-        ref_out[neg] += g * h
-        ref_loss += len(contexts) * -np.log(sigmoid(-f))
     ref_in[center] += acc
     np.add.at(ref_sub, rows, acc)
     dim = w_in.shape[1]
-    loss = subwords.sgns_sub_update(w_in, w_out, w_sub, np.array([center], np.int32), rows, contexts, negatives, lr,
+    loss = subwords.sgns_sub_update(w_in, w_out, w_sub, np.array([center], np.int32), rows, contexts, negatives, 2, lr,
                                     np.zeros(dim, np.float32), np.zeros(dim, np.float32), np.zeros(dim, np.float32))
     start_in, start_out, start_sub = _setup()
     assert _close(w_in, ref_in, start_in, lr, 9) and _close(w_sub, ref_sub, start_sub, lr, 18)
     assert _close(w_out, ref_out, start_out, lr, 3) and loss == pytest.approx(ref_loss, rel=0.01)
-    assert np.array_equal(w_out[3] == start_out[3], np.zeros(dim, bool))  # moved as a context only
 
 
 def test_cbow_equals_fasttexts_update():
@@ -330,3 +322,46 @@ def test_downpour_refuses_subwords_before_starting_ray(tmp_path):
     vocab, enc = scan_corpus(CorpusReader(str(tmp_path / "c.txt")), VocabConfig(min_count=1))
     with pytest.raises(ConfigError, match="--subwords .* trains on the threads engine only; drop --engine ray"):
         train_word2vec_ray(enc, vocab, Word2VecConfig(subwords=True), RayConfig(), progress=False)
+
+
+def test_a_subword_resume_refuses_other_counts(tmp_path):
+    """The n-gram rows are ordered by the counts: a --vocab file with the same words and another
+    count would resume them as other buckets, so the resume is refused and nothing written."""
+    random_word_corpus(tmp_path / "c.txt", n_sentences=200)
+    corpus, vocab = str(tmp_path / "c.txt"), tmp_path / "vocab.tsv"
+    assert CliRunner().invoke(cli, ["vocab", corpus, "-o", str(vocab), "--min-count", "1"]).exit_code == 0
+    common = ["--vocab", str(vocab), "--subwords", "--dim", "8", "--epochs", "1", "--threads", "1", "-q", "--no-cache",
+              "--bucket", "3000"]
+    first = CliRunner().invoke(cli, ["train", corpus, "-o", str(tmp_path / "v.txt"), "--checkpoint-dir",
+                                     str(tmp_path / "ck"), *common])
+    assert first.exit_code == 0, first.output
+    lines = vocab.read_text().splitlines()
+    last, count = lines[-1].split()
+    vocab.write_text("\n".join(lines[:-1] + [f"{last} {int(count) + 1}"]) + "\n")  # still sorted: the rarest word
+    again = CliRunner().invoke(cli, ["train", corpus, "-o", str(tmp_path / "w.txt"), "--resume", str(tmp_path / "ck"),
+                                     *common])
+    assert again.exit_code != 0 and again.output.startswith("Error: ") and "counts differ" in again.output, again.output
+    assert not (tmp_path / "w.txt").exists()
+
+
+def test_a_bin_named_like_its_vec_is_refused(tmp_path):
+    random_word_corpus(tmp_path / "c.txt", n_sentences=50)
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "c.txt"), "-o", str(tmp_path / "m.vec"), "--format", "bin",
+                                      "--subwords", "--min-count", "1", "-q"])
+    assert result.exit_code != 0 and result.output.startswith("Error: ") and "ending in .bin" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "m.vec").exists()
+
+
+def test_eval_oov_compares_words_case_insensitively_as_gensim(subword_bin, tmp_path):
+    """A question whose words the vocabulary has in another case is gensim's, not a composed one."""
+    import json
+
+    path, words = subword_bin
+    questions = tmp_path / "q.txt"
+    questions.write_text(": capital-x\n" + f"{words[0].upper()} {words[1]} {words[2].title()} {words[3]}\n"
+                         + f"{words[4]}zz {words[5]} {words[6]} {words[7]}\n")
+    result = CliRunner().invoke(cli, ["eval", path, "--oov", "--no-defaults", "--analogies", str(questions), "--json"])
+    assert result.exit_code == 0, result.output
+    analogy = json.loads(result.output)["analogies"][0]
+    assert analogy["evaluated"] == 1 and analogy["composed"]["answered"] == 1
+    assert analogy["composed"]["unseen_words"] == 1

@@ -139,8 +139,8 @@ def train_word2vec(corpus: Corpus, output: Optional[str] = None, **options):
     options: train's command-line options, e.g. dim=100, window=5, epochs=5, threads=8,
     min_count=5, batching="window", ns_exponent=0.75, hs=True, negative=0, fixed_window=True, engine="ray",
     subwords=True (fastText's model, with minn=3, maxn=6, bucket=2000000), checkpoint_dir="ck", progress=False.
-    Returns (gensim KeyedVectors, FastTextKeyedVectors with subwords, the run's summary dict as
-    ``train --json`` prints it).
+    Returns (the vectors, the run's summary dict as ``train --json`` prints it): gensim KeyedVectors,
+    or FastTextKeyedVectors with subwords.
     """
     if options.get("model", "sgns") == "glove":
         raise ConfigError("model glove is trained by train_glove(); train_word2vec takes sgns or cbow.")

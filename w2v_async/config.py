@@ -165,6 +165,8 @@ class Word2VecConfig:
             raise ConfigError(f"--maxn ({self.maxn}) is below --minn ({self.minn}); give --maxn >= --minn, or 0 "
                               "for no n-grams.")
         _positive(self.bucket, "--bucket", "2000000 (fastText's)")
+        if self.bucket >= 2**31:  # fastText's files hold it as an int32
+            raise ConfigError(f"--bucket must be below 2^31 (fastText's files hold it as int32), got {self.bucket}.")
 
 
 ENGINES = ("threads", "ray", "sandblaster")

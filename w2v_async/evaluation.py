@@ -105,40 +105,44 @@ def _questions(path: str):
             if line.startswith(":"):
                 section = line[1:].strip()
             elif len(line.split()) == 4:
-                yield section, line.lower().split()
+                yield section, line.split()
 
 
 def composed_analogies(kv, path: str, restrict_vocab: int = DEFAULT_RESTRICT_VOCAB, batch: int = 512) -> dict:
-    """The analogy questions gensim skips because a word is not among the restrict_vocab most frequent
-    (lowercased, as its case-insensitive check), answered with vectors composed from n-grams: the
-    answer is the word nearest b - a + c (unit vectors; a, b and c excluded) among those words and
-    every unseen word of the questions. Returns how many were answered that way, how many right,
-    and the semantic / syntactic split."""
+    """The analogy questions gensim's evaluate_word_analogies skips, a word not being among the
+    restrict_vocab most frequent (compared upper-cased, as its case-insensitive default), answered
+    with vectors for those words: their own where the vocabulary has them (lowercased, as our
+    corpora are), else composed from n-grams. The answer is the word nearest b - a + c (unit vectors;
+    a, b and c excluded) among the restrict_vocab words and those. Returns how many were answered
+    that way, how many right, the semantic / syntactic split, and how many words were composed."""
     import numpy as np
 
     known = kv.index_to_key[:restrict_vocab]
-    ok = set(known)
-    asked = [(sec, q) for sec, q in _questions(path) if not all(w in ok for w in q)]
-    unseen = sorted({w for _, q in asked for w in q if w not in ok})
-    words = known + unseen
-    index = {w: i for i, w in enumerate(words)}
-    vectors = np.vstack([kv.get_vector(w) for w in known] + [kv.get_vector(w) for w in unseen]) if words else \
-        np.zeros((0, kv.vector_size), np.float32)
+    index = {}
+    for i in range(len(known) - 1, -1, -1):  # as gensim: of words equal upper-cased, the most frequent
+        index[known[i].upper()] = i
+    asked = [(sec, [w.upper() for w in q], q) for sec, q in _questions(path) if not all(w.upper() in index for w in q)]
+    extra = sorted({w.lower() for _, upper, q in asked for u, w in zip(upper, q) if u not in index})
+    for e, w in enumerate(extra):  # their upper-case forms are new: each its own row after the known words
+        index[w.upper()] = len(known) + e
+    rows = [kv.vectors[: len(known)]] + [kv.get_vector(w)[None, :] for w in extra]
+    vectors = np.vstack(rows) if extra or known else np.zeros((0, kv.vector_size), np.float32)
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     right = {"semantic": [0, 0], "syntactic": [0, 0]}
     for first in range(0, len(asked), batch):
         part = asked[first: first + batch]
-        ids = np.array([[index[w] for w in q] for _, q in part], np.int64).reshape(-1, 4)
+        ids = np.array([[index[w] for w in upper] for _, upper, _ in part], np.int64).reshape(-1, 4)
         scores = (unit[ids[:, 1]] - unit[ids[:, 0]] + unit[ids[:, 2]]) @ unit.T
-        rows = np.arange(len(part))
+        at = np.arange(len(part))
         for j in range(3):
-            scores[rows, ids[:, j]] = -np.inf
-        for (sec, _), guess, expected in zip(part, scores.argmax(axis=1), ids[:, 3]):
+            scores[at, ids[:, j]] = -np.inf
+        for (sec, _, _), guess, expected in zip(part, scores.argmax(axis=1), ids[:, 3]):
             kind = right["syntactic" if (sec or "").startswith("gram") else "semantic"]
             kind[0] += int(guess == expected)
             kind[1] += 1
     n, correct = sum(v[1] for v in right.values()), sum(v[0] for v in right.values())
-    return {"answered": n, "correct": correct, "accuracy": correct / n if n else None, "unseen_words": len(unseen),
+    composed = sum(1 for w in extra if w not in kv.key_to_index)
+    return {"answered": n, "correct": correct, "accuracy": correct / n if n else None, "unseen_words": composed,
             **{k: (v[0] / v[1] if v[1] else None) for k, v in right.items()}}
 
 

@@ -1,6 +1,7 @@
 """fastText's files for a subword model: MODEL.bin in fastText's binary format and MODEL.vec beside
 it (word2vec text, as fastText writes it); both read back by gensim's load_facebook_model /
-load_facebook_vectors (io.load_vectors) and by fastText itself (tests/test_subwords.py).
+load_facebook_vectors (io.load_vectors; tests/test_subwords.py) and by fastText 0.9.2 itself, with
+the same vectors as gensim gives (checked by hand: fastText is no dependency of ours).
 
 Written here rather than through gensim's save_facebook_model, because that was measured too slow
 and too large for what it writes: it needs a gensim FastText model, whose vocabulary build
@@ -21,6 +22,7 @@ from typing import List
 import numpy as np
 
 from .config import Word2VecConfig
+from .errors import ConfigError
 from .io import FASTTEXT_MAGIC, atomic_path
 
 FASTTEXT_VERSION = 12
@@ -31,6 +33,13 @@ ROWS_AT_ONCE = 65_536  # bucket rows written at a time
 def vec_path(path: str) -> str:
     """Where the .vec of a fastText MODEL.bin goes: MODEL.vec."""
     return os.path.splitext(path)[0] + ".vec"
+
+
+def check_fasttext_path(path: str) -> None:
+    """-o MODEL.bin of a subword model writes MODEL.vec beside it: refuse a name that would be both."""
+    if vec_path(path) == path:
+        raise ConfigError(f"-o {path!r}: a subword model's binary output is fastText's MODEL.bin with MODEL.vec "
+                          "beside it; give -o a name ending in .bin (or --format txt for word vectors only).")
 
 
 def n_buckets(cfg: Word2VecConfig) -> int:
@@ -59,17 +68,17 @@ def save_fasttext(path: str, words: List[str], counts: np.ndarray, cfg: Word2Vec
         f.write(_header(words, counts, cfg, min_count))
         f.write(b"\0")  # quant_input: false
         f.write(struct.pack("<qq", len(words) + bucket, dim))
-        f.write(np.ascontiguousarray(params["w_in"], np.float32).tobytes())
+        f.write(memoryview(np.ascontiguousarray(params["w_in"], np.float32)))  # no copy of the matrix
         block = np.zeros((ROWS_AT_ONCE, dim), np.float32)
         for first in range(0, bucket, ROWS_AT_ONCE):
             n = min(ROWS_AT_ONCE, bucket - first)
             lo, hi = np.searchsorted(sorted_buckets, [first, first + n])
             block[:n] = 0.0
             block[sorted_buckets[lo:hi] - first] = w_sub[order[lo:hi]]
-            f.write(block[:n].tobytes())
+            f.write(memoryview(block[:n]))
         f.write(b"\0")  # qout: false
         f.write(struct.pack("<qq", len(words), dim))
-        f.write(np.ascontiguousarray(params["w_out"], np.float32).tobytes())
+        f.write(memoryview(np.ascontiguousarray(params["w_out"], np.float32)))
     save_vec(vec_path(path), words, vectors)
 
 

@@ -19,7 +19,7 @@ from .engines.threads import train_glove, train_word2vec
 from .errors import ConfigError, DivergedError, InputError, Interrupted
 from .io import (check_directory, check_free_space, fingerprint, load_checkpoint, pack_words, partial_path,
                  resolve_format, save_checkpoint, unpack_words, write_outputs)
-from .io_fasttext import fasttext_keyed_vectors, save_fasttext
+from .io_fasttext import check_fasttext_path, fasttext_keyed_vectors, n_buckets, save_fasttext
 from .signals import Interrupts  # noqa: F401 -- also w2v_async.job.Interrupts, as before
 from .testhooks import HOLD, hold
 
@@ -112,9 +112,9 @@ class _Job:
 
     def check_data(self, words: List[str], fingerprint: str, what: str, pruned: bool = False,
                    tree_counts: Optional[np.ndarray] = None) -> None:
-        """Refuse to resume on another vocabulary or other training data than the checkpoint's
-        (pruned: words were pruned while counting, so the vocabulary depends on the reading threads;
-        tree_counts, --hs: syn1's rows are the nodes of the Huffman tree these counts build)."""
+        """Refuse to resume on another vocabulary, counts (tree_counts: what lays out --hs's and
+        --subwords' rows) or training data than the checkpoint's (pruned: the vocabulary depends on
+        the reading threads)."""
         self.words, self.fingerprint = words, fingerprint
         if self.arrays is None:
             return
@@ -126,9 +126,8 @@ class _Job:
             raise InputError(f"this {what} gives another vocabulary ({len(words)} words) than the checkpoint's "
                              f"({len(saved_words)} words); resume with {fix}.")
         if tree_counts is not None and not np.array_equal(self.arrays.get("counts", tree_counts), tree_counts):
-            raise InputError("the vocabulary's counts differ from the checkpoint's, so --hs would build another "
-                             "Huffman tree than the one its syn1 rows belong to; resume with the same --vocab "
-                             "file or corpus.")
+            raise InputError("the vocabulary's counts differ from the checkpoint's, which lay out its --hs tree or "
+                             "--subwords rows; resume with the same --vocab file or corpus.")
         if self.meta["data"] != fingerprint:
             raise InputError(f"this {what} differs from the one the checkpoint was trained on; resume with the "
                              "same input.")
@@ -265,14 +264,15 @@ def train_from_corpus(
     reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
                                                        cfg.threads, _cache_dir(options, output))
     job.check_data(vocab.words, encoded.fingerprint(), "corpus", reader.stats.n_pruned > 0,
-                   vocab.counts if cfg.hs else None)
+                   vocab.counts if cfg.hs or cfg.subwords else None)
     matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
-    ngram_rows = min(cfg.bucket, 64 * len(vocab)) if cfg.subwords else 0  # at most: the buckets the n-grams use
+    ngram_rows = min(n_buckets(cfg), 64 * len(vocab)) if cfg.subwords else 0  # at most: the buckets used
     if cfg.subwords and fmt == "bin":  # fastText's MODEL.bin, and MODEL.vec beside it
+        check_fasttext_path(output)
         job.save_model, fmt = (lambda path, res, vecs: save_fasttext(path, vocab.words, vocab.counts, cfg, res.params,
                                res.ngram_buckets, vecs, vocab_cfg.min_count)), "fasttext"
     job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim,
-                    (2 * len(vocab) + cfg.bucket) * cfg.dim if fmt == "fasttext" else 0)
+                    (2 * len(vocab) + n_buckets(cfg)) * cfg.dim if fmt == "fasttext" else 0)
     scan_s = time.perf_counter() - t0
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))

@@ -68,6 +68,14 @@ def warm_up(models=("sgns",), ray: bool = False, cooccur: bool = False, hs: bool
     updates = [u for m in models if m != "glove" for u in (("cbow",) if m == "cbow" else ("window", "pair"))]
     updates += [f"{u}-hs" for u in updates] if hs else []
     updates += [f"{m}-sub" for m in models if m != "glove"] if hs else []  # fastText's subword model too
+    if hs and updates:  # and its n-gram hashing and word vectors, typed on first use: given their types here
+        import numpy as np
+
+        from .models.subwords import all_ngrams, compose
+
+        all_ngrams(np.zeros(1, np.uint8), np.ones(1, np.int64), 3, 6, 10, np.zeros(2, np.int64))
+        compose(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros(2, np.int64),
+                np.zeros(0, np.int32), np.zeros((1, 1), np.float32))
     if updates:
         from .models.word2vec_loops import epoch_kernel
 

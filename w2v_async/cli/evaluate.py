@@ -107,8 +107,10 @@ def similar(vectors, word, positive, negative, topn, as_json):
         _fail(e)
     missing = list(dict.fromkeys(w for w in positive + list(negative) if w not in kv.key_to_index))
     if missing and can_compose(kv):  # a subword model: unseen words are composed from their n-grams
-        click.echo(f"composed from n-grams: {', '.join(missing)}", err=True)
-        missing = []
+        composed = [w for w in missing if kv.get_vector(w).any()]  # none of a word's n-grams trained: zeros
+        if composed:
+            click.echo(f"composed from n-grams: {', '.join(composed)}", err=True)
+        missing = [w for w in missing if w not in composed]
     if len(missing) == 1:
         raise RuntimeFailure(f"{missing[0]!r} is not in the vocabulary of {vectors}; try another word.")
     if missing:
@@ -134,6 +136,7 @@ def word_vectors(model):
     Example:
       echo unbelievably misspeling | w2v-async vectors model.bin
     """
+    import io
     import sys
 
     from ..evaluation import can_compose
@@ -145,7 +148,7 @@ def word_vectors(model):
         _fail(e)
     compose, zeros, missed = can_compose(kv), "0" + " 0" * (kv.vector_size - 1), 0
     fmt = " ".join(["{:.5g}"] * kv.vector_size)
-    for line in sys.stdin:
+    for line in io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace"):  # as the corpus reader
         out = []
         for word in line.split():
             if word in kv.key_to_index or compose:

@@ -46,14 +46,15 @@ class _Passes:
 
     def check_space(self, passes: int) -> None:
         """Fail before counting when the output's directory cannot hold what the passes write there:
-        the joined text (no longer than the corpus) and, with several passes or a compressed corpus,
-        one temporary copy beside it (each pass removes the one it read). A compressed file is
-        reckoned at COMPRESSION times its size; stdin is not reckoned."""
+        the joined text (no longer than the corpus) twice, the threads' parts and the file they are
+        joined into, and with several passes or a compressed corpus one temporary copy more (each
+        pass removes the one it read). A compressed file is reckoned at COMPRESSION times its size;
+        stdin is not reckoned."""
         if self.directory is None:
             return
         text = sum(os.path.getsize(p) * (COMPRESSION if p.endswith((".gz", ".bz2")) else 1)
                    for p in self.paths if p != STDIN)
-        copies = 1 + (passes > 1 or any(p.endswith((".gz", ".bz2")) for p in self.paths))
+        copies = 2 + (passes > 1 or any(p.endswith((".gz", ".bz2")) for p in self.paths))
         check_free_space({self.directory: text * copies})
 
     def step(self, last: bool, write: Callable[[Sequence[str], str], int]) -> int:

@@ -44,8 +44,8 @@ def subword_rows(words: List[str], counts: np.ndarray, minn: int, maxn: int, buc
     """The n-gram rows of a vocabulary (words with their counts), hottest first."""
     starts, found = word_buckets(words, minn, maxn, bucket)
     used, inverse = np.unique(found, return_inverse=True)
-    owner = np.repeat(np.arange(len(words)), np.diff(starts))
-    weight = np.bincount(inverse, weights=np.asarray(counts, np.float64)[owner], minlength=used.shape[0])
+    weight = np.bincount(inverse, weights=np.repeat(np.asarray(counts, np.float64), np.diff(starts)),
+                         minlength=used.shape[0])
     order = np.lexsort((used, -weight))  # heaviest first; ties by bucket, so the layout is deterministic
     row_of = np.empty(used.shape[0], np.int32)
     row_of[order] = np.arange(used.shape[0], dtype=np.int32)

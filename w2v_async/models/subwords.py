@@ -7,14 +7,12 @@ covers them as it covers the most frequent words (a thread trains rows p < H in 
 U + t H + p and merges each after K uses, hot_rows.py).
 
 Skip-gram, as fastText, predicts each context word from the center's n-gram mean; its window is one
-step of that mean (computed once) against every context and one set of negatives weighted by the
-window's size (HogBatch's sharing, with fastText's expected gradient), the gradient spread back once
-to the center's rows. fastText recomputes the mean and writes the center's 20-odd rows after every
-context word, each with its own 5 negatives; here a window costs one read and one write of them and
-a third of the output rows. Measured against fastText's per-context negatives on the benchmark
-corpus (BENCHMARKS.md): 76 s against 95 s, analogy 47.65% against 47.20%, SimLex 0.394 against 0.379,
-WS353 0.663 against 0.670. CBOW, as fastText, takes the mean over every context word's row and
-n-gram rows, and each of them takes the gradient.
+step of that mean (computed once) against every context and its own negatives, the gradient spread
+back once to the center's rows. fastText recomputes the mean and writes the center's 20-odd rows
+after every context word; here a window costs one read and one write of them. Sharing one set of
+negatives across the window (HogBatch's way, each term weighted by the window's size) was measured
+and left out: 15% faster and level at 58k words, but 14 analogy points lower at 12.5k (BENCHMARKS.md). CBOW, as fastText,
+takes the mean over every context word's row and n-gram rows, and each of them takes the gradient.
 """
 
 import numpy as np
@@ -22,8 +20,7 @@ from numba import njit, types
 
 from .common import F4_1D, F4_2D, I4_1D, KERNEL_OPTS, private_zeros
 from .hot_rows import _touch_hot_rows, merge_hot_rows
-from .sampling import _sigmoid_grad_loss
-from .word2vec import CBOW_SCRATCH, SGNS_SCRATCH, _add1, _dot, _negative_sampling, _window_contexts
+from .word2vec import CBOW_SCRATCH, SGNS_SCRATCH, _add1, _negative_sampling, _window_contexts
 
 FNV_OFFSET_32 = 2166136261  # 32-bit FNV-1a, computed in int64 and masked
 FNV_PRIME_32 = 16777619
@@ -85,8 +82,9 @@ def all_ngrams(pool, ends, minn, maxn, bucket, starts):
     buckets one word after another; starts (int64[V + 1]) receives where each word's begin."""
     total = 0
     prev = 0
-    for w in range(ends.shape[0]):  # an upper bound: a word of c characters has fewer than c maxn n-grams
-        total += (ends[w] - prev + 2) * maxn
+    sizes = max(0, maxn - minn + 1)
+    for w in range(ends.shape[0]):  # an upper bound: c + 2 characters have at most c + 2 n-grams of each size
+        total += (ends[w] - prev + 2) * sizes
         prev = ends[w]
     out = np.empty(total, np.int64)
     at = 0
@@ -161,45 +159,19 @@ def _spread(w_in, w_sub, words, rows, grad):
 
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def sgns_sub_update(w_in, w_out, w_sub, words, rows, contexts, negatives, lr, h, acc, grad_buf):
+def sgns_sub_update(w_in, w_out, w_sub, words, rows, contexts, negatives, k, lr, h, acc, grad_buf):
     """One skip-gram window of the subword model: h, the mean of w_in[words] (the center, one id)
-    and w_sub[rows], predicts each context word (w_out, label 1) and, against them, one set of
-    negatives (label 0) whose every term is weighted by the number of contexts it stands for
-    (fastText draws a set per context word: the same expected gradient, a third of the output
-    rows); all at the old h, the summed gradient going once to each of the center's rows. A
-    negative equal to a context word is skipped. Returns the window's loss, the negatives'
-    weighted alike."""
+    and w_sub[rows], predicts each context word (w_out, label 1) against its own k negatives
+    (label 0), at the old h; the summed gradient goes once to each of the center's rows. Returns
+    the window's loss."""
     _mean(w_in, w_sub, words, rows, h)
-    n_ctx = contexts.shape[0]
+    acc[:] = np.float32(0.0)
     loss = np.float32(0.0)
-    for c in range(n_ctx):
-        loss += _negative_sampling(w_out, h, contexts[c], negatives[:0], lr, grad_buf)
-        if c == 0:
-            acc[:] = grad_buf
-        else:
-            _add1(acc, np.float32(1.0), grad_buf)
-    weight = np.float32(n_ctx)
-    for q in range(negatives.shape[0]):
-        target = negatives[q]
-        if _is_context(contexts, target):
-            continue
-        u = w_out[target]
-        g, neg_loss = _sigmoid_grad_loss(_dot(h, u), np.float32(0.0), lr * weight)
-        loss += weight * neg_loss
-        for d in range(h.shape[0]):  # word2vec.c: neu1e += g * syn1neg; syn1neg += g * h (old syn1neg)
-            u_d = u[d]
-            acc[d] += g * u_d
-            u[d] = u_d + g * h[d]
+    for c in range(contexts.shape[0]):
+        loss += _negative_sampling(w_out, h, contexts[c], negatives[c * k: (c + 1) * k], lr, grad_buf)
+        _add1(acc, np.float32(1.0), grad_buf)
     _spread(w_in, w_sub, words, rows, acc)
     return loss
-
-
-@njit(inline="always", **KERNEL_OPTS)
-def _is_context(contexts, word):
-    for c in range(contexts.shape[0]):
-        if contexts[c] == word:
-            return True
-    return False
 
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
@@ -221,7 +193,7 @@ def _word_id(w_in_rows, word, info):
 @njit(**KERNEL_OPTS)
 def _sgns_sub_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     """Skip-gram of the subword model for center word i: one step of its n-gram mean against every
-    context word in reach and one weighted set of k negatives (sgns_sub_update)."""
+    context word in reach, each with its k negatives (drawn per pair, as fastText)."""
     grad_buf, sub, info = scratch[3], scratch[4], scratch[2][0]
     contexts = sub[9]
     n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
@@ -230,7 +202,7 @@ def _sgns_sub_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch
     n_rows = _gather(sub, _word_id(sub[1].shape[0] - 1, sent_buf[i], info), 0)
     rows = sub[6][:n_rows]
     _touch_hot_rows(sub[0], rows, sub[3], sub[4], sub[5])
-    return sgns_sub_update(w_in, w_out, sub[0], sent_buf[i: i + 1], rows, contexts[:n_ctx], negatives[:k], lr,
+    return sgns_sub_update(w_in, w_out, sub[0], sent_buf[i: i + 1], rows, contexts[:n_ctx], negatives, k, lr,
                            sub[7], sub[8], grad_buf), n_ctx
 
 

@@ -70,12 +70,12 @@ def _contexts_touched_per_window_for_scratch(scratch):
 
 
 def negatives_per_context(scratch):
-    """word2vec.c skip-gram draws negatives for every (center, context) pair; CBOW, HogBatch
-    skip-gram and the subword model's skip-gram once per center word."""
+    """word2vec.c skip-gram (and fastText's, subwords) draws negatives for every (center, context)
+    pair; CBOW and HogBatch skip-gram once per center word."""
 
 
 @overload(negatives_per_context, jit_options=KERNEL_OPTS)
 def _negatives_per_context_for_scratch(scratch):
-    per_pair = scratch in (SGNS_SCRATCH, SGNS_HS_SCRATCH) or scratch in GUARDED_SCRATCHES
+    per_pair = scratch in (SGNS_SCRATCH, SGNS_HS_SCRATCH, SGNS_SUB_SCRATCH) or scratch in GUARDED_SCRATCHES
     return lambda scratch: per_pair
 
