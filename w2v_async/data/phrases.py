@@ -44,18 +44,18 @@ class _Passes:
         self.temps.append(path)
         return path
 
-    def check_space(self, passes: int) -> None:
+    def check_space(self, passes: int, threads: int) -> None:
         """Fail before counting when the output's directory cannot hold what the passes write there:
-        the joined text (no longer than the corpus) twice, the threads' parts and the file they are
-        joined into, and with several passes or a compressed corpus one temporary copy more (each
-        pass removes the one it read). A compressed file is reckoned at COMPRESSION times its size;
-        stdin is not reckoned."""
+        the joined text (no longer than the corpus) and, at the peak, one thread's part of it beside
+        it (the parts are appended to the output and freed one by one), and with several passes or
+        a compressed corpus one temporary copy more (each pass removes the one it read). A
+        compressed file is reckoned at COMPRESSION times its size; stdin is not reckoned."""
         if self.directory is None:
             return
         text = sum(os.path.getsize(p) * (COMPRESSION if p.endswith((".gz", ".bz2")) else 1)
                    for p in self.paths if p != STDIN)
-        copies = 2 + (passes > 1 or any(p.endswith((".gz", ".bz2")) for p in self.paths))
-        check_free_space({self.directory: text * copies})
+        copies = 1 + 1 / max(threads, 1) + (passes > 1 or any(p.endswith((".gz", ".bz2")) for p in self.paths))
+        check_free_space({self.directory: int(text * copies)})
 
     def step(self, last: bool, write: Callable[[Sequence[str], str], int]) -> int:
         """write(the pass's input, dest): into the output (atomically) on the last pass, else into a
@@ -120,7 +120,7 @@ def detect_phrases(corpus: str, output: Optional[str], cfg: PhrasesConfig, save:
     vocab_cfg, connectors = cfg.vocab(), word_table(words)
     stats, done = CorpusStats(paths=list(paths)), []
     passes = _Passes(paths, output)
-    passes.check_space(cfg.passes)
+    passes.check_space(cfg.passes, cfg.threads)
     try:
         for number, threshold in enumerate(thresholds, 1):
             t1, read = time.perf_counter(), CorpusStats()
@@ -167,7 +167,7 @@ def apply_phrases(corpus: str, output: str, table: PhraseTable, threads: int, lo
     connectors = word_table(table.connector_words)
     stats, done = None, []
     passes = _Passes(paths, output)
-    passes.check_space(len(table.passes))
+    passes.check_space(len(table.passes), threads)
     try:
         for number, phrases in enumerate(table.passes, 1):
             t1, read = time.perf_counter(), CorpusStats()

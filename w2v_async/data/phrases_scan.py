@@ -273,8 +273,9 @@ def join_phrases(paths: Sequence[str], dest: str, phrases: Sequence[str], connec
             try:
                 workers = [_JoinWorker(cfg, table, connectors, delimiter.encode("utf-8"), sink) for sink in sinks]
                 run_workers(workers, groups, stats)
-                for sink in sinks[1:]:
+                for sink in sinks[1:]:  # each part freed once appended: the peak is the text and one part
                     _append(first, sink)
+                    sink.close()
             finally:
                 for sink in sinks[1:]:
                     sink.close()
