@@ -34,7 +34,7 @@ COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 PHRASES_FLAGS ?= --scoring word2phrase --passes 2 --threshold 200,100
 
-.PHONY: all demo test test-cores bench-web bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki phrases bench-phrases clean
+.PHONY: all demo test test-cores bench-web bench-subwords bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki phrases bench-phrases clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -109,6 +109,15 @@ bench-phrases: $(W2V)
 
 bench-web: $(W2V)
 	$(BIN)/python scripts/bench_web_text.py
+
+# fastText itself in its own virtual environment (never a dependency of ours); FT_VENV=DIR to use another
+FT_VENV ?= $(DATA)/fasttext-venv
+$(FT_VENV)/bin/python:
+	mkdir -p $(DATA)
+	python3 -m venv $(FT_VENV) && $(FT_VENV)/bin/pip install --quiet fasttext-wheel numpy
+
+bench-subwords: $(W2V) $(FT_VENV)/bin/python
+	$(BIN)/python scripts/bench_subwords.py --threads $(THREADS) --fasttext-python $(FT_VENV)/bin/python
 
 bench: $(W2V)
 	$(BIN)/python scripts/bench_vs_gensim.py --threads $(THREADS)
