@@ -95,7 +95,7 @@ def test_skipgram_window_equals_fasttexts_update_at_the_old_hidden_vector():
     np.add.at(ref_sub, rows, acc)
     dim = w_in.shape[1]
     loss = subwords.sgns_sub_update(w_in, w_out, w_sub, np.array([center], np.int32), rows, contexts, negatives, 2, lr,
-                                    np.zeros(dim, np.float32), np.zeros(dim, np.float32), np.zeros(dim, np.float32))
+                                    np.zeros(dim, np.float32), np.zeros(dim, np.float32), np.zeros(64, np.int32))
     start_in, start_out, start_sub = _setup()
     assert _close(w_in, ref_in, start_in, lr, 9) and _close(w_sub, ref_sub, start_sub, lr, 18)
     assert _close(w_out, ref_out, start_out, lr, 3) and loss == pytest.approx(ref_loss, rel=0.01)

@@ -322,7 +322,7 @@ def subword_scratch(scratch, sub, w_sub, n_threads, merge_every, hot, cfg):
     w_sub = np.concatenate([w_sub, np.zeros((n_threads * n_hot, cfg.dim), np.float32)]) if n_hot else w_sub
     hots = [(np.array([n_hot, n_rows + t * n_hot, merge_every], np.int64), private_zeros(max(n_hot, 1), np.int32),
              private_zeros((n_hot, cfg.dim), np.float32)) for t in range(n_threads)]
-    return w_sub, [sub_scratch(sc, w_sub, sub.starts, sub.rows, h, sub.longest, cfg.window)
+    return w_sub, [sub_scratch(sc, w_sub, sub.starts, sub.rows, h, sub.longest, cfg.window, cfg.negative)
                    for sc, h in zip(scratch, hots)]
 
 

@@ -8,7 +8,10 @@ U + t H + p and merges each after K uses, hot_rows.py).
 
 Skip-gram, as fastText, predicts each context word from the center's n-gram mean; its window is one
 step of that mean (computed once) against every context and its own negatives, the gradient spread
-back once to the center's rows. fastText recomputes the mean and writes the center's 20-odd rows
+back once to the center's rows. With h fixed for the window, every target row (each context and
+its negatives) is independent of the others, so they run three per pass over h (one load of h and
+of the gradient for three rows; three rows that repeat one fall back to one at a time, so the result
+is the sequential one). fastText recomputes the mean and writes the center's 20-odd rows
 after every context word; here a window costs one read and one write of them. Sharing one set of
 negatives across the window (HogBatch's way, each term weighted by the window's size) was measured
 and left out: 15% faster and level at 58k words, but 14 analogy points lower at 12.5k (BENCHMARKS.md). CBOW, as fastText,
@@ -20,7 +23,8 @@ from numba import njit, types
 
 from .common import F4_1D, F4_2D, I4_1D, KERNEL_OPTS, private_zeros
 from .hot_rows import _touch_hot_rows, merge_hot_rows
-from .word2vec import CBOW_SCRATCH, SGNS_SCRATCH, _add1, _negative_sampling, _window_contexts
+from .sampling import _sigmoid_grad_loss
+from .word2vec import CBOW_SCRATCH, SGNS_SCRATCH, _add1, _add3, _dot, _dots3, _negative_sampling, _window_contexts
 
 FNV_OFFSET_32 = 2166136261  # 32-bit FNV-1a, computed in int64 and masked
 FNV_PRIME_32 = 16777619
@@ -112,7 +116,7 @@ def compose(w_in, w_sub, starts, rows, out):
 
 
 def sub_scratch(buffers: tuple, w_sub: np.ndarray, starts: np.ndarray, rows: np.ndarray, hot: tuple,
-                longest: int, window: int) -> tuple:
+                longest: int, window: int, negative: int) -> tuple:
     """A thread's scratch for the subword model: buffers from word2vec_scratch ("pair" for
     skip-gram, "cbow") and the SUB tuple; hot = (info int64[3], uses int32[H], base float32[H, d])
     for the n-gram rows; longest: the most n-grams a word has."""
@@ -120,7 +124,7 @@ def sub_scratch(buffers: tuple, w_sub: np.ndarray, starts: np.ndarray, rows: np.
     return buffers + ((w_sub, starts, rows, hot[0], hot[1], hot[2],
                        private_zeros(max(1, 2 * window * (longest + 1)), np.int32),
                        private_zeros(dim, np.float32), private_zeros(dim, np.float32),
-                       private_zeros(2 * window, np.int32)),)
+                       private_zeros(2 * window * (negative + 2), np.int32)),)
 
 
 @njit(**KERNEL_OPTS)
@@ -142,8 +146,14 @@ def _mean(w_in, w_sub, words, rows, h):
     h[:] = np.float32(0.0)
     for j in range(words.shape[0]):
         _add1(h, np.float32(1.0), w_in[words[j]])
-    for j in range(rows.shape[0]):
+    j = 0
+    while j + 3 <= rows.shape[0]:  # three rows per pass: h is loaded and stored once for them
+        _add3(h, np.float32(1.0), w_sub[rows[j]], np.float32(1.0), w_sub[rows[j + 1]], np.float32(1.0),
+              w_sub[rows[j + 2]])
+        j += 3
+    while j < rows.shape[0]:
         _add1(h, np.float32(1.0), w_sub[rows[j]])
+        j += 1
     inv = np.float32(1.0) / np.float32(words.shape[0] + rows.shape[0])
     for k in range(h.shape[0]):
         h[k] *= inv
@@ -158,18 +168,59 @@ def _spread(w_in, w_sub, words, rows, grad):
         _add1(w_sub[rows[j]], np.float32(1.0), grad)
 
 
+@njit(inline="always", **KERNEL_OPTS)
+def _target(targets, o):
+    """The w_out row of target o (a positive is stored as its complement; past the end: -1)."""
+    if o >= targets.shape[0]:
+        return -1
+    t = targets[o]
+    return ~t if t < 0 else t
+
+
+@njit(inline="always", **KERNEL_OPTS)
+def _label(targets, o):
+    return np.float32(1.0) if targets[o] < 0 else np.float32(0.0)
+
+
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def sgns_sub_update(w_in, w_out, w_sub, words, rows, contexts, negatives, k, lr, h, acc, grad_buf):
+def sgns_sub_update(w_in, w_out, w_sub, words, rows, contexts, negatives, k, lr, h, acc, targets):
     """One skip-gram window of the subword model: h, the mean of w_in[words] (the center, one id)
     and w_sub[rows], predicts each context word (w_out, label 1) against its own k negatives
-    (label 0), at the old h; the summed gradient goes once to each of the center's rows. Returns
-    the window's loss."""
+    (label 0), at the old h; the summed gradient goes once to each of the center's rows. targets:
+    int32 scratch for the window's (k + 1) contexts' rows. Returns the window's loss."""
     _mean(w_in, w_sub, words, rows, h)
     acc[:] = np.float32(0.0)
-    loss = np.float32(0.0)
+    n_out = 0  # the targets, compacted into negatives: each context, then its negatives that differ from it
     for c in range(contexts.shape[0]):
-        loss += _negative_sampling(w_out, h, contexts[c], negatives[c * k: (c + 1) * k], lr, grad_buf)
-        _add1(acc, np.float32(1.0), grad_buf)
+        targets[n_out] = ~contexts[c]  # label 1, marked by the complement
+        n_out += 1
+        for q in range(c * k, (c + 1) * k):
+            if negatives[q] != contexts[c]:
+                targets[n_out] = negatives[q]
+                n_out += 1
+    loss = np.float32(0.0)
+    o = 0
+    while o < n_out:
+        t0, t1, t2 = _target(targets, o), _target(targets, o + 1), _target(targets, o + 2)
+        if o + 3 <= n_out and t0 != t1 and t0 != t2 and t1 != t2:  # three rows, scores in one pass over h
+            u0, u1, u2 = w_out[t0], w_out[t1], w_out[t2]
+            f0, f1, f2 = _dots3(h, u0, u1, u2)
+            g0, l0 = _sigmoid_grad_loss(f0, _label(targets, o), lr)
+            g1, l1 = _sigmoid_grad_loss(f1, _label(targets, o + 1), lr)
+            g2, l2 = _sigmoid_grad_loss(f2, _label(targets, o + 2), lr)
+            loss += l0 + l1 + l2
+            _add3(acc, g0, u0, g1, u1, g2, u2)
+            _add1(u0, g0, h)
+            _add1(u1, g1, h)
+            _add1(u2, g2, h)
+            o += 3
+        else:
+            u = w_out[t0]
+            g, pair_loss = _sigmoid_grad_loss(_dot(h, u), _label(targets, o), lr)
+            loss += pair_loss
+            _add1(acc, g, u)
+            _add1(u, g, h)
+            o += 1
     _spread(w_in, w_sub, words, rows, acc)
     return loss
 
@@ -194,7 +245,7 @@ def _word_id(w_in_rows, word, info):
 def _sgns_sub_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     """Skip-gram of the subword model for center word i: one step of its n-gram mean against every
     context word in reach, each with its k negatives (drawn per pair, as fastText)."""
-    grad_buf, sub, info = scratch[3], scratch[4], scratch[2][0]
+    sub, info = scratch[4], scratch[2][0]
     contexts = sub[9]
     n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
     if n_ctx == 0:
@@ -203,7 +254,7 @@ def _sgns_sub_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch
     rows = sub[6][:n_rows]
     _touch_hot_rows(sub[0], rows, sub[3], sub[4], sub[5])
     return sgns_sub_update(w_in, w_out, sub[0], sent_buf[i: i + 1], rows, contexts[:n_ctx], negatives, k, lr,
-                           sub[7], sub[8], grad_buf), n_ctx
+                           sub[7], sub[8], contexts[n_ctx:]), n_ctx
 
 
 @njit(**KERNEL_OPTS)
