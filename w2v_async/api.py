@@ -15,12 +15,14 @@ from .config import (ENGINES, ExperimentConfig, GloveConfig, RayConfig, Sandblas
 from .scopes import misplaced_option, run_kind
 from .data.cache import default_cache_dir
 from .data.corpus import check_output_path, open_corpus
+from .data.init import load_init
 from .data.vocab import Vocab, scan_corpus
 from .errors import ConfigError
 from .evaluation import DEFAULT_RESTRICT_VOCAB, EvalReport, default_analogy_sets, default_similarity_sets
 from .evaluation import evaluate as evaluate_sets
 from .io import keyed_vectors, peek_checkpoint
-from .job import JobOutcome, RunOptions, train_from_corpus, train_glove_from_corpus
+from .job import JobOutcome, RunOptions, train_from_corpus
+from .job_glove import train_glove_from_corpus
 
 Corpus = Union[str, os.PathLike, Iterable[Sequence[str]]]
 
@@ -43,7 +45,7 @@ SANDBLASTER_OPTIONS = {"lbfgs_history": ("history", _SAME), "max_iter": ("max_it
                        "batch_words": ("unit_entries", _SAME), "gtol": ("gtol", _SAME), "ftol": ("ftol", _SAME),
                        "push_every": ("push_every", _SAME), "precondition": ("precondition", _SAME)}
 JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every", "resume", "progress", "log",
-               "cache", "cache_dir")
+               "cache", "cache_dir", "save_model", "init", "init_vocab")
 
 
 def _config(cls, table: dict, options: dict, saved: Optional[dict]):
@@ -119,7 +121,8 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
                      progress=options.get("progress", True), log=options.get("log") or RunOptions.log,
                      checkpoint_dir=options.get("checkpoint_dir"), checkpoint_every=options.get("checkpoint_every"),
                      resume=resume, ray=ray, sandblaster=sandblaster, cache=options.get("cache", True),
-                     cache_dir=options.get("cache_dir"), tmp_dir=options.get("tmp_dir"))
+                     cache_dir=options.get("cache_dir"), tmp_dir=options.get("tmp_dir"),
+                     save_model=options.get("save_model"))
     if glove:
         cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()
         return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"),
@@ -127,6 +130,10 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     if job.fmt == "glove":
         raise ConfigError("--format glove is for --model glove; use bin or txt.")
     options = {**options, "model": model}
+    if options.get("init") is not None:  # read first: --dim defaults to the source's
+        source = load_init(options["init"], job.log)
+        options.setdefault("dim", source.dim)
+        job = dataclasses.replace(job, init=source, init_vocab=options.get("init_vocab", "extend"))
     cfg = _config(Word2VecConfig, WORD2VEC_OPTIONS, options, saved and saved["config"]["train"]).validate()
     return train_from_corpus(corpus, output, vocab_cfg, cfg, options=job)
 

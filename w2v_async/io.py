@@ -263,28 +263,30 @@ def checkpoint_files(directory: str) -> List[Tuple[int, str]]:
 
 
 def save_checkpoint(directory: str, meta: dict, arrays: Dict[str, np.ndarray]) -> str:
-    """Write one checkpoint atomically (temp file, fsync, rename) and return its path.
-
-    meta : JSON-ready dict; arrays : name -> numeric ndarray (a vocabulary goes in as pack_words). A SHA-256 of both is stored
-    with them and verified by load_checkpoint. Older checkpoints are removed only once this one is
-    complete, keeping the newest KEEP_CHECKPOINTS.
-    """
+    """Write one checkpoint into directory (save_model_file) and return its path; older ones are
+    removed only once it is complete, keeping the newest KEEP_CHECKPOINTS."""
     os.makedirs(directory, exist_ok=True)
     existing = checkpoint_files(directory)
     seq = existing[0][0] + 1 if existing else 1
-    path = os.path.join(directory, f"checkpoint-{seq:06d}.npz")
-    meta = dict(meta, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, sequence=seq)
-    meta_bytes = json.dumps(meta, sort_keys=True).encode()
+    path = save_model_file(os.path.join(directory, f"checkpoint-{seq:06d}.npz"), dict(meta, sequence=seq), arrays,
+                           f"checkpoint-{seq}-unpublished")
+    for _, old in checkpoint_files(directory)[KEEP_CHECKPOINTS:]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(old)
+    return path
+
+
+def save_model_file(path: str, meta: dict, arrays: Dict[str, np.ndarray], stage: Optional[str] = None) -> str:
+    """One checkpoint file (also --save-model's) atomically: temp file, fsync, rename. meta : JSON-ready;
+    arrays : name -> ndarray (a vocabulary as pack_words); a SHA-256 of both, verified by read_checkpoint."""
+    meta_bytes = json.dumps(dict(meta, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION), sort_keys=True).encode()
     checksum = _digest(meta_bytes, arrays)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays, meta=np.frombuffer(meta_bytes, np.uint8),
                      checksum=np.frombuffer(checksum.encode(), np.uint8))
-        if HOLD is not None:  # test hook: a kill or a second signal lands mid-checkpoint (tests/test_signals.py)
-            hold(f"checkpoint-{seq}-unpublished")
-    for _, old in checkpoint_files(directory)[KEEP_CHECKPOINTS:]:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(old)
+        if HOLD is not None and stage:  # test hook: a kill or a second signal lands mid-checkpoint (test_signals.py)
+            hold(stage)
     return path
 
 
@@ -354,8 +356,7 @@ def peek_checkpoint(directory: str) -> Optional[dict]:
 
 def partial_path(output: str) -> str:
     """Where an interrupted run writes its vectors so far: vectors.bin -> vectors.partial.bin."""
-    root, ext = os.path.splitext(output)
-    return f"{root}.partial{ext}"
+    return "{}.partial{}".format(*os.path.splitext(output))
 
 
 def fingerprint(*arrays: np.ndarray) -> str:
@@ -396,8 +397,7 @@ def check_directory(directory: str) -> None:
 
 def write_outputs(output: str, words: List[str], vectors: np.ndarray, fmt: str, config_json: str,
                   save: Optional[Callable[[str], None]] = None) -> str:
-    """The vectors (or save(output): another model file) and OUTPUT.json, atomically; a failed write
-    (disk full) names the fix."""
+    """The vectors (or save(output): another model file) and OUTPUT.json, atomically; a failed write names the fix."""
     config_path = output + ".json"
     try:
         save_vectors(output, words, vectors, fmt) if save is None else save(output)

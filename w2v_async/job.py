@@ -10,15 +10,16 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from .config import RUN_SETTINGS, GloveConfig, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, to_json
+from .config import RUN_SETTINGS, RayConfig, SandblasterConfig, VocabConfig, Word2VecConfig, to_json
 from .data.corpus import check_output_path
 from .data.cache import default_cache_dir, read_corpus_cached
+from .data.init import InitSource, check_init, read_for_init, start_from
 from .data.vocab import Vocab
 from .engines.base import Checkpointing, RunState, check_finite, import_ray
-from .engines.threads import train_glove, train_word2vec
+from .engines.threads import train_word2vec
 from .errors import ConfigError, DivergedError, InputError, Interrupted
-from .io import (check_directory, check_free_space, fingerprint, load_checkpoint, pack_words, partial_path,
-                 resolve_format, save_checkpoint, unpack_words, write_outputs)
+from .io import (check_directory, check_free_space, load_checkpoint, pack_words, partial_path,
+                 resolve_format, save_checkpoint, save_model_file, unpack_words, write_outputs)
 from .io_fasttext import check_fasttext_path, fasttext_keyed_vectors, n_buckets, save_fasttext
 from .signals import Interrupts  # noqa: F401 -- also w2v_async.job.Interrupts, as before
 from .testhooks import HOLD, hold
@@ -46,6 +47,9 @@ class RunOptions:
     cache: bool = True
     cache_dir: Optional[str] = None  # None: beside the output (data/cache.py)
     tmp_dir: Optional[str] = None  # GloVe from a corpus: where co-occurrence runs spill (None: beside the output)
+    save_model: Optional[str] = None  # --save-model: a checkpoint file of the finished run, for --init
+    init: Optional[InitSource] = None  # --init: the trained model to start from (data/init.load_init)
+    init_vocab: str = "extend"
 
 
 DEFAULT_CHECKPOINT_MINUTES = 10.0
@@ -69,6 +73,13 @@ class _Job:
         checkpoint_dir, checkpoint_every, resume, log = (options.checkpoint_dir, options.checkpoint_every,
                                                          options.resume, options.log)
         self.model, self.output, self.vocab_cfg, self.cfg, self.log = model, output, vocab_cfg, cfg, log
+        self.model_path, self.init = options.save_model, options.init
+        if self.model_path is not None:
+            check_output_path(self.model_path)
+        if self.init is not None and (resume is not None or options.vocab_path is not None):
+            raise ConfigError(f"--init starts a new run with its own vocabulary; drop --{'resume' if resume else 'vocab'} "
+                              "(a fine-tuning run resumes with --resume alone).")
+        self.init_meta = None if self.init is None else {"source": self.init.name, "vocab": options.init_vocab}
         self.engine = "threads" if options.ray is None else "sandblaster" if options.sandblaster else "ray"
         self.pass_name = "iteration" if self.engine == "sandblaster" else "epoch"  # what a checkpoint counts
         if checkpoint_every is not None and checkpoint_every < 0:
@@ -81,6 +92,7 @@ class _Job:
         if self.directory is not None and self.every_s is None:
             self.every_s = DEFAULT_CHECKPOINT_MINUTES * 60.0
         self.meta: Optional[dict] = None
+        self.start = None  # --init: data/init.StartFrom, set once the vocabulary is known
         self.arrays: Optional[Dict[str, np.ndarray]] = None
         self.save_model: Optional[Callable] = None  # (path, result, vectors): a model file instead of vectors
         self.last_checkpoint: Optional[str] = None
@@ -89,6 +101,7 @@ class _Job:
             self.meta, self.arrays, path = load_checkpoint(resume, log)
             self.last_checkpoint = path
             self._check_config()
+            self.init_meta = self.meta.get("init")
             log(f"resuming from {path} ({self.pass_name} {self.meta['epoch']}/{self.meta['epochs']}, "
                 f"{self.meta['progress']:.0%} done)")
         if self.directory is not None:
@@ -137,28 +150,33 @@ class _Job:
         needs = {}
         if self.output is not None:
             needs[os.path.dirname(os.path.abspath(self.output))] = n_words * (per_vector + 32) + 4 * n_model_floats
-        if self.directory is not None:
-            checkpoint = n_param_floats * 4 + n_words * 64
-            needs[os.path.abspath(self.directory)] = needs.get(os.path.abspath(self.directory), 0) + 2 * checkpoint
+        checkpoint = n_param_floats * 4 + n_words * 64
+        for where, copies in ((self.directory, 2), (self.model_path and os.path.dirname(os.path.abspath(self.model_path)), 1)):
+            if where is not None:
+                needs[os.path.abspath(where)] = needs.get(os.path.abspath(where), 0) + copies * checkpoint
         check_free_space(needs)
 
-    def save(self, params: Dict[str, np.ndarray], state: RunState) -> None:
-        """Write a checkpoint of params and state into the directory (never a non-finite one)."""
+    def save(self, params: Dict[str, np.ndarray], state: RunState, model_file: bool = False) -> None:
+        """Write a checkpoint of params and state into the directory, or (model_file) the
+        --save-model file (never a non-finite one)."""
         check_finite(params, state)
         t0 = time.perf_counter()
         epochs = state.loss.shape[1]
         meta = {
-            "model": self.model, "engine": self.engine,
+            "model": self.model, "engine": self.engine, "init": self.init_meta,
             "config": {"vocab": dataclasses.asdict(self.vocab_cfg), "train": dataclasses.asdict(self.cfg)},
             "data": self.fingerprint, "epoch": int(min(state.epoch.min() + 1, epochs)), "epochs": epochs,
             "progress": float(state.counters[1:].sum() / max(self.total_units, 1)), "seconds": state.seconds,
         }
         arrays = dict(params, **state.to_arrays(), **pack_words(self.words), counts=self.counts)
+        where = self.model_path if model_file else self.directory
         try:
+            if model_file:
+                return save_model_file(self.model_path, meta, arrays)
             self.last_checkpoint = save_checkpoint(self.directory, meta, arrays)
         except OSError as e:
-            raise InputError(f"could not write a checkpoint in {self.directory!r}: {e.strerror or e}; "
-                             "free some space or choose another --checkpoint-dir.") from e
+            raise InputError(f"could not write {'--save-model' if model_file else 'a checkpoint in'} {where!r}: "
+                             f"{e.strerror or e}; free some space or write elsewhere.") from e
         self.checkpoint_seconds.append(time.perf_counter() - t0)
         if HOLD is not None:  # test hook: a signal sent once a checkpoint is saved (tests/test_signals.py)
             hold(f"checkpoint-{len(self.checkpoint_seconds)}-saved", lambda: self.interrupts.signal is not None)
@@ -168,7 +186,7 @@ class _Job:
         the words (or entries) of the whole run, for the progress a checkpoint records."""
         self.counts, self.total_units, self.interrupts = counts, total_units, interrupts
         return Checkpointing(save=self.save if self.directory is not None else None, every_s=self.every_s,
-                             resume=self.arrays, interrupts=interrupts)
+                             resume=self.arrays, interrupts=interrupts, init=self.start)
 
     def train_and_write(self, run: Callable[[Checkpointing], object], counts: np.ndarray, total_units: int,
                         vectors: Callable[[object], np.ndarray], fmt: str, rate: Tuple[str, float]):
@@ -189,6 +207,8 @@ class _Job:
             t0 = time.perf_counter()
             final = vectors(result)
             config_path = None if self.output is None else self.write(self.output, result, final, fmt, config_json)
+            if self.model_path is not None:
+                self.save(result.params, result.state, model_file=True)
         return result, final, config_path, time.perf_counter() - t0
 
     def write(self, path: str, result, vectors: np.ndarray, fmt: str, config_json: str) -> str:
@@ -261,8 +281,13 @@ def train_from_corpus(
         import_ray()
     job = _Job(cfg.model, output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
-    reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
-                                                       cfg.threads, _cache_dir(options, output))
+    reading = (source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads, _cache_dir(options, output))
+    if options.init is not None:
+        check_init(options.init, cfg.dim, cfg.subwords)
+        reader, vocab, encoded, store = read_for_init(*reading[:2], options.init, options.init_vocab, *reading[3:])
+    else:  # resuming an --init run: its vocabulary, as saved
+        given = Vocab(unpack_words(job.arrays), job.arrays["counts"]) if job.init_meta else None
+        reader, vocab, encoded, store = read_corpus_cached(*reading, given)
     job.check_data(vocab.words, encoded.fingerprint(), "corpus", reader.stats.n_pruned > 0,
                    vocab.counts if cfg.hs or cfg.subwords else None)
     matrices = 1 + (cfg.negative > 0) + cfg.hs  # w_in, w_out, syn1: what a checkpoint holds
@@ -274,6 +299,7 @@ def train_from_corpus(
     job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim,
                     (2 * len(vocab) + n_buckets(cfg)) * cfg.dim if fmt == "fasttext" else 0)
     scan_s = time.perf_counter() - t0
+    job.start = None if options.init is None else start_from(options.init, vocab, cfg.negative, cfg.hs)
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))
     result, final, config_path, write_s = job.train_and_write(
@@ -301,110 +327,6 @@ def train_from_corpus(
         "epoch_loss": result.epoch_loss,
         "epoch_examples": result.epoch_examples,
         "seconds": {"scan": scan_s, "train": result.seconds, "write": write_s,
-                    "checkpoints": job.checkpoint_seconds},
-        "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
-    })
-
-
-def train_glove_from_corpus(
-    source: Union[None, str, os.PathLike, Iterable[Sequence[str]]],
-    output: Optional[str],
-    vocab_cfg: VocabConfig,
-    cfg: GloveConfig,
-    cooccur_path: Optional[str] = None,
-    options: Optional[RunOptions] = None,
-) -> JobOutcome:
-    """The ``w2v-async train --model glove`` job: count co-occurrences (or load them), train, write.
-
-    With ray (a RayConfig), training runs as Downpour on Ray (engines/ray.py), or, with
-    options.sandblaster too, as Sandblaster L-BFGS (engines/sandblaster.py).
-
-    Exactly one of source and cooccur_path is given. Checkpoints, resume and signals as
-    train_from_corpus (a checkpoint holds the AdaGrad sums too). Nothing is written unless
-    training finishes.
-    """
-    from .data.cooccur import Cooccurrence, count_cooccurrences  # its kernels: compiled only by a GloVe run
-
-    options = options or RunOptions()
-    vocab_path, fmt, progress, log, ray = options.vocab_path, options.fmt, options.progress, options.log, options.ray
-    vocab_cfg.validate()
-    cfg.validate()
-    if (source is None) == (cooccur_path is None):
-        raise ConfigError("give a CORPUS or --cooccur FILE (not both) to train GloVe.")
-    if output is not None:
-        check_output_path(output)
-        fmt = resolve_format(output, fmt)
-    sandblaster = options.sandblaster
-    if ray is not None and sandblaster is not None:
-        from .engines.sandblaster import train_glove_sandblaster  # Ray is optional: only with --engine sandblaster
-
-        ray.validate()
-        sandblaster.validate()
-        import_ray("sandblaster")
-    elif ray is not None:
-        from .engines.ray import train_glove_ray  # Ray is optional: imported only with --engine ray
-
-        ray.validate()
-        if ray.ps_optimizer != "sgd":
-            raise ConfigError("GloVe on Ray runs its own AdaGrad in the replicas; use --ps-optimizer sgd.")
-        import_ray()
-    job = _Job("glove", output, vocab_cfg, cfg, options)
-    t0 = time.perf_counter()
-    store = lambda: None  # noqa: E731 -- the encoded corpus is cached only once the job has succeeded
-    if cooccur_path is not None:
-        cooc = Cooccurrence.load(cooccur_path)
-        if vocab_path is not None:
-            expected = Vocab.load(vocab_path, vocab_cfg.min_count, vocab_cfg.max_final_vocab)
-            if expected.words != cooc.vocab.words:
-                raise InputError(
-                    f"{cooccur_path} was counted with another vocabulary ({len(cooc.vocab)} words) than "
-                    f"{vocab_path} ({len(expected)} words); count it again with --vocab {vocab_path}."
-                )
-        log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
-        data, what, pruned = fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix", False
-    else:
-        reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
-                                                           cfg.threads, _cache_dir(options, output))
-        # the counts' float sums round by how the threads split the corpus: the data are the ids and the window
-        data = fingerprint(np.frombuffer(f"{encoded.fingerprint()} {cfg.window} {cfg.symmetric}".encode(), np.uint8))
-        what, pruned = "corpus", reader.stats.n_pruned > 0
-        directory = options.tmp_dir or (None if output is None else os.path.dirname(os.path.abspath(output)))
-        cooc = count_cooccurrences(encoded, vocab, cfg.window, cfg.symmetric, cfg.memory_gb, cfg.threads, directory)
-        del encoded  # store() keeps it mapped (a file, not memory) until the job has succeeded
-        log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
-    n_words = len(cooc.vocab)
-    job.check_data(cooc.vocab.words, data, what, pruned)
-    floats = 4 * n_words * (cfg.dim + 1)  # the parameters and AdaGrad's sums, float32
-    if sandblaster is not None:  # L-BFGS's point, gradient and history pairs, float64
-        floats = 2 * n_words * (cfg.dim + 1) * 2 * (2 + 2 * sandblaster.history)
-    job.check_space(n_words, cfg.dim, fmt, floats)
-    prepare_s = time.perf_counter() - t0
-    spill = spill_directory(output)
-    passes = cfg.epochs
-    if ray is None:
-        run = lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt, spill_dir=spill)  # noqa: E731
-    elif sandblaster is None:
-        run = lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt,  # noqa: E731
-                                           spill_dir=spill)
-    else:
-        run = lambda ckpt: train_glove_sandblaster(cooc, cfg, ray, sandblaster, progress, ckpt)  # noqa: E731
-        passes = sandblaster.max_iter  # a checkpoint's progress counts iterations
-    result, final, config_path, write_s = job.train_and_write(
-        run, cooc.vocab.counts, cooc.nnz * passes, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
-    store()
-    extra = {"engine": job.engine, "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
-    if sandblaster is not None:
-        extra["sandblaster"] = dataclasses.asdict(sandblaster)
-    return JobOutcome(cooc.vocab.words, final, {
-        "model": "glove",
-        **extra,
-        "config": {"vocab": dataclasses.asdict(vocab_cfg), "train": dataclasses.asdict(cfg)},
-        "vocab_size": n_words,
-        "nnz": cooc.nnz,
-        "entries_trained": result.entries_trained,
-        "entries_per_sec": result.entries_trained / result.seconds if result.seconds > 0 else 0.0,
-        "epoch_cost": result.epoch_cost,
-        "seconds": {"cooccur": prepare_s, "train": result.seconds, "write": write_s,
                     "checkpoints": job.checkpoint_seconds},
         "outputs": {"vectors": output, "format": fmt, "config": config_path, "checkpoint": job.last_checkpoint},
     })

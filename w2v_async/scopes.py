@@ -13,6 +13,7 @@ from .config import ENGINES, VocabConfig
 # --flags with _ for -). Each row: the options, the runs they apply to (as the error names
 # them), the test, the fix. An option in no row applies to every run; one in several rows must pass
 # each, and the first it fails is named.
+_INIT_OPTIONS = ("init", "init_vocab")
 _LBFGS_OPTIONS = ("max_iter", "lbfgs_history", "gtol", "ftol", "push_every", "precondition")
 # what only reading a corpus uses: with --cooccur nothing is read (the vocabulary options but
 # min_count and max_final_vocab, which read a --vocab file to check the matrix's against)
@@ -29,6 +30,7 @@ class RunKind:
     cooccur: bool = False  # GloVe trained on a --cooccur file (counted already)
     vocab: bool = False  # a --vocab file given
     subwords: bool = False  # --subwords: fastText's model
+    init: bool = False  # --init: starting from a trained model
 
 
 def run_kind(model: str, options: dict, checkpoint: Optional[dict] = None) -> RunKind:
@@ -36,7 +38,8 @@ def run_kind(model: str, options: dict, checkpoint: Optional[dict] = None) -> Ru
     metadata when resuming, as the run will take it."""
     saved = ((checkpoint or {}).get("config") or {}).get("train") or {}
     return RunKind(model, options.get("engine", "threads"), options.get("cooccur") is not None,
-                   options.get("vocab") is not None, bool(options.get("subwords", saved.get("subwords", False))))
+                   options.get("vocab") is not None, bool(options.get("subwords", saved.get("subwords", False))),
+                   options.get("init") is not None)
 
 
 OPTION_SCOPES = (
@@ -48,6 +51,9 @@ OPTION_SCOPES = (
     (("hs", "subwords"), "--engine threads", lambda r: r.engine == "threads",
      "drop --engine (Downpour trains word2vec's models)"),
     (("minn", "maxn", "bucket"), "--subwords", lambda r: r.subwords, "add --subwords"),
+    (_INIT_OPTIONS, "--model sgns or cbow", lambda r: r.model != "glove", "use --model sgns or cbow"),
+    (_INIT_OPTIONS, "--engine threads", lambda r: r.engine == "threads", "drop --engine"),
+    (_INIT_OPTIONS[1:], "--init", lambda r: r.init, "add --init SOURCE"),
     (("replicas", "ps_shards", "batch_words", "ray_address"),
      "--engine ray or sandblaster", lambda r: r.engine != "threads", "add --engine ray"),
     (("n_fetch", "n_push", "ps_optimizer", "ps_eta"), "--engine ray", lambda r: r.engine == "ray", "add --engine ray"),

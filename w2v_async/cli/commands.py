@@ -233,6 +233,16 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--resume", "resume_dir", default=None,
               help="Continue from the newest good checkpoint in this directory (settings not given are "
                    "taken from it); checkpoints keep going there.")
+@click.option("--save-model", default=None,
+              help="Also write the finished model here (.npz: every matrix, the vocabulary and its counts, the "
+                   "settings), to start a later run from with --init.")
+@click.option("--init", default=None,
+              help="Start from a trained model: a --save-model file, a checkpoint directory, or vectors (word2vec "
+                   "text or binary, GloVe text, fastText .vec or .bin). Its words keep their rows, new words start "
+                   "fresh; --dim defaults to its own; the learning rate runs from --alpha again.")
+@click.option("--init-vocab", type=click.Choice(["extend", "keep"]), default="extend", show_default=True,
+              help="--init: extend: the source's words and the corpus's new ones (--min-count); keep: the source's "
+                   "words only.")
 @vocab_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
@@ -241,7 +251,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, hs, fixed_wind
           ns_exponent, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory, tmp_dir,
           engine, max_iter, lbfgs_history, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
-          checkpoint_dir, checkpoint_every, resume_dir, min_count, max_vocab_size, max_final_vocab, lowercase,
+          checkpoint_dir, checkpoint_every, resume_dir, save_model, init, init_vocab, min_count, max_vocab_size, max_final_vocab, lowercase,
           max_word_length, quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 
@@ -261,6 +271,8 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, hs, fixed_wind
       w2v-async train --model glove --cooccur cooc.npz -o glove.txt --engine sandblaster --max-iter 200
       w2v-async train corpus.txt -o vectors.bin --checkpoint-dir ck --checkpoint-every 10
       w2v-async train corpus.txt -o vectors.bin --resume ck
+      w2v-async train general.txt -o general.bin --save-model general.npz
+      w2v-async train domain.txt -o domain.bin --init general.npz
     """
     from ..errors import Interrupted
     from ..warmup import MODELS, compile_notice

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import VocabConfig
 from ..errors import InputError
-from ..io import remove_dead_leftovers, writer_tag
+from ..io import fingerprint, remove_dead_leftovers, writer_tag
 from .corpus import STDIN, CorpusReader, CorpusStats, resolve_paths
 from .encoded import EncodedCorpus
 from .scan import counting_readers
@@ -54,11 +54,13 @@ def _file_id(path: str) -> dict:
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ends": h.hexdigest()}
 
 
-def corpus_key(paths: Sequence[str], cfg: VocabConfig, vocab_path: Optional[str]) -> Optional[dict]:
-    """What an entry must match to be used for these files and settings; None for stdin."""
+def corpus_key(paths: Sequence[str], cfg: VocabConfig, vocab_path: Optional[str],
+               given: Optional[Vocab] = None) -> Optional[dict]:
+    """What an entry must match to be used for these files and settings (given: a vocabulary to
+    encode with, as --init makes); None for stdin."""
     if STDIN in paths:
         return None
-    return {
+    key = {
         "version": CACHE_VERSION,
         "files": [_file_id(p) for p in paths],
         "vocab": {"min_count": cfg.min_count, "max_vocab_size": cfg.max_vocab_size,
@@ -66,6 +68,10 @@ def corpus_key(paths: Sequence[str], cfg: VocabConfig, vocab_path: Optional[str]
                   "max_word_length": cfg.max_word_length},
         "vocab_file": _file_id(vocab_path) if vocab_path else None,
     }
+    if given is not None:
+        key["given_vocab"] = fingerprint(np.frombuffer("\n".join(given.words).encode("utf-8", "surrogatepass"),
+                                                      np.uint8), given.counts)
+    return key
 
 
 def _entry_name(key: dict) -> str:
@@ -192,20 +198,20 @@ def check_room(source, directory: Optional[str]) -> None:
 
 
 def read_corpus_cached(source, cfg: VocabConfig, vocab_path: Optional[str], log: Callable[[str], None],
-                       directory: Optional[str], threads: int, cache_dir: Optional[str]):
+                       directory: Optional[str], threads: int, cache_dir: Optional[str], given: Optional[Vocab] = None):
     """read_corpus, through the cache in cache_dir (None: no cache; token lists and stdin are never
     cached). Returns (reader, vocab, encoded, store): call store() once the job has succeeded."""
     if cache_dir is None or not isinstance(source, (str, os.PathLike)):
         check_room(source, directory)
-        return (*read_corpus(source, cfg, vocab_path, log, directory, threads), lambda: None)
+        return (*read_corpus(source, cfg, vocab_path, log, directory, threads, given), lambda: None)
     reader = CorpusReader(os.fspath(source), cfg.lowercase)
     try:
-        key = corpus_key(reader.paths, cfg, vocab_path)
+        key = corpus_key(reader.paths, cfg, vocab_path, given)
     except OSError:  # an unreadable file or a missing --vocab: reading it says what is wrong
         key = None
     if key is None:
         check_room(source, directory)
-        return (*read_corpus(source, cfg, vocab_path, log, directory, threads), lambda: None)
+        return (*read_corpus(source, cfg, vocab_path, log, directory, threads, given), lambda: None)
     cache = CorpusCache(cache_dir, log)
     t0 = time.perf_counter()
     hit = cache.load(key)
@@ -226,5 +232,5 @@ def read_corpus_cached(source, cfg: VocabConfig, vocab_path: Optional[str], log:
             f"{encoded.n_sentences} sentences [from the cache in {cache_dir}, {time.perf_counter() - t0:.1f} s]")
         return reader, vocab, encoded, lambda: None
     check_room(source, directory)
-    reader, vocab, encoded = read_corpus(source, cfg, vocab_path, log, directory, threads)
+    reader, vocab, encoded = read_corpus(source, cfg, vocab_path, log, directory, threads, given)
     return reader, vocab, encoded, lambda: cache.store(key, vocab, encoded, reader.stats)

@@ -79,19 +79,20 @@ class Vocab:
         if sample <= 0:
             return np.ones(len(self), np.float32)
         threshold = sample * self.total
-        c = self.counts.astype(np.float64)
+        c = np.maximum(self.counts, 1).astype(np.float64)  # a count of 0 (an --init word the corpus lacks) never occurs
         p = (np.sqrt(c / threshold) + 1.0) * threshold / c
         return np.minimum(p, 1.0).astype(np.float32)
 
     def noise_distribution(self, power: float = 0.75) -> np.ndarray:
         """Unigram^power negative-sampling distribution, float64[V] summing to 1 (power 0: uniform;
         negative: rare words drawn more often, as gensim's ns_exponent allows)."""
-        c = self.counts.astype(np.float64)
+        c = np.maximum(self.counts, 1).astype(np.float64)
         with np.errstate(over="ignore", under="ignore"):
             p = c ** power
         if not (np.isfinite(p.sum()) and p.sum() > 0):  # a large |power| overflows: scale by the largest
             z = power * np.log(c)
             p = np.exp(z - z.max())
+        p[self.counts == 0] = 0.0  # a word the corpus lacks (--init) is never drawn
         return p / p.sum()
 
 
@@ -182,16 +183,18 @@ def read_corpus(
     log: Callable[[str], None] = lambda msg: None,
     directory: Optional[str] = None,
     threads: int = 1,
+    given: Optional[Vocab] = None,
 ) -> Tuple[CorpusReader, Vocab, EncodedCorpus]:
     """Read and encode ``source`` once (a path as CorpusReader reads it, or an iterable of token lists),
-    with the vocabulary counted or read from vocab_path.
+    with the vocabulary counted, read from vocab_path, or given (--init's: data/init.init_vocab).
 
     Logs the corpus warnings and a one-line summary; returns the reader (for its stats). directory:
     where the encoded corpus is built and mapped from (None: in memory); threads: reading workers.
     """
     t0 = time.perf_counter()
     reader = open_corpus(source, cfg.lowercase)
-    given = Vocab.load(vocab_path, cfg.min_count, cfg.max_final_vocab) if vocab_path else None
+    if given is None and vocab_path:
+        given = Vocab.load(vocab_path, cfg.min_count, cfg.max_final_vocab)
     vocab, encoded = scan_corpus(reader, cfg, vocab=given, directory=directory, threads=threads)
     for warning in reader.warnings():
         log("warning: " + warning)

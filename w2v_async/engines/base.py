@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import RayConfig, Word2VecConfig
+from ..data.init import StartFrom
 from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import RUN
 
@@ -221,6 +222,8 @@ class Checkpointing:
     every_s: Optional[float] = None
     resume: Optional[Dict[str, np.ndarray]] = None
     interrupts: Optional["StopSignal"] = None
+    init: Optional[StartFrom] = None  # --init: a new run's parameters start from a trained model's
+
 
 
 def check_finite(params: Dict[str, np.ndarray], state: RunState) -> None:

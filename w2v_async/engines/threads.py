@@ -238,6 +238,8 @@ def train_word2vec(
     else:
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
+        if ckpt.init is not None:
+            syn1 = ckpt.init.fill(w_in, w_out)
         w_sub = None if sub is None else init_matrices(len(sub.buckets), cfg.dim, cfg.seed + 1, cfg.init_scale)[0]
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
     merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)

@@ -1,0 +1,161 @@
+"""Starting from a trained model (--init, --save-model): the model file, the run's vocabulary, the
+rows it starts from, fine-tuning steps, resuming a fine-tuning run, and every bad SOURCE."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from gensim.models import KeyedVectors
+
+from naive import sgns_window_hs_step
+from w2v_async import api
+from w2v_async.cli.commands import cli
+from w2v_async.config import VocabConfig
+from w2v_async.data.init import InitSource, StartFrom, init_vocab
+from w2v_async.data.vocab import Vocab
+from w2v_async.io import checkpoint_files, read_checkpoint, unpack_words
+from w2v_async.models.huffman import huffman_paths
+
+SMALL = dict(dim=16, window=3, epochs=2, threads=1, min_count=1, progress=False)
+
+
+def _train(corpus, *args):
+    result = CliRunner().invoke(cli, ["train", str(corpus), "-q", "--dim", "16", "--window", "3", "--min-count", "1",
+                                      "--threads", "1", *map(str, args)])
+    return result
+
+
+@pytest.fixture
+def model_a(tmp_path, planted):
+    """A model trained on the planted corpus, saved as a model file, with its vectors."""
+    assert _train(planted, "-o", tmp_path / "a.bin", "--save-model", tmp_path / "a.npz", "--epochs", 2).exit_code == 0
+    return tmp_path / "a.npz"
+
+
+def test_save_model_holds_every_matrix_the_vocabulary_and_the_settings(model_a, tmp_path):
+    meta, arrays = read_checkpoint(str(model_a))
+    written = KeyedVectors.load_word2vec_format(str(tmp_path / "a.bin"), binary=True)
+    words = unpack_words(arrays)
+    assert words == list(written.index_to_key) and meta["model"] == "sgns" and meta["config"]["train"]["dim"] == 16
+    assert np.array_equal(arrays["w_in"], written.vectors) and arrays["w_out"].shape == arrays["w_in"].shape
+    assert np.abs(arrays["w_out"]).max() > 0 and len(arrays["counts"]) == len(words)
+    assert (np.diff(arrays["counts"]) <= 0).all() and meta["epoch"] == meta["epochs"] == 2
+
+
+def test_extend_is_the_corpus_words_then_the_source_s_sorted_by_the_corpus_counts():
+    source = InitSource(["the", "cat", "rare", "gone", "the"], {"w_in": np.zeros((5, 2), np.float32)}, "s")
+    counted = Vocab(["the", "dog", "cat", "new", "rare", "once"], [9, 5, 5, 2, 1, 1])  # as counted: sorted
+    got = init_vocab(source, counted, "extend", VocabConfig(min_count=2))
+    # corpus words with count >= 2, then source words below it (rare) or absent (gone), by count, ties in order
+    assert got.words == ["the", "dog", "cat", "new", "rare", "gone"]
+    assert got.counts.tolist() == [9, 5, 5, 2, 1, 0]
+    keep = init_vocab(source, counted, "keep", VocabConfig(min_count=2))
+    assert keep.words == ["the", "cat", "rare", "gone"] and keep.counts.tolist() == [9, 5, 1, 0]
+
+
+def test_a_run_starts_from_the_source_rows_and_new_words_fresh():
+    source = {"w_in": np.arange(12, dtype=np.float32).reshape(3, 4), "w_out": -np.ones((3, 4), np.float32)}
+    w_in, w_out = np.full((4, 4), 7.0, np.float32), np.zeros((4, 4), np.float32)
+    StartFrom(source, np.array([2, -1, 0, 1])).fill(w_in, w_out)
+    assert np.array_equal(w_in, np.array([[8, 9, 10, 11], [7] * 4, [0, 1, 2, 3], [4, 5, 6, 7]], np.float32))
+    assert np.array_equal(w_out[[0, 2, 3]], -np.ones((3, 4))) and not w_out[1].any()
+    w_out = np.zeros((4, 4), np.float32)
+    StartFrom({"w_in": source["w_in"]}, np.array([2, -1, 0, 1])).fill(w_in, w_out)  # plain vectors: no w_out
+    assert not w_out.any()
+
+
+def test_a_fine_tuned_row_is_a_numpy_step_from_the_source(tmp_path):
+    """Hierarchical softmax alone, a fixed window and no subsampling make one epoch deterministic:
+    on the sentence "x y" each word's window is the other word, so the run is two HogBatch steps
+    from the source's w_in and syn1 (its tree is this run's: same words, same counts)."""
+    corpus = [["x", "y"]]
+    settings = dict(SMALL, hs=True, negative=0, fixed_window=True, sample=0.0, epochs=1, alpha=0.5)
+    api.train_word2vec(corpus, str(tmp_path / "a.txt"), save_model=str(tmp_path / "a.npz"), **settings)
+    _, source = read_checkpoint(str(tmp_path / "a.npz"))
+    kv, summary = api.train_word2vec(corpus, **settings, init=str(tmp_path / "a.npz"))
+    words = unpack_words(source)
+    starts, nodes, codes = huffman_paths(source["counts"])
+    x, y = words.index("x"), words.index("y")
+    w_in, w_out, syn1 = source["w_in"], np.zeros_like(source["w_in"]), source["syn1"]
+    for center, context in ((x, y), (y, x)):  # sentence positions: x then y
+        path = slice(starts[center], starts[center + 1])
+        w_in, w_out, syn1, _ = sgns_window_hs_step(w_in, w_out, syn1, center, [context], [], nodes[path],
+                                                   codes[path], 0.5)
+    got = np.stack([kv[w] for w in words])
+    assert np.abs(got - source["w_in"]).max() > 1e-3  # the steps moved the rows
+    assert np.allclose(got, w_in, atol=0.5 * 0.0032 * 2 * np.abs(syn1).max() + 1e-7), (got, w_in)
+
+
+def test_source_words_the_corpus_lacks_keep_their_vectors_and_new_words_are_learned(tmp_path, planted):
+    """From gensim KeyedVectors: words absent from the corpus come out bit-identical; the corpus's
+    words, new or not, train."""
+    kv = KeyedVectors(16)
+    rng = np.random.default_rng(0)
+    old = ["g0w1", "g1w2", "absent", "also_absent"]
+    kv.add_vectors(old, rng.standard_normal((4, 16)).astype(np.float32))
+    out, summary = api.train_word2vec(planted, init=kv, **SMALL)
+    assert set(out.index_to_key) == set(old) | {f"g{g}w{w}" for g in range(4) for w in range(10)}
+    assert out.index_to_key[-2:] == ["absent", "also_absent"]  # count 0 in the corpus: last
+    for w in ("absent", "also_absent"):
+        assert np.array_equal(out[w], kv[w])
+    assert not np.allclose(out["g0w1"], kv["g0w1"]) and api.evaluate is not None
+    assert summary["vocab_size"] == 42
+
+
+def test_keep_trains_only_the_source_s_words(tmp_path, model_a, planted):
+    small = tmp_path / "small.txt"
+    with open(planted) as f, open(small, "w") as g:
+        g.writelines(line.replace("g3w", "new") for line in f)
+    out, _ = api.train_word2vec(str(small), init=str(model_a), init_vocab="keep", **SMALL)
+    _, arrays = read_checkpoint(str(model_a))
+    assert sorted(out.index_to_key) == sorted(unpack_words(arrays))  # no "new*", every g3w* kept
+    extended, _ = api.train_word2vec(str(small), init=str(model_a), **SMALL)
+    assert {f"new{w}" for w in range(10)} <= set(extended.index_to_key) and len(extended) == len(out) + 10
+
+
+def test_a_fine_tuning_run_resumes_bit_identical(tmp_path, model_a, planted):
+    """Its checkpoints hold the run's vocabulary (the corpus's and the source's words): --resume alone
+    continues it."""
+    full = _train(planted, "-o", tmp_path / "full.txt", "--init", model_a, "--epochs", 2, "--checkpoint-dir",
+                  tmp_path / "ck")
+    assert full.exit_code == 0, full.output
+    newest = checkpoint_files(str(tmp_path / "ck"))[0][1]
+    os.unlink(newest)  # back to the end of epoch 1
+    resumed = _train(planted, "-o", tmp_path / "resumed.txt", "--resume", tmp_path / "ck")
+    assert resumed.exit_code == 0, resumed.output
+    a = KeyedVectors.load_word2vec_format(str(tmp_path / "full.txt"))
+    b = KeyedVectors.load_word2vec_format(str(tmp_path / "resumed.txt"))
+    assert a.index_to_key == b.index_to_key and np.array_equal(a.vectors, b.vectors)
+
+
+def _damaged(tmp_path, model_a):
+    path = tmp_path / "damaged.npz"
+    data = open(model_a, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2] + bytes(100) + data[len(data) // 2 + 100:])
+    return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--init", "{tmp}/missing.npz"], "does not exist"),
+    (["--init", "{damaged}"], "cannot be used"),
+    (["--init", "{planted}"], "is not a word2vec vectors file"),
+    (["--init", "{model}", "--dim", "8"], "has 16-dimensional vectors but --dim is 8"),
+    (["--init", "{model}", "--resume", "{tmp}/ck"], "drop --resume"),
+    (["--init", "{model}", "--vocab", "{tmp}/v.txt"], "drop --vocab"),
+    (["--init-vocab", "keep"], "--init-vocab applies to --init only"),
+    (["--init", "{model}", "--engine", "ray"], "--init applies to --engine threads only"),
+    (["--init", "{model}", "--model", "glove"], "--init applies to --model sgns or cbow only"),
+    (["--init", "{model}", "--subwords"], "cannot start a --subwords run yet"),
+])
+def test_every_bad_source_is_one_line_and_writes_nothing(tmp_path, planted, model_a, args, message):
+    os.makedirs(tmp_path / "ck")
+    shutil.copy(tmp_path / "a.bin", tmp_path / "out.bin")  # a good file that must survive
+    good = open(tmp_path / "out.bin", "rb").read()
+    Vocab(["g0w0"], [5]).save(str(tmp_path / "v.txt"))
+    fill = dict(tmp=tmp_path, damaged=_damaged(tmp_path, model_a), planted=planted, model=model_a)
+    result = _train(planted, "-o", tmp_path / "out.bin", *[a.format(**fill) for a in args])
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output, result.output
+    assert open(tmp_path / "out.bin", "rb").read() == good and not os.path.exists(tmp_path / "out.bin.json")
