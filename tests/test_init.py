@@ -66,23 +66,27 @@ def test_a_run_starts_from_the_source_rows_and_new_words_fresh():
     assert not w_out.any()
 
 
-def test_a_fine_tuned_row_is_a_numpy_step_from_the_source(tmp_path):
+@pytest.mark.parametrize("lock", [None, 0.5])
+def test_a_fine_tuned_row_is_a_numpy_step_from_the_source(tmp_path, lock):
     """Hierarchical softmax alone, a fixed window and no subsampling make one epoch deterministic:
     on the sentence "x y" each word's window is the other word, so the run is two HogBatch steps
-    from the source's w_in and syn1 (its tree is this run's: same words, same counts)."""
+    from the source's w_in and syn1 (its tree is this run's: same words, same counts); with
+    --lock-factor the input rows take that share of their step, the nodes all of theirs."""
     corpus = [["x", "y"]]
     settings = dict(SMALL, hs=True, negative=0, fixed_window=True, sample=0.0, epochs=1, alpha=0.5)
     api.train_word2vec(corpus, str(tmp_path / "a.txt"), save_model=str(tmp_path / "a.npz"), **settings)
     _, source = read_checkpoint(str(tmp_path / "a.npz"))
-    kv, summary = api.train_word2vec(corpus, **settings, init=str(tmp_path / "a.npz"))
+    kv, summary = api.train_word2vec(corpus, **settings, init=str(tmp_path / "a.npz"), lock_factor=lock)
     words = unpack_words(source)
     starts, nodes, codes = huffman_paths(source["counts"])
     x, y = words.index("x"), words.index("y")
     w_in, w_out, syn1 = source["w_in"], np.zeros_like(source["w_in"]), source["syn1"]
     for center, context in ((x, y), (y, x)):  # sentence positions: x then y
         path = slice(starts[center], starts[center + 1])
+        before = w_in.astype(np.float64)
         w_in, w_out, syn1, _ = sgns_window_hs_step(w_in, w_out, syn1, center, [context], [], nodes[path],
                                                    codes[path], 0.5)
+        w_in = before + (1.0 if lock is None else lock) * (w_in - before)
     got = np.stack([kv[w] for w in words])
     assert np.abs(got - source["w_in"]).max() > 1e-3  # the steps moved the rows
     assert np.allclose(got, w_in, atol=0.5 * 0.0032 * 2 * np.abs(syn1).max() + 1e-7), (got, w_in)
@@ -159,3 +163,27 @@ def test_every_bad_source_is_one_line_and_writes_nothing(tmp_path, planted, mode
     assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
     assert result.output.startswith("Error: ") and message in result.output, result.output
     assert open(tmp_path / "out.bin", "rb").read() == good and not os.path.exists(tmp_path / "out.bin.json")
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+@pytest.mark.parametrize("extra", [[], ["--model", "cbow"], ["--batching", "pair"], ["--hs"]])
+def test_locked_rows_are_bit_identical_and_new_words_train(tmp_path, planted, threads, extra):
+    """--lock-init: every input row that came from the source is exactly as it was, the hottest words'
+    (trained in each thread's private copies from 2 threads on) included; new words learn."""
+    half = tmp_path / "half.txt"
+    with open(planted) as f, open(half, "w") as g:
+        g.writelines(line for line in f if "g3w" not in line)  # the source never sees group 3
+    assert _train(half, "-o", tmp_path / "s.txt", "--save-model", tmp_path / "s.npz", "--epochs", 1,
+                  *extra).exit_code == 0
+    _, source = read_checkpoint(str(tmp_path / "s.npz"))
+    result = _train(planted, "-o", tmp_path / "t.txt", "--init", tmp_path / "s.npz", "--lock-init", "--epochs", 1,
+                    "--threads", threads, "--save-model", tmp_path / "t.npz", *extra)
+    assert result.exit_code == 0, result.output
+    _, tuned = read_checkpoint(str(tmp_path / "t.npz"))
+    old, new = unpack_words(source), unpack_words(tuned)
+    rows = np.array([new.index(w) for w in old])
+    assert np.array_equal(tuned["w_in"][rows], source["w_in"])
+    fresh = [i for i, w in enumerate(new) if w.startswith("g3w")]
+    assert len(fresh) == 10 and tuned["lockf"][fresh].tolist() == [1.0] * 10 and not tuned["lockf"][rows].any()
+    output = "syn1" if "--hs" in extra else "w_out"
+    assert not np.array_equal(tuned[output][rows[:5]], source[output][:5])  # the output rows still train

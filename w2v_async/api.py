@@ -45,7 +45,7 @@ SANDBLASTER_OPTIONS = {"lbfgs_history": ("history", _SAME), "max_iter": ("max_it
                        "batch_words": ("unit_entries", _SAME), "gtol": ("gtol", _SAME), "ftol": ("ftol", _SAME),
                        "push_every": ("push_every", _SAME), "precondition": ("precondition", _SAME)}
 JOB_OPTIONS = ("vocab", "format", "engine", "checkpoint_dir", "checkpoint_every", "resume", "progress", "log",
-               "cache", "cache_dir", "save_model", "init", "init_vocab")
+               "cache", "cache_dir", "save_model", "init", "init_vocab", "lock_init", "lock_factor")
 
 
 def _config(cls, table: dict, options: dict, saved: Optional[dict]):
@@ -133,7 +133,10 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     if options.get("init") is not None:  # read first: --dim defaults to the source's
         source = load_init(options["init"], job.log)
         options.setdefault("dim", source.dim)
-        job = dataclasses.replace(job, init=source, init_vocab=options.get("init_vocab", "extend"))
+        if options.get("lock_init") and options.get("lock_factor") not in (None, 0.0):
+            raise ConfigError("--lock-init freezes the source's rows (--lock-factor 0); give one of the two.")
+        lock = 0.0 if options.get("lock_init") else options.get("lock_factor")
+        job = dataclasses.replace(job, init=source, init_vocab=options.get("init_vocab", "extend"), lock_factor=lock)
     cfg = _config(Word2VecConfig, WORD2VEC_OPTIONS, options, saved and saved["config"]["train"]).validate()
     return train_from_corpus(corpus, output, vocab_cfg, cfg, options=job)
 

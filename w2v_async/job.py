@@ -50,6 +50,7 @@ class RunOptions:
     save_model: Optional[str] = None  # --save-model: a checkpoint file of the finished run, for --init
     init: Optional[InitSource] = None  # --init: the trained model to start from (data/init.load_init)
     init_vocab: str = "extend"
+    lock_factor: Optional[float] = None  # --init: the source rows' update factor (--lock-init: 0)
 
 
 DEFAULT_CHECKPOINT_MINUTES = 10.0
@@ -79,7 +80,10 @@ class _Job:
         if self.init is not None and (resume is not None or options.vocab_path is not None):
             raise ConfigError(f"--init starts a new run with its own vocabulary; drop --{'resume' if resume else 'vocab'} "
                               "(a fine-tuning run resumes with --resume alone).")
-        self.init_meta = None if self.init is None else {"source": self.init.name, "vocab": options.init_vocab}
+        self.init_meta = None if self.init is None else {"source": self.init.name, "vocab": options.init_vocab,
+                                                         "lock_factor": options.lock_factor}
+        if options.lock_factor is not None and not 0.0 <= options.lock_factor <= 1.0:
+            raise ConfigError(f"--lock-factor must be in [0, 1] (0: frozen, as --lock-init), got {options.lock_factor}.")
         self.engine = "threads" if options.ray is None else "sandblaster" if options.sandblaster else "ray"
         self.pass_name = "iteration" if self.engine == "sandblaster" else "epoch"  # what a checkpoint counts
         if checkpoint_every is not None and checkpoint_every < 0:
@@ -93,6 +97,7 @@ class _Job:
             self.every_s = DEFAULT_CHECKPOINT_MINUTES * 60.0
         self.meta: Optional[dict] = None
         self.start = None  # --init: data/init.StartFrom, set once the vocabulary is known
+        self.lockf: Optional[np.ndarray] = None  # its input rows' update factors, saved with each checkpoint
         self.arrays: Optional[Dict[str, np.ndarray]] = None
         self.save_model: Optional[Callable] = None  # (path, result, vectors): a model file instead of vectors
         self.last_checkpoint: Optional[str] = None
@@ -101,7 +106,7 @@ class _Job:
             self.meta, self.arrays, path = load_checkpoint(resume, log)
             self.last_checkpoint = path
             self._check_config()
-            self.init_meta = self.meta.get("init")
+            self.init_meta, self.lockf = self.meta.get("init"), self.arrays.get("lockf")
             log(f"resuming from {path} ({self.pass_name} {self.meta['epoch']}/{self.meta['epochs']}, "
                 f"{self.meta['progress']:.0%} done)")
         if self.directory is not None:
@@ -169,6 +174,8 @@ class _Job:
             "progress": float(state.counters[1:].sum() / max(self.total_units, 1)), "seconds": state.seconds,
         }
         arrays = dict(params, **state.to_arrays(), **pack_words(self.words), counts=self.counts)
+        if self.lockf is not None:
+            arrays["lockf"] = self.lockf
         where = self.model_path if model_file else self.directory
         try:
             if model_file:
@@ -186,7 +193,7 @@ class _Job:
         the words (or entries) of the whole run, for the progress a checkpoint records."""
         self.counts, self.total_units, self.interrupts = counts, total_units, interrupts
         return Checkpointing(save=self.save if self.directory is not None else None, every_s=self.every_s,
-                             resume=self.arrays, interrupts=interrupts, init=self.start)
+                             resume=self.arrays, interrupts=interrupts, init=self.start, lockf=self.lockf)
 
     def train_and_write(self, run: Callable[[Checkpointing], object], counts: np.ndarray, total_units: int,
                         vectors: Callable[[object], np.ndarray], fmt: str, rate: Tuple[str, float]):
@@ -299,7 +306,9 @@ def train_from_corpus(
     job.check_space(len(vocab), cfg.dim, fmt, (matrices * len(vocab) + ngram_rows) * cfg.dim,
                     (2 * len(vocab) + n_buckets(cfg)) * cfg.dim if fmt == "fasttext" else 0)
     scan_s = time.perf_counter() - t0
-    job.start = None if options.init is None else start_from(options.init, vocab, cfg.negative, cfg.hs)
+    if options.init is not None:
+        job.start = start_from(options.init, vocab, cfg.negative, cfg.hs, options.lock_factor)
+        job.lockf = job.start.lockf
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))
     result, final, config_path, write_s = job.train_and_write(

@@ -13,7 +13,7 @@ from .config import ENGINES, VocabConfig
 # --flags with _ for -). Each row: the options, the runs they apply to (as the error names
 # them), the test, the fix. An option in no row applies to every run; one in several rows must pass
 # each, and the first it fails is named.
-_INIT_OPTIONS = ("init", "init_vocab")
+_INIT_OPTIONS = ("init", "init_vocab", "lock_init", "lock_factor")
 _LBFGS_OPTIONS = ("max_iter", "lbfgs_history", "gtol", "ftol", "push_every", "precondition")
 # what only reading a corpus uses: with --cooccur nothing is read (the vocabulary options but
 # min_count and max_final_vocab, which read a --vocab file to check the matrix's against)

@@ -243,6 +243,11 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
 @click.option("--init-vocab", type=click.Choice(["extend", "keep"]), default="extend", show_default=True,
               help="--init: extend: the source's words and the corpus's new ones (--min-count); keep: the source's "
                    "words only.")
+@click.option("--lock-init", is_flag=True,
+              help="--init: freeze the word vectors that came from it (gensim's vectors_lockf = 0); new words and "
+                   "the output rows train.")
+@click.option("--lock-factor", default=None, type=float,
+              help="--init: scale the updates of the word vectors that came from it by F in [0, 1].")
 @vocab_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object on stdout.")
@@ -251,7 +256,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, hs, fixed_wind
           ns_exponent, sample, alpha, min_alpha, batching, epochs, threads,
           seed, vocab_path, cooccur_path, x_max, glove_alpha, eta, grad_clip, which_vectors, asymmetric, memory, tmp_dir,
           engine, max_iter, lbfgs_history, replicas, ps_shards, batch_words, n_fetch, n_push, ps_optimizer, ps_eta, ray_address, cache_dir, cache,
-          checkpoint_dir, checkpoint_every, resume_dir, save_model, init, init_vocab, min_count, max_vocab_size, max_final_vocab, lowercase,
+          checkpoint_dir, checkpoint_every, resume_dir, save_model, init, init_vocab, lock_init, lock_factor, min_count, max_vocab_size, max_final_vocab, lowercase,
           max_word_length, quiet, as_json):
     """Train word vectors on CORPUS (file, directory, .gz, .bz2 or - for stdin).
 

@@ -137,6 +137,7 @@ class StartFrom:
 
     arrays: Dict[str, np.ndarray]
     rows: np.ndarray
+    lockf: Optional[np.ndarray] = None  # float32[V]: the factor of each input row's updates (--lock-init)
 
     @property
     def n_old(self) -> int:
@@ -164,10 +165,12 @@ def check_init(source: InitSource, dim: int, subwords: bool) -> None:
         raise ConfigError("--init cannot start a --subwords run yet; train it from scratch.")
 
 
-def start_from(source: InitSource, vocab: Vocab, negative: int, hs: bool) -> StartFrom:
+def start_from(source: InitSource, vocab: Vocab, negative: int, hs: bool, lock: Optional[float] = None) -> StartFrom:
     """What the engine copies from the source: w_in, w_out (negative sampling's output rows, when
     the source has them), and syn1 with --hs only when the source's tree is this run's (the same
-    words and counts); else hierarchical softmax's nodes start at zero."""
+    words and counts); else hierarchical softmax's nodes start at zero. lock: the factor of the
+    updates of the input rows that came from the source (gensim's vectors_lockf; 0 freezes them),
+    new words' and every output row's taking whole updates."""
     arrays = {"w_in": source.arrays["w_in"]}
     if negative > 0 and "w_out" in source.arrays:
         arrays["w_out"] = source.arrays["w_out"]
@@ -175,7 +178,9 @@ def start_from(source: InitSource, vocab: Vocab, negative: int, hs: bool) -> Sta
         np.array_equal(source.counts, vocab.counts)
     if hs and same_tree and "syn1" in source.arrays:
         arrays["syn1"] = source.arrays["syn1"]
-    return StartFrom(arrays, source_rows(source, vocab.words))
+    rows = source_rows(source, vocab.words)
+    lockf = None if lock is None else np.where(rows >= 0, np.float32(lock), np.float32(1.0)).astype(np.float32)
+    return StartFrom(arrays, rows, lockf)
 
 
 def read_for_init(corpus, cfg: VocabConfig, source: InitSource, mode: str, log: Callable[[str], None],

@@ -223,6 +223,7 @@ class Checkpointing:
     resume: Optional[Dict[str, np.ndarray]] = None
     interrupts: Optional["StopSignal"] = None
     init: Optional[StartFrom] = None  # --init: a new run's parameters start from a trained model's
+    lockf: Optional[np.ndarray] = None  # float32[V]: each word's input-row update factor (--lock-init)
 
 
 

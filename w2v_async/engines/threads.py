@@ -258,7 +258,10 @@ def train_word2vec(
     total_words = corpus.n_words * cfg.epochs
     sched = np.array([cfg.start_alpha, cfg.min_alpha, max(total_words, 1)], np.float64)
     max_sentence = corpus.longest_sentence()  # read in pieces: no O(sentences) temporary
-    scratch = [thread_scratch(cfg, max_sentence, hot_scratch(n_hot, n_words + t * n_hot, merge_every, cfg.dim))
+    lockf = ckpt.lockf  # the input rows' update factors, the hot copies' too
+    if lockf is not None:
+        lockf = np.concatenate([np.asarray(lockf, np.float32)] + [lockf[:n_hot].astype(np.float32)] * n_threads)
+    scratch = [thread_scratch(cfg, max_sentence, hot_scratch(n_hot, n_words + t * n_hot, merge_every, cfg.dim, lockf))
                for t in range(n_threads)]
     if guard is not None:
         from ..models.word2vec_guarded import guarded_scratch  # the experiment's kernels only

@@ -7,7 +7,7 @@ them to the shared matrices once every K uses instead of at every use (see merge
 import numpy as np
 from numba import njit, types
 
-from .common import F4_2D, I4_1D, KERNEL_OPTS, private_zeros
+from .common import F4_1D, F4_2D, I4_1D, KERNEL_OPTS, private_zeros
 
 # uses of a hot row by all threads together that a private copy may lag behind (merge_hot_row), at
 # the model's default --alpha. Measured on 16 cores, registry corpus, 16 threads, epoch-1 loss: 32
@@ -17,8 +17,9 @@ HOT_ROW_STALENESS = 32
 HOT_ROWS_BYTES = 512 * 1024  # per thread, for the 4 hot-row copies: a part of a core's L2
 
 # A thread's private hot rows (see merge_hot_row): (H, offset, uses between merges K), uses of each
-# row since its last merge (w_in's H, then w_out's H), and w_in's and w_out's hot rows as of that merge
-HOT = types.Tuple((types.int64[::1], I4_1D, F4_2D, F4_2D))
+# row since its last merge (w_in's H, then w_out's H), and w_in's and w_out's hot rows as of that merge;
+# then every w_in row's update factor (--lock-init / --lock-factor, copies included; empty: all 1)
+HOT = types.Tuple((types.int64[::1], I4_1D, F4_2D, F4_2D, F4_1D))
 
 
 def hot_rows(n_words: int, dim: int, n_threads: int, merge_every: int) -> int:
@@ -45,11 +46,13 @@ def hot_row_merge_every(n_threads: int, alpha_ratio: float = 1.0) -> int:
     return max(1, int(HOT_ROW_STALENESS / max(1.0, alpha_ratio)) // n_threads)
 
 
-def hot_scratch(n_hot: int, offset: int, merge_every: int, dim: int) -> tuple:
+def hot_scratch(n_hot: int, offset: int, merge_every: int, dim: int, lockf=None) -> tuple:
     """A thread's HOT tuple: it trains ids w < n_hot in its rows offset + w of the matrices and
-    merges each into row w after merge_every uses (n_hot = 0: no copies)."""
+    merges each into row w after merge_every uses (n_hot = 0: no copies); lockf : float32[rows of
+    w_in], shared, each input row's update factor (None: 1 for all)."""
     return (np.array([n_hot, offset, merge_every], np.int64), private_zeros(2 * n_hot, np.int32),
-            private_zeros((n_hot, dim), np.float32), private_zeros((n_hot, dim), np.float32))
+            private_zeros((n_hot, dim), np.float32), private_zeros((n_hot, dim), np.float32),
+            np.ones(0, np.float32) if lockf is None else lockf)
 
 
 @njit(types.void(F4_2D, types.int64, types.int64, F4_2D), **KERNEL_OPTS)

@@ -4,6 +4,8 @@ word's step for each, and the per-thread scratch whose type selects the model.""
 import numpy as np
 from numba import njit, types
 
+from numba.extending import overload
+
 from .common import F4_1D, F4_2D, I4_1D, KERNEL_OPTS, private_zeros
 from .hot_rows import HOT, _touch_hot_rows
 from .sampling import _sigmoid_grad_loss
@@ -77,8 +79,20 @@ def _negative_sampling(w_out, h, center, negatives, lr, grad_buf):
     return loss
 
 
+def factor(lockf, row):
+    """How much of its update input row takes: lockf[row] (gensim's vectors_lockf: 0 for a row
+    --lock-init froze), 1 when lockf is empty or not given."""
+
+
+@overload(factor, jit_options=KERNEL_OPTS)
+def _factor(lockf, row):
+    if isinstance(lockf, (types.NoneType, types.Omitted)):
+        return lambda lockf, row: np.float32(1.0)
+    return lambda lockf, row: lockf[row] if lockf.shape[0] > 0 else np.float32(1.0)
+
+
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def sgns_update(w_in, w_out, center, context, negatives, lr, grad_buf):
+def sgns_update(w_in, w_out, center, context, negatives, lr, grad_buf, lockf=None):
     """One skip-gram negative-sampling step: w_in[context] predicts center against negatives.
 
     w_in, w_out : float32[V, d], updated in place; negatives : int32[k]; grad_buf : float32[d] scratch.
@@ -86,13 +100,12 @@ def sgns_update(w_in, w_out, center, context, negatives, lr, grad_buf):
     """
     v = w_in[context]
     loss = _negative_sampling(w_out, v, center, negatives, lr, grad_buf)
-    for k in range(v.shape[0]):
-        v[k] += grad_buf[k]
+    _add1(v, factor(lockf, context), grad_buf)
     return loss
 
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def cbow_update(w_in, w_out, center, contexts, negatives, lr, grad_buf, neu1):
+def cbow_update(w_in, w_out, center, contexts, negatives, lr, grad_buf, neu1, lockf=None):
     """One CBOW step: the mean of w_in[contexts] predicts center against negatives.
 
     contexts : int32[c], c >= 1; neu1, grad_buf : float32[d] scratch. As word2vec.c, every context
@@ -110,9 +123,7 @@ def cbow_update(w_in, w_out, center, contexts, negatives, lr, grad_buf, neu1):
         neu1[k] *= inv
     loss = _negative_sampling(w_out, neu1, center, negatives, lr, grad_buf)
     for j in range(contexts.shape[0]):
-        row = w_in[contexts[j]]
-        for k in range(dim):
-            row[k] += grad_buf[k]
+        _add1(w_in[contexts[j]], factor(lockf, contexts[j]), grad_buf)
     return loss
 
 
@@ -152,12 +163,12 @@ def _add1(y, g, x):
 
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, grads):
+def sgns_window_update(w_in, w_out, center, contexts, negatives, lr, deltas, grads, lockf=None):
     """One HogBatch skip-gram step (Ji et al. 2016): a whole window against one set of negatives
     (ns_window_deltas), the input rows' deltas added at the end. Returns the pairs' summed loss."""
     loss = ns_window_deltas(w_in, w_out, center, contexts, negatives, lr, deltas, grads)
     for c in range(contexts.shape[0]):
-        _add1(w_in[contexts[c]], np.float32(1.0), deltas[c])
+        _add1(w_in[contexts[c]], factor(lockf, contexts[c]), deltas[c])
     return loss
 
 
@@ -235,7 +246,7 @@ def _sgns_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
     for j in range(max(0, i - reach), min(n, i + reach + 1)):
         if j == i:
             continue
-        loss += sgns_update(w_in, w_out, center, sent_buf[j], negatives[q : q + k], lr, grad_buf)
+        loss += sgns_update(w_in, w_out, center, sent_buf[j], negatives[q : q + k], lr, grad_buf, scratch[2][4])
         q += k
     return loss, q // k
 
@@ -260,7 +271,7 @@ def _cbow_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch):
         return np.float32(0.0), 0
     hot = scratch[2]  # each context row takes the window's whole gradient: one use each, per window
     _touch_hot_rows(w_in, contexts[:n_ctx], hot[0], hot[1][: hot[0][0]], hot[2])
-    return cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, grad_buf, neu1), 1
+    return cbow_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, grad_buf, neu1, hot[4]), 1
 
 
 @njit(**KERNEL_OPTS)
@@ -270,4 +281,5 @@ def _sgns_window_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scra
     n_ctx = _window_contexts(sent_buf, i, reach, n, contexts)
     if n_ctx == 0:
         return np.float32(0.0), 0
-    return sgns_window_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, deltas, grads), n_ctx
+    return sgns_window_update(w_in, w_out, sent_buf[i], contexts[:n_ctx], negatives[:k], lr, deltas, grads,
+                              scratch[2][4]), n_ctx

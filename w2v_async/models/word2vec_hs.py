@@ -15,7 +15,7 @@ from numba import njit, types
 from .common import F4_2D, I4_1D, KERNEL_OPTS, private_zeros
 from .hot_rows import _touch_hot_rows, merge_hot_rows
 from .sampling import MAX_EXP, _sigmoid_grad_loss
-from .word2vec import (CBOW_SCRATCH, SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _add1, _add3, _dot, _dots3,
+from .word2vec import (CBOW_SCRATCH, SGNS_SCRATCH, SGNS_WINDOW_SCRATCH, _add1, _add3, _dot, _dots3, factor,
                        _negative_sampling, _window_contexts, ns_window_deltas)
 
 # The tree and syn1: (syn1 float32[V + T H, d] shared, path starts int64[V + 1], path nodes int32[L],
@@ -87,7 +87,7 @@ def hs_accumulate(syn1, h, rows, codes, lr, grad_buf):
 
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def sgns_hs_update(w_in, w_out, syn1, center, context, negatives, rows, codes, lr, grad_buf):
+def sgns_hs_update(w_in, w_out, syn1, center, context, negatives, rows, codes, lr, grad_buf, lockf=None):
     """word2vec.c's skip-gram pair with -hs 1: w_in[context] predicts center through its path
     (rows, codes) and, when negatives is not empty, against them; both at the old row, their
     gradients summed. Returns the pair's loss (both parts) before the update."""
@@ -98,12 +98,12 @@ def sgns_hs_update(w_in, w_out, syn1, center, context, negatives, rows, codes, l
         loss = np.float32(0.0)
         grad_buf[:] = np.float32(0.0)
     loss += hs_accumulate(syn1, v, rows, codes, lr, grad_buf)
-    _add1(v, np.float32(1.0), grad_buf)
+    _add1(v, factor(lockf, context), grad_buf)
     return loss
 
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def cbow_hs_update(w_in, w_out, syn1, center, contexts, negatives, rows, codes, lr, grad_buf, neu1):
+def cbow_hs_update(w_in, w_out, syn1, center, contexts, negatives, rows, codes, lr, grad_buf, neu1, lockf=None):
     """word2vec.c's CBOW with -hs 1: the mean of w_in[contexts] predicts center through its path
     and, when negatives is not empty, against them; every context row takes the summed gradient."""
     dim = neu1.shape[0]
@@ -120,7 +120,7 @@ def cbow_hs_update(w_in, w_out, syn1, center, contexts, negatives, rows, codes, 
         grad_buf[:] = np.float32(0.0)
     loss += hs_accumulate(syn1, neu1, rows, codes, lr, grad_buf)
     for j in range(contexts.shape[0]):
-        _add1(w_in[contexts[j]], np.float32(1.0), grad_buf)
+        _add1(w_in[contexts[j]], factor(lockf, contexts[j]), grad_buf)
     return loss
 
 
@@ -173,7 +173,8 @@ def hs_window_deltas(w_in, syn1, contexts, rows, codes, lr, deltas, grads):
 
 
 @njit(**KERNEL_OPTS)  # typed on first use, by the one model a run trains
-def sgns_window_hs_update(w_in, w_out, syn1, center, contexts, negatives, rows, codes, lr, deltas, grads):
+def sgns_window_hs_update(w_in, w_out, syn1, center, contexts, negatives, rows, codes, lr, deltas, grads,
+                          lockf=None):
     """One HogBatch skip-gram window with hierarchical softmax, and negative sampling when
     negatives is not empty: both steps at the old input rows, their deltas summed and added once."""
     n_in = contexts.shape[0]
@@ -184,7 +185,7 @@ def sgns_window_hs_update(w_in, w_out, syn1, center, contexts, negatives, rows, 
         deltas[:n_in] = np.float32(0.0)
     loss += hs_window_deltas(w_in, syn1, contexts, rows, codes, lr, deltas, grads)
     for c in range(n_in):
-        _add1(w_in[contexts[c]], np.float32(1.0), deltas[c])
+        _add1(w_in[contexts[c]], factor(lockf, contexts[c]), deltas[c])
     return loss
 
 
@@ -208,7 +209,7 @@ def _sgns_hs_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch)
             continue
         _touch_path(hs, rows, info)
         loss += sgns_hs_update(w_in, w_out, hs[0], center, sent_buf[j], negatives[q: q + k], rows, codes, lr,
-                               grad_buf)
+                               grad_buf, scratch[2][4])
         q += k
         n_pairs += 1
     return loss, n_pairs
@@ -225,7 +226,7 @@ def _sgns_window_hs_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, s
     rows, codes = center_path(hs, sent_buf[i], info)
     _touch_path(hs, rows, info)
     return sgns_window_hs_update(w_in, w_out, hs[0], sent_buf[i], contexts[:n_ctx], negatives[:k], rows, codes,
-                                 lr, deltas, grads), n_ctx
+                                 lr, deltas, grads, scratch[2][4]), n_ctx
 
 
 @njit(**KERNEL_OPTS)
@@ -240,7 +241,7 @@ def _cbow_hs_word(w_in, w_out, sent_buf, i, reach, n, negatives, k, lr, scratch)
     rows, codes = center_path(hs, sent_buf[i], info)
     _touch_path(hs, rows, info)
     return cbow_hs_update(w_in, w_out, hs[0], sent_buf[i], contexts[:n_ctx], negatives[:k], rows, codes, lr,
-                          grad_buf, neu1), 1
+                          grad_buf, neu1, hot[4]), 1
 
 
 @njit(**KERNEL_OPTS)
