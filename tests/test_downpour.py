@@ -257,3 +257,50 @@ def test_glove_on_ray_learns_checkpoints_and_resumes_on_threads(local_ray, tmp_p
     result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "t.bin"), "--threads", "2", "--resume", str(ck)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["entries_trained"] == summary["entries_trained"]
+
+
+def _start(n_words, names_shapes, seed=0):
+    """A StartFrom giving every other word a source row (random arrays of the given shapes)."""
+    from w2v_async.data.init import StartFrom
+
+    rng = np.random.default_rng(seed)
+    arrays = {name: (rng.standard_normal(shape) * 0.1 + (1.5 if name.startswith("gradsq") else 0)).astype(np.float32)
+              for name, shape in names_shapes.items()}
+    rows = np.where(np.arange(n_words) % 2 == 0, np.arange(n_words) // 2, -1)
+    return StartFrom(arrays, rows)
+
+
+def test_downpour_shards_start_from_init_as_the_threads_do(local_ray, tmp_path):
+    """--init on Ray: one replica fetching and pushing every batch trains what the threaded run
+    trains from the same source rows."""
+    from w2v_async.engines.base import Checkpointing
+    from w2v_async.engines.ray import train_word2vec_ray
+
+    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=300))
+    cfg = Word2VecConfig(dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
+    start = _start(len(vocab), {"w_in": (len(vocab), 16), "w_out": (len(vocab), 16)})
+    threaded = train_word2vec(enc, vocab, cfg, progress=False, checkpointing=Checkpointing(init=start))
+    rcfg = RayConfig(replicas=1, ps_shards=2, n_fetch=1, n_push=1, batch_words=10**6, job_words=10**6)
+    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False, checkpointing=Checkpointing(init=start))
+    np.testing.assert_allclose(res.w_in, threaded.w_in, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(res.w_out, threaded.w_out, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(threaded.w_in, train_word2vec(enc, vocab, cfg, progress=False).w_in)
+
+
+def test_glove_on_ray_starts_from_init_as_the_threads_do(local_ray):
+    from w2v_async.config import GloveConfig
+    from w2v_async.engines.base import GLOVE_ARRAY_NAMES, Checkpointing
+    from w2v_async.engines.ray import train_glove_ray
+    from w2v_async.engines.threads import train_glove
+
+    cooc = random_cooc(100)
+    n = len(cooc.vocab)
+    start = _start(n, {name: (n, 8) if name in ("w_word", "w_ctx", "gradsq_word", "gradsq_ctx") else (n,)
+                       for name in GLOVE_ARRAY_NAMES})
+    cfg = GloveConfig(dim=8, epochs=1, threads=1, seed=4, x_max=10.0)
+    threaded = train_glove(cooc, cfg, progress=False, checkpointing=Checkpointing(init=start))
+    rcfg = RayConfig(replicas=1, ps_shards=3, batch_words=10**6, job_words=10**6)
+    res = train_glove_ray(cooc, cfg, rcfg, progress=False, checkpointing=Checkpointing(init=start))
+    for name in GLOVE_ARRAY_NAMES:
+        np.testing.assert_allclose(res.params[name], threaded.params[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    assert not np.allclose(threaded.params["w_word"], train_glove(cooc, cfg, progress=False).params["w_word"])

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 from gensim.models import KeyedVectors
 
-from naive import sgns_window_hs_step
+from naive import glove_step, sgns_window_hs_step
 from w2v_async import api
 from w2v_async.cli.commands import cli
 from w2v_async.config import VocabConfig
-from w2v_async.data.init import InitSource, StartFrom, init_vocab
+from w2v_async.data.init import InitSource, StartFrom, glove_start, init_vocab
 from w2v_async.data.vocab import Vocab
 from w2v_async.io import checkpoint_files, read_checkpoint, unpack_words
 from w2v_async.models.huffman import huffman_paths
@@ -58,11 +58,11 @@ def test_extend_is_the_corpus_words_then_the_source_s_sorted_by_the_corpus_count
 def test_a_run_starts_from_the_source_rows_and_new_words_fresh():
     source = {"w_in": np.arange(12, dtype=np.float32).reshape(3, 4), "w_out": -np.ones((3, 4), np.float32)}
     w_in, w_out = np.full((4, 4), 7.0, np.float32), np.zeros((4, 4), np.float32)
-    StartFrom(source, np.array([2, -1, 0, 1])).fill(w_in, w_out)
+    StartFrom(source, np.array([2, -1, 0, 1])).fill({"w_in": w_in, "w_out": w_out})
     assert np.array_equal(w_in, np.array([[8, 9, 10, 11], [7] * 4, [0, 1, 2, 3], [4, 5, 6, 7]], np.float32))
     assert np.array_equal(w_out[[0, 2, 3]], -np.ones((3, 4))) and not w_out[1].any()
     w_out = np.zeros((4, 4), np.float32)
-    StartFrom({"w_in": source["w_in"]}, np.array([2, -1, 0, 1])).fill(w_in, w_out)  # plain vectors: no w_out
+    StartFrom({"w_in": source["w_in"]}, np.array([2, -1, 0, 1])).fill({"w_in": w_in, "w_out": w_out})  # no w_out
     assert not w_out.any()
 
 
@@ -149,8 +149,9 @@ def _damaged(tmp_path, model_a):
     (["--init", "{model}", "--resume", "{tmp}/ck"], "drop --resume"),
     (["--init", "{model}", "--vocab", "{tmp}/v.txt"], "drop --vocab"),
     (["--init-vocab", "keep"], "--init-vocab applies to --init only"),
-    (["--init", "{model}", "--engine", "ray"], "--init applies to --engine threads only"),
-    (["--init", "{model}", "--model", "glove"], "--init applies to --model sgns or cbow only"),
+    (["--init", "{model}", "--model", "glove", "--engine", "sandblaster"], "--init applies to --engine threads or ray"),
+    (["--init", "{model}", "--lock-init", "--engine", "ray"], "--lock-init applies to --engine threads only"),
+    (["--lock-init", "--init", "{model}", "--model", "glove"], "--lock-init applies to --model sgns or cbow only"),
     (["--init", "{model}", "--subwords"], "cannot start a --subwords run yet"),
 ])
 def test_every_bad_source_is_one_line_and_writes_nothing(tmp_path, planted, model_a, args, message):
@@ -187,3 +188,53 @@ def test_locked_rows_are_bit_identical_and_new_words_train(tmp_path, planted, th
     assert len(fresh) == 10 and tuned["lockf"][fresh].tolist() == [1.0] * 10 and not tuned["lockf"][rows].any()
     output = "syn1" if "--hs" in extra else "w_out"
     assert not np.array_equal(tuned[output][rows[:5]], source[output][:5])  # the output rows still train
+
+
+def test_glove_continues_w_w_tilde_the_biases_and_adagrad_s_sums(tmp_path):
+    """On the sentence "x y" with window 1 the matrix has two entries, (x, y) and (y, x), touching
+    disjoint rows: one epoch from the source is two AdaGrad steps from all its arrays, whatever
+    the shuffle's order."""
+    corpus = [["x", "y"]]
+    settings = dict(window=1, threads=1, min_count=1, epochs=1, dim=8, progress=False)
+    api.train_glove(corpus, save_model=str(tmp_path / "g.npz"), **settings)
+    _, source = read_checkpoint(str(tmp_path / "g.npz"))
+    api.train_glove(corpus, init=str(tmp_path / "g.npz"), save_model=str(tmp_path / "h.npz"), **settings)
+    _, tuned = read_checkpoint(str(tmp_path / "h.npz"))
+    names = ("w_word", "w_ctx", "b_word", "b_ctx"), ("gradsq_word", "gradsq_ctx", "gradsq_b_word", "gradsq_b_ctx")
+    params, gradsq = [source[n] for n in names[0]], [source[n] for n in names[1]]
+    assert unpack_words(source) == unpack_words(tuned) and (np.concatenate([g.ravel() for g in gradsq]) > 1).any()
+    for i, j in ((0, 1), (1, 0)):
+        params, gradsq, _ = glove_step(params, gradsq, i, j, 1.0, 100.0, 0.75, 0.05)
+    for name, ref in zip(names[0] + names[1], params + gradsq):
+        assert np.allclose(tuned[name], ref, rtol=1e-5, atol=1e-7), name
+    assert not np.allclose(tuned["w_word"], source["w_word"])
+
+
+def test_glove_from_word_vectors_starts_w_and_w_tilde_at_half_of_them():
+    source = InitSource(["a", "b"], {"w_in": np.array([[2.0, 4.0], [6.0, 8.0]], np.float32)}, "v")
+    start = glove_start(source, Vocab(["b", "new", "a"], [3, 2, 1]))
+    fresh = {n: np.full((3, 2), 9.0, np.float32) for n in ("w_word", "w_ctx")}
+    fresh.update({n: np.full(3, 9.0, np.float32) for n in ("b_word", "b_ctx")})
+    start.fill(fresh)
+    assert np.array_equal(fresh["w_word"], [[3, 4], [9, 9], [1, 2]]) and np.array_equal(fresh["w_ctx"], fresh["w_word"])
+    assert fresh["b_word"].tolist() == [0, 9, 0] and fresh["b_ctx"].tolist() == [0, 9, 0]
+
+
+def test_glove_on_a_cooccur_file_keeps_the_source_words_it_lacks(tmp_path, planted):
+    half = tmp_path / "half.txt"
+    with open(planted) as f, open(half, "w") as g:
+        g.writelines(line for line in f if "g3w" not in line)
+    settings = dict(threads=2, min_count=1, epochs=2, dim=8, progress=False)
+    api.train_glove(planted, save_model=str(tmp_path / "g.npz"), **settings)
+    api.count_cooccurrences(str(half), str(tmp_path / "c.npz"), threads=1)
+    del settings["min_count"]
+    api.train_glove(cooccur=str(tmp_path / "c.npz"), init=str(tmp_path / "g.npz"),
+                    save_model=str(tmp_path / "h.npz"), **settings)
+    _, source = read_checkpoint(str(tmp_path / "g.npz"))
+    _, tuned = read_checkpoint(str(tmp_path / "h.npz"))
+    old, new = unpack_words(source), unpack_words(tuned)
+    lacking = [w for w in old if w.startswith("g3w")]
+    assert new[-10:] == lacking and sorted(new) == sorted(old)  # after the matrix's words
+    for name in ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word"):
+        assert np.array_equal(tuned[name][-10:], source[name][[old.index(w) for w in lacking]])
+    assert not np.array_equal(tuned["w_word"][0], source["w_word"][old.index(new[0])])

@@ -123,6 +123,13 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
                      resume=resume, ray=ray, sandblaster=sandblaster, cache=options.get("cache", True),
                      cache_dir=options.get("cache_dir"), tmp_dir=options.get("tmp_dir"),
                      save_model=options.get("save_model"))
+    if options.get("init") is not None:  # read first: --dim defaults to the source's
+        source = load_init(options["init"], job.log)
+        options = {"dim": source.dim, **options}
+        if options.get("lock_init") and options.get("lock_factor") not in (None, 0.0):
+            raise ConfigError("--lock-init freezes the source's rows (--lock-factor 0); give one of the two.")
+        lock = 0.0 if options.get("lock_init") else options.get("lock_factor")
+        job = dataclasses.replace(job, init=source, init_vocab=options.get("init_vocab", "extend"), lock_factor=lock)
     if glove:
         cfg = _config(GloveConfig, GLOVE_OPTIONS, options, saved and saved["config"]["train"]).validate()
         return train_glove_from_corpus(corpus, output, vocab_cfg, cfg, cooccur_path=options.get("cooccur"),
@@ -130,13 +137,6 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     if job.fmt == "glove":
         raise ConfigError("--format glove is for --model glove; use bin or txt.")
     options = {**options, "model": model}
-    if options.get("init") is not None:  # read first: --dim defaults to the source's
-        source = load_init(options["init"], job.log)
-        options.setdefault("dim", source.dim)
-        if options.get("lock_init") and options.get("lock_factor") not in (None, 0.0):
-            raise ConfigError("--lock-init freezes the source's rows (--lock-factor 0); give one of the two.")
-        lock = 0.0 if options.get("lock_init") else options.get("lock_factor")
-        job = dataclasses.replace(job, init=source, init_vocab=options.get("init_vocab", "extend"), lock_factor=lock)
     cfg = _config(Word2VecConfig, WORD2VEC_OPTIONS, options, saved and saved["config"]["train"]).validate()
     return train_from_corpus(corpus, output, vocab_cfg, cfg, options=job)
 

@@ -15,7 +15,8 @@ from .data.vocab import Vocab
 from .engines.base import import_ray
 from .engines.threads import train_glove
 from .errors import ConfigError, InputError
-from .io import fingerprint, resolve_format
+from .data.init import check_init, glove_start, read_for_init, with_source_words
+from .io import fingerprint, resolve_format, unpack_words
 from .job import JobOutcome, RunOptions, _cache_dir, _Job, spill_directory
 
 
@@ -62,6 +63,8 @@ def train_glove_from_corpus(
             raise ConfigError("GloVe on Ray runs its own AdaGrad in the replicas; use --ps-optimizer sgd.")
         import_ray()
     job = _Job("glove", output, vocab_cfg, cfg, options)
+    if options.init is not None:
+        check_init(options.init, cfg.dim)
     t0 = time.perf_counter()
     store = lambda: None  # noqa: E731 -- the encoded corpus is cached only once the job has succeeded
     if cooccur_path is not None:
@@ -74,10 +77,18 @@ def train_glove_from_corpus(
                     f"{vocab_path} ({len(expected)} words); count it again with --vocab {vocab_path}."
                 )
         log(f"co-occurrences: {cooc.nnz} entries over {len(cooc.vocab)} words from {cooccur_path}")
+        if options.init is not None:  # the source's other words after the matrix's
+            cooc = dataclasses.replace(cooc, vocab=with_source_words(cooc.vocab, options.init, options.init_vocab))
+        elif job.init_meta and unpack_words(job.arrays)[: len(cooc.vocab)] == cooc.vocab.words:
+            cooc = dataclasses.replace(cooc, vocab=Vocab(unpack_words(job.arrays), job.arrays["counts"]))
         data, what, pruned = fingerprint(cooc.rows, cooc.cols, cooc.values), "co-occurrence matrix", False
     else:
-        reader, vocab, encoded, store = read_corpus_cached(source, vocab_cfg, vocab_path, log, spill_directory(output),
-                                                           cfg.threads, _cache_dir(options, output))
+        reading = (source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads, _cache_dir(options, output))
+        if options.init is not None:
+            reader, vocab, encoded, store = read_for_init(*reading[:2], options.init, options.init_vocab, *reading[3:])
+        else:  # resuming an --init run: its vocabulary, as saved
+            given = Vocab(unpack_words(job.arrays), job.arrays["counts"]) if job.init_meta else None
+            reader, vocab, encoded, store = read_corpus_cached(*reading, given)
         # the counts' float sums round by how the threads split the corpus: the data are the ids and the window
         data = fingerprint(np.frombuffer(f"{encoded.fingerprint()} {cfg.window} {cfg.symmetric}".encode(), np.uint8))
         what, pruned = "corpus", reader.stats.n_pruned > 0
@@ -87,6 +98,8 @@ def train_glove_from_corpus(
         log(f"co-occurrences: {cooc.nnz} entries from {cooc.n_runs} sorted run(s)")
     n_words = len(cooc.vocab)
     job.check_data(cooc.vocab.words, data, what, pruned)
+    if options.init is not None:
+        job.start = glove_start(options.init, cooc.vocab)
     floats = 4 * n_words * (cfg.dim + 1)  # the parameters and AdaGrad's sums, float32
     if sandblaster is not None:  # L-BFGS's point, gradient and history pairs, float64
         floats = 2 * n_words * (cfg.dim + 1) * 2 * (2 + 2 * sandblaster.history)

@@ -25,14 +25,18 @@ from .corpus import open_corpus
 from .vocab import Vocab, scan_corpus
 
 INIT_VOCAB = ("extend", "keep")
-WORD2VEC_MODELS = ("sgns", "cbow")
+# what a model file or checkpoint holds for a word, by model: word2vec's rows, GloVe's W, W~, biases and AdaGrad's sums
+MODEL_ARRAYS = {"sgns": ("w_in", "w_out", "syn1"), "cbow": ("w_in", "w_out", "syn1"),
+                "glove": ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word", "gradsq_ctx", "gradsq_b_word",
+                          "gradsq_b_ctx")}
 
 
 @dataclass
 class InitSource:
     """A trained model to start from: its words, their rows (arrays: w_in, and w_out and syn1 when
-    it had them, all float32 in words' order; syn1 in its tree's), and for a model file or a
-    checkpoint its counts, --model and train settings (None for plain vectors)."""
+    it had them, all float32 in words' order, syn1 in its tree's; a GloVe model's MODEL_ARRAYS),
+    and for a model file or a checkpoint its counts, --model and train settings (None for plain
+    vectors)."""
 
     words: List[str]
     arrays: Dict[str, np.ndarray]
@@ -43,7 +47,13 @@ class InitSource:
 
     @property
     def dim(self) -> int:
-        return int(self.arrays["w_in"].shape[1])
+        return int(self.vectors().shape[1])
+
+    def vectors(self) -> np.ndarray:
+        """Its word vectors: w_in, or GloVe's W + W~ (what a GloVe run writes by default)."""
+        if "w_in" in self.arrays:
+            return self.arrays["w_in"]
+        return self.arrays["w_word"] + self.arrays["w_ctx"]
 
 
 def load_init(source, log: Callable[[str], None] = lambda msg: None) -> InitSource:
@@ -72,13 +82,16 @@ def load_init(source, log: Callable[[str], None] = lambda msg: None) -> InitSour
 
 def _from_model(meta: dict, arrays: Dict[str, np.ndarray], path: str) -> InitSource:
     model = meta.get("model")
-    if model not in WORD2VEC_MODELS or "w_in" not in arrays:
-        raise InputError(f"--init {path!r} is a --model {model} model; a word2vec run starts from a sgns or cbow "
-                         "model, or from any vectors file.")
+    if model not in MODEL_ARRAYS or MODEL_ARRAYS[model][0] not in arrays:
+        raise InputError(f"--init {path!r} holds no model this version reads (--model {model}); give a vectors "
+                         "file instead.")
     if "w_sub" in arrays:
         raise InputError(f"--init {path!r} is a --subwords model, which cannot start this run yet; give its .vec "
                          "vectors file instead.")
-    params = {name: arrays[name] for name in ("w_in", "w_out", "syn1") if name in arrays}
+    if meta.get("engine") == "sandblaster":
+        raise InputError(f"--init {path!r} is an --engine sandblaster checkpoint (L-BFGS's state); give its vectors "
+                         "file or --save-model file instead.")
+    params = {name: arrays[name] for name in MODEL_ARRAYS[model] if name in arrays}
     return InitSource(unpack_words(arrays), params, path, arrays.get("counts"), model, meta["config"]["train"])
 
 
@@ -139,24 +152,24 @@ class StartFrom:
     rows: np.ndarray
     lockf: Optional[np.ndarray] = None  # float32[V]: the factor of each input row's updates (--lock-init)
 
-    @property
-    def n_old(self) -> int:
-        return int(np.count_nonzero(self.rows >= 0))
-
-    def fill(self, w_in: np.ndarray, w_out: np.ndarray) -> Optional[np.ndarray]:
-        """Copy the source's rows into a fresh run's w_in and w_out (a plain vectors file has no
-        w_out: it stays at zero, where word2vec starts it); returns the source's syn1 or None."""
+    def fill(self, fresh: Dict[str, np.ndarray]) -> None:
+        """Copy the source's rows into a fresh run's arrays of the same names (those the source
+        lacks keep their fresh rows: a plain vectors file's w_out stays at zero, where word2vec
+        starts it)."""
         old = np.flatnonzero(self.rows >= 0)
-        for name, matrix in (("w_in", w_in), ("w_out", w_out)):
-            if name in self.arrays:
+        for name, array in fresh.items():
+            if name in self.arrays and name != "syn1":
                 for first in range(0, old.shape[0], 1 << 16):  # in pieces: no matrix-sized temporary
                     part = old[first: first + (1 << 16)]
-                    matrix[part] = self.arrays[name][self.rows[part]]
+                    array[part] = self.arrays[name][self.rows[part]]
+
+    def syn1(self) -> Optional[np.ndarray]:
+        """The source's hierarchical-softmax nodes (when its tree is the run's: start_from), or None."""
         syn1 = self.arrays.get("syn1")
         return None if syn1 is None else np.array(syn1, np.float32, order="C")
 
 
-def check_init(source: InitSource, dim: int, subwords: bool) -> None:
+def check_init(source: InitSource, dim: int, subwords: bool = False) -> None:
     """Refuse, before the corpus is read, a source this run cannot start from."""
     if source.dim != dim:
         raise ConfigError(f"--init {source.name} has {source.dim}-dimensional vectors but --dim is {dim}; give --dim "
@@ -171,7 +184,7 @@ def start_from(source: InitSource, vocab: Vocab, negative: int, hs: bool, lock: 
     words and counts); else hierarchical softmax's nodes start at zero. lock: the factor of the
     updates of the input rows that came from the source (gensim's vectors_lockf; 0 freezes them),
     new words' and every output row's taking whole updates."""
-    arrays = {"w_in": source.arrays["w_in"]}
+    arrays = {"w_in": source.vectors()}
     if negative > 0 and "w_out" in source.arrays:
         arrays["w_out"] = source.arrays["w_out"]
     same_tree = source.words == vocab.words and source.counts is not None and \
@@ -197,3 +210,27 @@ def read_for_init(corpus, cfg: VocabConfig, source: InitSource, mode: str, log: 
     n_old = int(np.count_nonzero(source_rows(source, read[1].words) >= 0))
     log(f"--init {source.name}: {n_old} of the {len(read[1])} words start from it (--init-vocab {mode})")
     return read
+
+
+def glove_start(source: InitSource, vocab: Vocab) -> StartFrom:
+    """What a GloVe run copies from the source: a GloVe model's W, W~, biases and AdaGrad's sums;
+    from word vectors v (a word2vec model, a vectors file) W = W~ = v / 2, so that the W + W~ it
+    writes starts at v, with zero biases and fresh sums."""
+    if source.model == "glove":
+        arrays = dict(source.arrays)
+    else:
+        half = np.ascontiguousarray(source.vectors() * np.float32(0.5))
+        zeros = np.zeros(half.shape[0], np.float32)
+        arrays = {"w_word": half, "w_ctx": half, "b_word": zeros, "b_ctx": zeros}
+    return StartFrom(arrays, source_rows(source, vocab.words))
+
+
+def with_source_words(vocab: Vocab, source: InitSource, mode: str) -> Vocab:
+    """A co-occurrence file's vocabulary (--model glove --cooccur) with, for --init-vocab extend, the
+    source's words it lacks after it at count 0 (no entry touches them: they keep their rows)."""
+    if mode != "extend":
+        raise ConfigError("--init-vocab keep with --cooccur: the matrix's words are the run's; count it with --vocab "
+                          "listing the source's words, or train GloVe from the CORPUS.")
+    seen = set(vocab.words)
+    extra = [w for w in dict.fromkeys(source.words) if w not in seen]
+    return Vocab(vocab.words + extra, np.concatenate([vocab.counts, np.zeros(len(extra), np.int64)]))

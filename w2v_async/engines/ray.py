@@ -313,6 +313,8 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
         state.counters[1] = start[2]
     else:
         w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
+        if ckpt.init is not None:  # --init: the shards start from the source's rows
+            ckpt.init.fill({"w_in": w_in, "w_out": w_out})
         start = (0, 0, 0)
     blocks = sentence_blocks(corpus, rcfg.job_words)
     jobs = make_jobs(corpus, blocks, cfg.epochs, *start)
@@ -377,6 +379,8 @@ def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpoin
         arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
                   for shape in shapes]
         arrays += [np.ones_like(a) for a in arrays]
+        if ckpt.init is not None:
+            ckpt.init.fill(dict(zip(GLOVE_ARRAY_NAMES, arrays)))
         start = (0, 0, 0)
     params = dict(zip(GLOVE_ARRAY_NAMES, arrays))
     jobs = make_glove_jobs(cooc.nnz, cfg.epochs, rcfg.job_words, *start)

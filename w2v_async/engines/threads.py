@@ -239,7 +239,8 @@ def train_word2vec(
         if w_in is None or w_out is None:
             w_in, w_out = init_matrices(n_words, cfg.dim, cfg.seed, cfg.init_scale)
         if ckpt.init is not None:
-            syn1 = ckpt.init.fill(w_in, w_out)
+            ckpt.init.fill({"w_in": w_in, "w_out": w_out})
+            syn1 = ckpt.init.syn1()
         w_sub = None if sub is None else init_matrices(len(sub.buckets), cfg.dim, cfg.seed + 1, cfg.init_scale)[0]
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
     merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)
@@ -352,6 +353,8 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Op
         arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
                   for shape in shapes[:4]]
         arrays += [np.ones_like(p) for p in arrays]
+        if ckpt.init is not None:  # --init: the source's rows for its words
+            ckpt.init.fill(dict(zip(GLOVE_ARRAY_NAMES, arrays)))
         state = RunState.new(n_threads, cfg.epochs)
     params, gradsq = tuple(arrays[:4]), tuple(arrays[4:])
     hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
