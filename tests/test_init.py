@@ -15,6 +15,7 @@ from w2v_async.cli.commands import cli
 from w2v_async.config import VocabConfig
 from w2v_async.data.init import InitSource, StartFrom, glove_start, init_vocab
 from w2v_async.data.vocab import Vocab
+from w2v_async.errors import ConfigError
 from w2v_async.io import checkpoint_files, read_checkpoint, unpack_words
 from w2v_async.models.huffman import huffman_paths
 
@@ -151,8 +152,10 @@ def _damaged(tmp_path, model_a):
     (["--init-vocab", "keep"], "--init-vocab applies to --init only"),
     (["--init", "{model}", "--model", "glove", "--engine", "sandblaster"], "--init applies to --engine threads or ray"),
     (["--init", "{model}", "--lock-init", "--engine", "ray"], "--lock-init applies to --engine threads only"),
+    (["--init", "{model}", "--lock-factor", "0.5", "--subwords"], "--lock-factor applies to runs without --subwords"),
+    (["--init", "{model}", "--lock-factor", "2"], "--lock-factor must be in [0, 1]"),
+    (["--init", "{model}", "--lock-factor", "0.5", "--lock-init"], "give one of the two"),
     (["--lock-init", "--init", "{model}", "--model", "glove"], "--lock-init applies to --model sgns or cbow only"),
-    (["--init", "{model}", "--subwords"], "cannot start a --subwords run yet"),
 ])
 def test_every_bad_source_is_one_line_and_writes_nothing(tmp_path, planted, model_a, args, message):
     os.makedirs(tmp_path / "ck")
@@ -238,3 +241,39 @@ def test_glove_on_a_cooccur_file_keeps_the_source_words_it_lacks(tmp_path, plant
     for name in ("w_word", "w_ctx", "b_word", "b_ctx", "gradsq_word"):
         assert np.array_equal(tuned[name][-10:], source[name][[old.index(w) for w in lacking]])
     assert not np.array_equal(tuned["w_word"][0], source["w_word"][old.index(new[0])])
+
+
+SUBWORDS = dict(subwords=True, minn=2, maxn=4, bucket=5000)
+
+
+@pytest.mark.parametrize("kind", ["model", "fasttext_bin"])
+def test_a_subword_run_starts_from_a_subword_model_s_rows_n_grams_included(tmp_path, planted, kind):
+    """With the learning rate near zero a run ends where it starts: a subword run from our model file
+    or its fastText .bin (read by gensim) gives the source's vectors for every shared word and for
+    unseen words (composed from the same n-gram rows), and new words start from their n-grams."""
+    half = tmp_path / "half.txt"
+    with open(planted) as f, open(half, "w") as g:
+        g.writelines(line for line in f if "g3w" not in line)
+    source, _ = api.train_word2vec(str(half), str(tmp_path / "s.bin"), save_model=str(tmp_path / "s.npz"),
+                                   **SMALL, **SUBWORDS)
+    init = str(tmp_path / ("s.npz" if kind == "model" else "s.bin"))
+    tuned, _ = api.train_word2vec(planted, init=init, alpha=1e-9, min_alpha=1e-9, **SMALL, **SUBWORDS)
+    shared = [w for w in source.index_to_key if w in tuned.key_to_index]
+    assert len(shared) == len(source) and len(tuned) == len(source) + 10
+    assert np.allclose(np.stack([tuned[w] for w in shared]), np.stack([source[w] for w in shared]), atol=1e-5)
+    for unseen in ("g0w1x", "zzg2w"):
+        assert np.allclose(tuned[unseen], source[unseen], atol=1e-5) and np.abs(source[unseen]).max() > 0
+
+
+def test_n_gram_rows_are_copied_by_bucket():
+    start = StartFrom({"w_sub": np.arange(8, dtype=np.float32).reshape(4, 2)}, np.zeros(0, np.int64),
+                      ngram_buckets=np.array([70, 3, 900, 41]))
+    w_sub = np.full((5, 2), -1.0, np.float32)
+    start.fill_ngrams(w_sub, np.array([41, 5, 70, 900, 1000]))
+    assert w_sub.tolist() == [[6, 7], [-1, -1], [0, 1], [4, 5], [-1, -1]]
+
+
+def test_a_subword_source_with_other_n_gram_settings_is_refused(tmp_path, planted):
+    api.train_word2vec(planted, save_model=str(tmp_path / "s.npz"), **SMALL, **SUBWORDS)
+    with pytest.raises(ConfigError, match="give the same"):
+        api.train_word2vec(planted, init=str(tmp_path / "s.npz"), **{**SMALL, **SUBWORDS, "maxn": 5})

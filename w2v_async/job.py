@@ -290,7 +290,7 @@ def train_from_corpus(
     t0 = time.perf_counter()
     reading = (source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads, _cache_dir(options, output))
     if options.init is not None:
-        check_init(options.init, cfg.dim, cfg.subwords)
+        check_init(options.init, cfg.dim, (cfg.minn, cfg.maxn, cfg.bucket) if cfg.subwords else None)
         reader, vocab, encoded, store = read_for_init(*reading[:2], options.init, options.init_vocab, *reading[3:])
     else:  # resuming an --init run: its vocabulary, as saved
         given = Vocab(unpack_words(job.arrays), job.arrays["counts"]) if job.init_meta else None
@@ -307,7 +307,7 @@ def train_from_corpus(
                     (2 * len(vocab) + n_buckets(cfg)) * cfg.dim if fmt == "fasttext" else 0)
     scan_s = time.perf_counter() - t0
     if options.init is not None:
-        job.start = start_from(options.init, vocab, cfg.negative, cfg.hs, options.lock_factor)
+        job.start = start_from(options.init, vocab, cfg.negative, cfg.hs, options.lock_factor, cfg.subwords)
         job.lockf = job.start.lockf
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))

@@ -11,6 +11,7 @@ vectors it came with.
 
 import dataclasses
 import os
+import struct
 import zipfile
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..config import VocabConfig
 from ..errors import ConfigError, InputError
-from ..io import load_checkpoint, load_vectors, read_checkpoint, unpack_words
+from ..io import FASTTEXT_MAGIC, load_checkpoint, load_vectors, read_checkpoint, unpack_words
 from .cache import read_corpus_cached
 from .corpus import open_corpus
 from .vocab import Vocab, scan_corpus
@@ -44,13 +45,21 @@ class InitSource:
     counts: Optional[np.ndarray] = None
     model: Optional[str] = None
     config: Optional[dict] = None
+    # a subword model's (ours, fastText's): (minn, maxn, bucket), the bucket of each row of arrays["w_sub"]
+    # (whose w_in holds each word's own row), and the words' vectors (the mean of their rows)
+    subwords: Optional[tuple] = None
+    ngram_buckets: Optional[np.ndarray] = None
+    composed: Optional[np.ndarray] = None
 
     @property
     def dim(self) -> int:
         return int(self.vectors().shape[1])
 
     def vectors(self) -> np.ndarray:
-        """Its word vectors: w_in, or GloVe's W + W~ (what a GloVe run writes by default)."""
+        """Its word vectors: w_in, a subword model's composed vectors, or GloVe's W + W~ (what each
+        writes)."""
+        if self.composed is not None:
+            return self.composed
         if "w_in" in self.arrays:
             return self.arrays["w_in"]
         return self.arrays["w_word"] + self.arrays["w_ctx"]
@@ -71,6 +80,9 @@ def load_init(source, log: Callable[[str], None] = lambda msg: None) -> InitSour
     if not os.path.isfile(path):
         raise ConfigError(f"--init {path!r} does not exist; give a model file (from --save-model), a checkpoint "
                           "directory or a vectors file.")
+    with open(path, "rb") as f:
+        if f.read(4) == FASTTEXT_MAGIC.to_bytes(4, "little"):
+            return _from_fasttext(path)
     if zipfile.is_zipfile(path):
         try:
             meta, arrays = read_checkpoint(path)
@@ -85,14 +97,38 @@ def _from_model(meta: dict, arrays: Dict[str, np.ndarray], path: str) -> InitSou
     if model not in MODEL_ARRAYS or MODEL_ARRAYS[model][0] not in arrays:
         raise InputError(f"--init {path!r} holds no model this version reads (--model {model}); give a vectors "
                          "file instead.")
-    if "w_sub" in arrays:
-        raise InputError(f"--init {path!r} is a --subwords model, which cannot start this run yet; give its .vec "
-                         "vectors file instead.")
     if meta.get("engine") == "sandblaster":
         raise InputError(f"--init {path!r} is an --engine sandblaster checkpoint (L-BFGS's state); give its vectors "
                          "file or --save-model file instead.")
-    params = {name: arrays[name] for name in MODEL_ARRAYS[model] if name in arrays}
-    return InitSource(unpack_words(arrays), params, path, arrays.get("counts"), model, meta["config"]["train"])
+    params = {name: arrays[name] for name in MODEL_ARRAYS[model] + ("w_sub",) if name in arrays}
+    words, counts, train = unpack_words(arrays), arrays.get("counts"), meta["config"]["train"]
+    source = InitSource(words, params, path, counts, model, train)
+    if "w_sub" in arrays:  # its n-gram rows: the buckets its vocabulary uses, laid out as its run laid them
+        from ..models.subwords import compose  # the subword kernels: compiled only when a subword model is read
+        from .subwords import subword_rows
+
+        source.subwords = (train["minn"], train["maxn"], train["bucket"])
+        sub = subword_rows(words, counts, *source.subwords)
+        source.ngram_buckets = sub.buckets
+        source.composed = np.empty_like(params["w_in"])
+        compose(params["w_in"], params["w_sub"], sub.starts, sub.rows, source.composed)
+    return source
+
+
+def _from_fasttext(path: str) -> InitSource:
+    """A fastText .bin, read by gensim (load_facebook_model: the output rows too)."""
+    from gensim.models.fasttext import load_facebook_model
+
+    try:
+        model = load_facebook_model(path)
+    except (ValueError, EOFError, UnicodeDecodeError, AssertionError, struct.error) as e:
+        raise InputError(f"--init {path!r} is a fastText .bin that cannot be read ({e}); the file may be truncated: "
+                         "write it again.") from e
+    source = _from_keyed_vectors(model.wv, path)
+    syn1neg = getattr(model, "syn1neg", None)
+    if syn1neg is not None and syn1neg.shape == source.arrays["w_in"].shape:
+        source.arrays["w_out"] = np.asarray(syn1neg, np.float32)
+    return source
 
 
 def _from_keyed_vectors(kv, name: str) -> InitSource:
@@ -101,7 +137,12 @@ def _from_keyed_vectors(kv, name: str) -> InitSource:
         raise InputError(f"--init {name} holds no vectors; give a trained model.")
     if not np.isfinite(vectors).all():
         raise InputError(f"--init {name} holds NaN or infinite values; give a model that trained without diverging.")
-    return InitSource(list(kv.index_to_key), {"w_in": np.ascontiguousarray(vectors)}, name)
+    if not hasattr(kv, "vectors_ngrams"):
+        return InitSource(list(kv.index_to_key), {"w_in": np.ascontiguousarray(vectors)}, name)
+    # FastTextKeyedVectors: each word's own row, and every bucket's row
+    arrays = {"w_in": np.asarray(kv.vectors_vocab, np.float32), "w_sub": np.asarray(kv.vectors_ngrams, np.float32)}
+    return InitSource(list(kv.index_to_key), arrays, name, subwords=(kv.min_n, kv.max_n, kv.bucket),
+                      ngram_buckets=np.arange(arrays["w_sub"].shape[0]), composed=np.ascontiguousarray(vectors))
 
 
 def count_corpus(source, cfg: VocabConfig, threads: int) -> Vocab:
@@ -151,6 +192,7 @@ class StartFrom:
     arrays: Dict[str, np.ndarray]
     rows: np.ndarray
     lockf: Optional[np.ndarray] = None  # float32[V]: the factor of each input row's updates (--lock-init)
+    ngram_buckets: Optional[np.ndarray] = None  # a subword source's: the bucket of each row of arrays["w_sub"]
 
     def fill(self, fresh: Dict[str, np.ndarray]) -> None:
         """Copy the source's rows into a fresh run's arrays of the same names (those the source
@@ -163,28 +205,48 @@ class StartFrom:
                     part = old[first: first + (1 << 16)]
                     array[part] = self.arrays[name][self.rows[part]]
 
+    def fill_ngrams(self, w_sub: np.ndarray, buckets: np.ndarray) -> None:
+        """Copy a subword source's n-gram rows into w_sub's rows of the same buckets (buckets: each
+        row's); the buckets it lacks keep their fresh rows."""
+        if self.ngram_buckets is None or self.ngram_buckets.shape[0] == 0:
+            return
+        order = np.argsort(self.ngram_buckets, kind="stable")
+        known = self.ngram_buckets[order]
+        at = np.minimum(np.searchsorted(known, buckets), known.shape[0] - 1)
+        hit = np.flatnonzero(known[at] == buckets)
+        for first in range(0, hit.shape[0], 1 << 16):  # in pieces: no matrix-sized temporary
+            part = hit[first: first + (1 << 16)]
+            w_sub[part] = self.arrays["w_sub"][order[at[part]]]
+
     def syn1(self) -> Optional[np.ndarray]:
         """The source's hierarchical-softmax nodes (when its tree is the run's: start_from), or None."""
         syn1 = self.arrays.get("syn1")
         return None if syn1 is None else np.array(syn1, np.float32, order="C")
 
 
-def check_init(source: InitSource, dim: int, subwords: bool = False) -> None:
-    """Refuse, before the corpus is read, a source this run cannot start from."""
+def check_init(source: InitSource, dim: int, subwords: Optional[tuple] = None) -> None:
+    """Refuse, before the corpus is read, a source this run cannot start from (subwords: a
+    --subwords run's (minn, maxn, bucket), whose n-gram rows mean the source's only with its)."""
     if source.dim != dim:
         raise ConfigError(f"--init {source.name} has {source.dim}-dimensional vectors but --dim is {dim}; give --dim "
                           f"{source.dim} (or leave --dim out).")
-    if subwords:
-        raise ConfigError("--init cannot start a --subwords run yet; train it from scratch.")
+    if subwords is not None and source.subwords is not None and tuple(source.subwords) != tuple(subwords):
+        minn, maxn, bucket = source.subwords
+        raise ConfigError(f"--init {source.name} hashed n-grams with --minn {minn} --maxn {maxn} --bucket {bucket}; "
+                          "give the same, so that its n-gram rows mean the same n-grams.")
 
 
-def start_from(source: InitSource, vocab: Vocab, negative: int, hs: bool, lock: Optional[float] = None) -> StartFrom:
+def start_from(source: InitSource, vocab: Vocab, negative: int, hs: bool, lock: Optional[float] = None,
+               subwords: bool = False) -> StartFrom:
     """What the engine copies from the source: w_in, w_out (negative sampling's output rows, when
     the source has them), and syn1 with --hs only when the source's tree is this run's (the same
     words and counts); else hierarchical softmax's nodes start at zero. lock: the factor of the
     updates of the input rows that came from the source (gensim's vectors_lockf; 0 freezes them),
-    new words' and every output row's taking whole updates."""
-    arrays = {"w_in": source.vectors()}
+    new words' and every output row's taking whole updates. subwords: a --subwords run, which
+    takes a subword source's own word rows and n-gram rows (another source's vectors as own rows)."""
+    arrays = {"w_in": source.arrays["w_in"] if subwords and source.subwords else source.vectors()}
+    if subwords and source.subwords:
+        arrays["w_sub"] = source.arrays["w_sub"]
     if negative > 0 and "w_out" in source.arrays:
         arrays["w_out"] = source.arrays["w_out"]
     same_tree = source.words == vocab.words and source.counts is not None and \
@@ -193,7 +255,7 @@ def start_from(source: InitSource, vocab: Vocab, negative: int, hs: bool, lock: 
         arrays["syn1"] = source.arrays["syn1"]
     rows = source_rows(source, vocab.words)
     lockf = None if lock is None else np.where(rows >= 0, np.float32(lock), np.float32(1.0)).astype(np.float32)
-    return StartFrom(arrays, rows, lockf)
+    return StartFrom(arrays, rows, lockf, source.ngram_buckets if "w_sub" in arrays else None)
 
 
 def read_for_init(corpus, cfg: VocabConfig, source: InitSource, mode: str, log: Callable[[str], None],

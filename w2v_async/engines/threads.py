@@ -242,6 +242,8 @@ def train_word2vec(
             ckpt.init.fill({"w_in": w_in, "w_out": w_out})
             syn1 = ckpt.init.syn1()
         w_sub = None if sub is None else init_matrices(len(sub.buckets), cfg.dim, cfg.seed + 1, cfg.init_scale)[0]
+        if ckpt.init is not None and w_sub is not None:
+            ckpt.init.fill_ngrams(w_sub, sub.buckets)
         state = RunState.new(n_threads, cfg.epochs, np.concatenate(thread_rng_states(cfg.seed, n_threads)))
     merge_every = hot_row_merge_every(n_threads, cfg.start_alpha / cfg.default_alpha)
     n_hot = hot_rows(n_words, cfg.dim, n_threads, merge_every) if guard is None else 0
