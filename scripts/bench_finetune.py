@@ -7,6 +7,8 @@ The corpus is split by lines: A = the first half (the "general" text), B = the s
 - A-only: ours trained on A (also saved with --save-model);
 - init: ours on B with --init A's model file (--init-vocab extend);
 - init-vectors: ours on B with --init A's vectors file (no output rows: what a plain file costs);
+- init-lock-0.25, init-alpha-0.01: init with --lock-factor 0.25, or with --alpha 0.01 (how much of
+  A is kept against how much B moves it);
 - gensim-update: gensim Word2Vec on A, then build_vocab(B, update=True) and train on B;
 - scratch-AB: ours on A + B.
 
@@ -124,7 +126,8 @@ def main():
                       str(args.epochs), "--threads", str(args.threads), "--seed", str(seed), "-q", "--json",
                       "--cache-dir", os.path.join(tmp, "cache")]
             out = {name: os.path.join(tmp, f"{name}-{seed}.bin") for name in
-                   ("scratch-B", "A-only", "init", "init-vectors", "gensim-update", "scratch-AB")}
+                   ("scratch-B", "A-only", "init", "init-vectors", "init-lock-0.25", "init-alpha-0.01",
+                    "gensim-update", "scratch-AB")}
             model_a = os.path.join(tmp, f"A-{seed}.npz")
             runs = [
                 ("A-only", [w2v, "train", paths["A"], "-o", out["A-only"], "--save-model", model_a, *common]),
@@ -132,6 +135,10 @@ def main():
                 ("init", [w2v, "train", paths["B"], "-o", out["init"], "--init", model_a, *common]),
                 ("init-vectors", [w2v, "train", paths["B"], "-o", out["init-vectors"], "--init", out["A-only"],
                                   *common]),
+                ("init-lock-0.25", [w2v, "train", paths["B"], "-o", out["init-lock-0.25"], "--init", model_a,
+                                    "--lock-factor", "0.25", *common]),
+                ("init-alpha-0.01", [w2v, "train", paths["B"], "-o", out["init-alpha-0.01"], "--init", model_a,
+                                     *common, "--alpha", "0.01"]),
                 ("gensim-update", [sys.executable, __file__, "--worker", "--a", paths["A"], "--b", paths["B"],
                                    "--output", out["gensim-update"], "--seed", str(seed), "--threads",
                                    str(args.threads), "--epochs", str(args.epochs), "--dim", str(args.dim),

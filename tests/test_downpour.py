@@ -304,3 +304,23 @@ def test_glove_on_ray_starts_from_init_as_the_threads_do(local_ray):
     for name in GLOVE_ARRAY_NAMES:
         np.testing.assert_allclose(res.params[name], threaded.params[name], rtol=1e-5, atol=1e-7, err_msg=name)
     assert not np.allclose(threaded.params["w_word"], train_glove(cooc, cfg, progress=False).params["w_word"])
+
+
+def test_downpour_shards_keep_locked_rows(local_ray, tmp_path):
+    """--lock-init on Ray: the shards scale each pushed change of a locked input row by 0, so the
+    source's rows come back bit-identical while the others train."""
+    from w2v_async.engines.base import Checkpointing
+    from w2v_async.engines.ray import train_word2vec_ray
+
+    vocab, enc = _encode(planted_corpus(tmp_path / "c.txt", n_sentences=300))
+    cfg = Word2VecConfig(dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
+    start = _start(len(vocab), {"w_in": (len(vocab), 16), "w_out": (len(vocab), 16)})
+    start.lockf = np.where(start.rows >= 0, 0.0, 1.0).astype(np.float32)
+    rcfg = RayConfig(replicas=2, ps_shards=2, n_fetch=2, n_push=1, batch_words=2000, job_words=200_000)
+    res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False,
+                             checkpointing=Checkpointing(init=start, lockf=start.lockf))
+    old = np.flatnonzero(start.rows >= 0)
+    assert np.array_equal(res.w_in[old], start.arrays["w_in"][start.rows[old]])
+    new = np.flatnonzero(start.rows < 0)
+    fresh = init_matrices(len(vocab), cfg.dim, cfg.seed, cfg.init_scale)[0]
+    assert not np.allclose(res.w_in[new], fresh[new]) and not np.allclose(res.w_out[old], start.arrays["w_out"][old // 2])

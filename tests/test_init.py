@@ -151,7 +151,6 @@ def _damaged(tmp_path, model_a):
     (["--init", "{model}", "--vocab", "{tmp}/v.txt"], "drop --vocab"),
     (["--init-vocab", "keep"], "--init-vocab applies to --init only"),
     (["--init", "{model}", "--model", "glove", "--engine", "sandblaster"], "--init applies to --engine threads or ray"),
-    (["--init", "{model}", "--lock-init", "--engine", "ray"], "--lock-init applies to --engine threads only"),
     (["--init", "{model}", "--lock-factor", "0.5", "--subwords"], "--lock-factor applies to runs without --subwords"),
     (["--init", "{model}", "--lock-factor", "2"], "--lock-factor must be in [0, 1]"),
     (["--init", "{model}", "--lock-factor", "0.5", "--lock-init"], "give one of the two"),

@@ -53,7 +53,6 @@ OPTION_SCOPES = (
     (("minn", "maxn", "bucket"), "--subwords", lambda r: r.subwords, "add --subwords"),
     (("lock_init", "lock_factor"), "--model sgns or cbow", lambda r: r.model != "glove", "use --model sgns or cbow"),
     (_INIT_OPTIONS, "--engine threads or ray", lambda r: r.engine != "sandblaster", "use --engine threads or ray"),
-    (("lock_init", "lock_factor"), "--engine threads", lambda r: r.engine == "threads", "drop --engine"),
     (("lock_init", "lock_factor"), "runs without --subwords", lambda r: not r.subwords, "drop --subwords"),
     (_INIT_OPTIONS[1:], "--init", lambda r: r.init, "add --init SOURCE"),
     (("replicas", "ps_shards", "batch_words", "ray_address"),

@@ -123,7 +123,8 @@ class _Downpour:
     """The driver: starts the actors, hands out jobs, checkpoints, and gathers the result."""
 
     def __init__(self, ray, rcfg: RayConfig, params: Dict[str, np.ndarray], data: list,
-                 block: Callable[[int], object], replica_cls, replica_args, gradsq_names: Dict[str, str], resume):
+                 block: Callable[[int], object], replica_cls, replica_args, gradsq_names: Dict[str, str], resume,
+                 lockf: Optional[np.ndarray] = None):
         self.ray, self.rcfg, self.params, self.blocks = ray, rcfg, params, BlocksInFlight(ray, block)
         m = rcfg.ps_shards
         self.gradsq = None  # AdaGrad shards' sums, full size (for checkpoints), by parameter name
@@ -136,7 +137,8 @@ class _Downpour:
         shard_cls = ray.remote(num_cpus=1)(ParamShard)
         self.shards = [shard_cls.options(name=f"{run}-shard-{s}").remote(
             {name: a[s::m] for name, a in params.items()}, m, rcfg.ps_optimizer, rcfg.ps_eta,
-            None if self.gradsq is None else {name: g[s::m] for name, g in self.gradsq.items()}) for s in range(m)]
+            None if self.gradsq is None else {name: g[s::m] for name, g in self.gradsq.items()},
+            None if lockf is None else {"w_in": lockf[s::m]}) for s in range(m)]
         # sent with every job, in a list so Ray hands the replicas refs, not the data: a restarted
         # replica gets them again (Ray does not promise a restartable actor its constructor's objects)
         self.data_refs = [ray.put(d) for d in data]
@@ -330,7 +332,7 @@ def train_word2vec_ray(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
 
     driver = _Downpour(ray, rcfg, {"w_in": w_in, "w_out": w_out}, [tables], block, Replica,
                        (cfg, rcfg, n_words, corpus.longest_sentence()),
-                       {"w_in": "ps_gradsq_in", "w_out": "ps_gradsq_out"}, ckpt.resume)
+                       {"w_in": "ps_gradsq_in", "w_out": "ps_gradsq_out"}, ckpt.resume, ckpt.lockf)
     try:
         stats = driver.run(jobs, state, ckpt, total, cfg.epochs, progress, f"{cfg.model} ray x{rcfg.replicas}", "w",
                            alpha_at, after_job)

@@ -73,12 +73,15 @@ class ParamShard:
     (its local steps, learning rate included). "sgd" adds it; "adagrad" (DistBelief) treats it
     as a gradient step and scales it per coordinate by eta / sqrt(sum of the squares so far),
     sums the shard holds. Every push bumps the version; pull returns it, and push returns how many
-    versions passed between the replica's pull and its push (its staleness).
+    versions passed between the replica's pull and its push (its staleness). scale (--lock-init):
+    {name: float32[this shard's rows]}, each row's changes multiplied by its factor first (0: the
+    row never changes, whatever a replica's copy of it did).
     """
 
     def __init__(self, arrays: Dict[str, np.ndarray], n_shards: int, optimizer: str, eta: float,
-                 gradsq: Optional[Dict[str, np.ndarray]] = None):
+                 gradsq: Optional[Dict[str, np.ndarray]] = None, scale: Optional[Dict[str, np.ndarray]] = None):
         self.arrays = {name: np.array(a) for name, a in arrays.items()}
+        self.scale = scale or {}
         self.n_shards, self.eta = n_shards, np.float32(eta)
         self.gradsq = None
         if optimizer == "adagrad":  # the sums of squared changes: zero, or a checkpoint's
@@ -99,6 +102,8 @@ class ParamShard:
         t0 = time.perf_counter()
         for name, (ids, delta) in changes.items():
             rows, w = ids // self.n_shards, self.arrays[name]
+            if name in self.scale:
+                delta = delta * self.scale[name][rows][:, None]
             if self.gradsq is None:
                 w[rows] += delta
             else:
