@@ -34,7 +34,7 @@ COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 PHRASES_FLAGS ?= --scoring word2phrase --passes 2 --threshold 200,100
 
-.PHONY: all demo test test-cores bench-web bench-subwords bench bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki phrases bench-phrases clean
+.PHONY: all demo test test-cores bench-web bench-subwords bench bench-finetune bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki phrases bench-phrases clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -121,6 +121,9 @@ bench-subwords: $(W2V) $(FT_VENV)/bin/python
 
 bench: $(W2V)
 	$(BIN)/python scripts/bench_vs_gensim.py --threads $(THREADS)
+
+bench-finetune: $(W2V)
+	$(BIN)/python scripts/bench_finetune.py --threads $(THREADS)
 
 bench-glove: $(W2V)
 	$(BIN)/python scripts/bench_glove.py --threads $(THREADS)
