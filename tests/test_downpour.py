@@ -306,7 +306,8 @@ def test_glove_on_ray_starts_from_init_as_the_threads_do(local_ray):
     assert not np.allclose(threaded.params["w_word"], train_glove(cooc, cfg, progress=False).params["w_word"])
 
 
-def test_downpour_shards_keep_locked_rows(local_ray, tmp_path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+def test_downpour_shards_keep_locked_rows(local_ray, tmp_path, optimizer):
     """--lock-init on Ray: the shards scale each pushed change of a locked input row by 0, so the
     source's rows come back bit-identical while the others train."""
     from w2v_async.engines.base import Checkpointing
@@ -316,7 +317,8 @@ def test_downpour_shards_keep_locked_rows(local_ray, tmp_path):
     cfg = Word2VecConfig(dim=16, window=3, sample=1e-3, epochs=1, threads=1, seed=3)
     start = _start(len(vocab), {"w_in": (len(vocab), 16), "w_out": (len(vocab), 16)})
     start.lockf = np.where(start.rows >= 0, 0.0, 1.0).astype(np.float32)
-    rcfg = RayConfig(replicas=2, ps_shards=2, n_fetch=2, n_push=1, batch_words=2000, job_words=200_000)
+    rcfg = RayConfig(replicas=2, ps_shards=2, n_fetch=2, n_push=1, batch_words=2000, job_words=200_000,
+                     ps_optimizer=optimizer)
     res = train_word2vec_ray(enc, vocab, cfg, rcfg, progress=False,
                              checkpointing=Checkpointing(init=start, lockf=start.lockf))
     old = np.flatnonzero(start.rows >= 0)
@@ -324,3 +326,19 @@ def test_downpour_shards_keep_locked_rows(local_ray, tmp_path):
     new = np.flatnonzero(start.rows < 0)
     fresh = init_matrices(len(vocab), cfg.dim, cfg.seed, cfg.init_scale)[0]
     assert not np.allclose(res.w_in[new], fresh[new]) and not np.allclose(res.w_out[old], start.arrays["w_out"][old // 2])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+def test_a_shard_scales_a_locked_row_s_step_not_its_gradient(optimizer):
+    """--lock-factor f on Ray: the row moves f times the step it would take (AdaGrad's too, whose
+    division by the root of the squared sums would cancel an f applied to the change itself)."""
+    from w2v_async.engines.ray_actors import ParamShard
+
+    start = {"w_in": np.zeros((2, 3), np.float32)}
+    delta = np.array([[0.2, -0.4, 0.1], [0.2, -0.4, 0.1]], np.float32)
+    free = ParamShard(start, 1, optimizer, 0.05)
+    scaled = ParamShard(start, 1, optimizer, 0.05, scale={"w_in": np.array([0.25, 1.0], np.float32)})
+    for shard in (free, scaled):
+        shard.push({"w_in": (np.array([0, 1]), delta)}, 0)
+    got, want = scaled.rows()[0]["w_in"], free.rows()[0]["w_in"]
+    assert np.allclose(got[0], 0.25 * want[0]) and np.array_equal(got[1], want[1]) and np.abs(want).min() > 0

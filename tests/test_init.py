@@ -11,7 +11,7 @@ from gensim.models import KeyedVectors
 
 from naive import glove_step, sgns_window_hs_step
 from w2v_async import api
-from w2v_async.cli.commands import cli
+from w2v_async.cli.commands import _without_init, cli
 from w2v_async.config import VocabConfig
 from w2v_async.data.init import InitSource, StartFrom, glove_start, init_vocab
 from w2v_async.data.vocab import Vocab
@@ -153,6 +153,9 @@ def _damaged(tmp_path, model_a):
     (["--init", "{model}", "--model", "glove", "--engine", "sandblaster"], "--init applies to --engine threads or ray"),
     (["--init", "{model}", "--lock-factor", "0.5", "--subwords"], "--lock-factor applies to runs without --subwords"),
     (["--init", "{model}", "--lock-factor", "2"], "--lock-factor must be in [0, 1]"),
+    (["--init", "{model}", "--save-model", "{tmp}/out.bin"], "is also -o"),
+    (["--model", "glove", "--engine", "sandblaster", "--save-model", "{tmp}/m.npz"],
+     "--save-model applies to --engine threads or ray"),
     (["--init", "{model}", "--lock-factor", "0.5", "--lock-init"], "give one of the two"),
     (["--lock-init", "--init", "{model}", "--model", "glove"], "--lock-init applies to --model sgns or cbow only"),
 ])
@@ -276,3 +279,19 @@ def test_a_subword_source_with_other_n_gram_settings_is_refused(tmp_path, plante
     api.train_word2vec(planted, save_model=str(tmp_path / "s.npz"), **SMALL, **SUBWORDS)
     with pytest.raises(ConfigError, match="give the same"):
         api.train_word2vec(planted, init=str(tmp_path / "s.npz"), **{**SMALL, **SUBWORDS, "maxn": 5})
+
+
+def test_the_printed_resume_command_drops_init_and_its_options():
+    argv = ["c.txt", "-o", "v.bin", "--init", "a.npz", "--init-vocab=keep", "--lock-init", "--lock-factor", "0.5",
+            "--epochs", "2", "--init-vocab", "extend"]
+    assert _without_init(argv) == ["c.txt", "-o", "v.bin", "--epochs", "2"]
+
+
+def test_init_from_a_checkpoint_directory_leaves_its_writer_s_files(tmp_path, planted):
+    """Another run may be writing a checkpoint there: --init only reads (only --resume cleans up)."""
+    assert _train(planted, "-o", tmp_path / "a.txt", "--checkpoint-dir", tmp_path / "ck", "--epochs", 1).exit_code == 0
+    writing = tmp_path / "ck" / ".checkpoint-000009.npz.tmp"
+    writing.write_bytes(b"half a checkpoint")
+    result = _train(planted, "-o", tmp_path / "b.txt", "--init", tmp_path / "ck", "--epochs", 1)
+    assert result.exit_code == 0, result.output
+    assert writing.exists()

@@ -15,7 +15,7 @@ from .config import (ENGINES, ExperimentConfig, GloveConfig, RayConfig, Sandblas
 from .scopes import misplaced_option, run_kind
 from .data.cache import default_cache_dir
 from .data.corpus import check_output_path, open_corpus
-from .data.init import load_init
+from .data.init import INIT_VOCAB, load_init
 from .data.vocab import Vocab, scan_corpus
 from .errors import ConfigError
 from .evaluation import DEFAULT_RESTRICT_VOCAB, EvalReport, default_analogy_sets, default_similarity_sets
@@ -124,6 +124,11 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
                      cache_dir=options.get("cache_dir"), tmp_dir=options.get("tmp_dir"),
                      save_model=options.get("save_model"))
     if options.get("init") is not None:  # read first: --dim defaults to the source's
+        if options.get("init_vocab", "extend") not in INIT_VOCAB:
+            raise ConfigError(f"init_vocab must be one of {', '.join(INIT_VOCAB)}, got {options['init_vocab']!r}.")
+        if resume is not None or options.get("vocab") is not None:
+            raise ConfigError(f"--init starts a new run with its own vocabulary; drop --{'resume' if resume else 'vocab'} "
+                              "(a fine-tuning run resumes with --resume alone).")
         source = load_init(options["init"], job.log)
         options = {"dim": source.dim, **options}
         if options.get("lock_init") and options.get("lock_factor") not in (None, 0.0):

@@ -312,21 +312,20 @@ def read_checkpoint(path: str) -> Tuple[dict, Dict[str, np.ndarray]]:
     return meta, arrays
 
 
-def load_checkpoint(directory: str, log=lambda msg: None) -> Tuple[dict, Dict[str, np.ndarray], str]:
-    """The newest checkpoint in directory that verifies: (meta, arrays, path).
-
-    A damaged newest checkpoint is reported through log and the one before it is used.
-    """
+def load_checkpoint(directory: str, log=lambda msg: None, option: str = "--resume"):
+    """The newest checkpoint in directory that verifies: (meta, arrays, path); a damaged newest one is
+    reported through log and the one before it used. option: what named the directory; only --resume
+    (whose run owns it) removes what a killed writer left there (--init reads one another run may write)."""
     if not os.path.isdir(directory):
-        raise ConfigError(f"checkpoint directory {directory!r} does not exist; check the --resume path.")
-    for name in os.listdir(directory):  # left by a run that was killed while writing (kill -9)
+        raise ConfigError(f"checkpoint directory {directory!r} does not exist; check the {option} path.")
+    for name in os.listdir(directory) if option == "--resume" else []:  # left by a run killed while writing
         if name.startswith(".checkpoint-") and name.endswith(".tmp"):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(directory, name))
     files = checkpoint_files(directory)
     if not files:
         raise InputError(f"{directory!r} holds no checkpoint-*.npz file; train with --checkpoint-dir {directory} "
-                         "first, or drop --resume.")
+                         f"first, or drop {option}.")
     problems = []
     for _, path in files:
         try:
@@ -337,7 +336,7 @@ def load_checkpoint(directory: str, log=lambda msg: None) -> Tuple[dict, Dict[st
         for problem in problems:
             log(f"warning: {problem} Using the older {os.path.basename(path)}.")
         return meta, arrays, path
-    raise InputError(f"no usable checkpoint in {directory!r}: {' '.join(problems)} Start again without --resume.")
+    raise InputError(f"no usable checkpoint in {directory!r}: {' '.join(problems)} Start again without {option}.")
 
 
 def peek_checkpoint(directory: str) -> Optional[dict]:

@@ -77,6 +77,8 @@ class _Job:
         self.model_path, self.init = options.save_model, options.init
         if self.model_path is not None:
             check_output_path(self.model_path)
+            if output is not None and os.path.abspath(output) == os.path.abspath(self.model_path):
+                raise ConfigError(f"--save-model {self.model_path!r} is also -o; give the model file another name.")
         if self.init is not None and (resume is not None or options.vocab_path is not None):
             raise ConfigError(f"--init starts a new run with its own vocabulary; drop --{'resume' if resume else 'vocab'} "
                               "(a fine-tuning run resumes with --resume alone).")

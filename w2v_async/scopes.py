@@ -54,6 +54,8 @@ OPTION_SCOPES = (
     (("lock_init", "lock_factor"), "--model sgns or cbow", lambda r: r.model != "glove", "use --model sgns or cbow"),
     (_INIT_OPTIONS, "--engine threads or ray", lambda r: r.engine != "sandblaster", "use --engine threads or ray"),
     (("lock_init", "lock_factor"), "runs without --subwords", lambda r: not r.subwords, "drop --subwords"),
+    (("save_model",), "--engine threads or ray", lambda r: r.engine != "sandblaster",
+     "keep the vectors (-o) to start a later run from"),
     (_INIT_OPTIONS[1:], "--init", lambda r: r.init, "add --init SOURCE"),
     (("replicas", "ps_shards", "batch_words", "ray_address"),
      "--engine ray or sandblaster", lambda r: r.engine != "threads", "add --engine ray"),

@@ -296,7 +296,7 @@ def train(ctx, corpus, output, fmt, model, dim, window, negative, hs, fixed_wind
         summary = outcome.summary
     except Interrupted as e:
         argv = getattr(ctx.find_root().command, "argv", sys.argv[1:])
-        args = argv if resume_dir else argv + ["--resume", e.checkpoint_dir]
+        args = argv if resume_dir else _without_init(argv) + ["--resume", e.checkpoint_dir]
         click.echo(f"Error: {e} Resume with: w2v-async {' '.join(shlex.quote(a) for a in args)}", err=True)
         sys.exit(130)
     except W2VError as e:
@@ -358,6 +358,19 @@ def cooccur(corpus, output, window, asymmetric, memory, threads, vocab_path, tmp
         _fail(e)
     if as_json:
         click.echo(json.dumps(summary))
+
+
+def _without_init(argv):
+    """train's arguments without --init and the options that go with it: a fine-tuning run resumes
+    with --resume alone (its checkpoints hold its vocabulary and the rows' lock factors)."""
+    out, skip = [], False
+    for a in argv:
+        name = a.split("=", 1)[0]
+        if skip or name in ("--init", "--init-vocab", "--lock-factor", "--lock-init"):
+            skip = not skip and "=" not in a and name != "--lock-init"
+            continue
+        out.append(a)
+    return out
 
 
 def _sigterm_as_interrupt(signum, frame):

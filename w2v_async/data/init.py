@@ -53,7 +53,7 @@ class InitSource:
 
     @property
     def dim(self) -> int:
-        return int(self.vectors().shape[1])
+        return int(self.arrays["w_in" if "w_in" in self.arrays else "w_word"].shape[1])
 
     def vectors(self) -> np.ndarray:
         """Its word vectors: w_in, a subword model's composed vectors, or GloVe's W + W~ (what each
@@ -75,7 +75,7 @@ def load_init(source, log: Callable[[str], None] = lambda msg: None) -> InitSour
         return _from_keyed_vectors(source, "the given KeyedVectors")
     path = os.fspath(source)
     if os.path.isdir(path):
-        meta, arrays, path = load_checkpoint(path, log)
+        meta, arrays, path = load_checkpoint(path, log, "--init")
         return _from_model(meta, arrays, path)
     if not os.path.isfile(path):
         raise ConfigError(f"--init {path!r} does not exist; give a model file (from --save-model), a checkpoint "
@@ -98,8 +98,8 @@ def _from_model(meta: dict, arrays: Dict[str, np.ndarray], path: str) -> InitSou
         raise InputError(f"--init {path!r} holds no model this version reads (--model {model}); give a vectors "
                          "file instead.")
     if meta.get("engine") == "sandblaster":
-        raise InputError(f"--init {path!r} is an --engine sandblaster checkpoint (L-BFGS's state); give its vectors "
-                         "file or --save-model file instead.")
+        raise InputError(f"--init {path!r} is an --engine sandblaster checkpoint (L-BFGS's state); give the vectors "
+                         "file it wrote (-o) instead.")
     params = {name: arrays[name] for name in MODEL_ARRAYS[model] + ("w_sub",) if name in arrays}
     words, counts, train = unpack_words(arrays), arrays.get("counts"), meta["config"]["train"]
     source = InitSource(words, params, path, counts, model, train)

@@ -102,14 +102,11 @@ class ParamShard:
         t0 = time.perf_counter()
         for name, (ids, delta) in changes.items():
             rows, w = ids // self.n_shards, self.arrays[name]
-            if name in self.scale:
-                delta = delta * self.scale[name][rows][:, None]
-            if self.gradsq is None:
-                w[rows] += delta
-            else:
+            if self.gradsq is not None:  # AdaGrad: the change becomes its scaled step
                 g = self.gradsq[name]
                 g[rows] += delta * delta
-                w[rows] += self.eta * delta / (np.sqrt(g[rows]) + np.float32(1e-8))
+                delta = self.eta * delta / (np.sqrt(g[rows]) + np.float32(1e-8))
+            w[rows] += delta * self.scale[name][rows][:, None] if name in self.scale else delta
         staleness = self.version - pulled_version
         self.version += 1
         self.busy += time.perf_counter() - t0
