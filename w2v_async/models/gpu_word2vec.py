@@ -1,0 +1,248 @@
+"""Skip-gram on an NVIDIA GPU (issue 28, in progress): HogBatch windows trained by CUDA blocks.
+
+A block trains one window (Ji et al. 2016, as BlazingText and FULL-W2V map it): its context rows
+and its output rows (the center, then its negatives) are loaded once into shared memory, one
+thread per dimension; the window's scores, one per (context, output) pair, are computed by one
+thread per pair from shared memory (no warp shuffles, so numba's CUDA simulator runs it); then
+every output row takes sum_c G[c, o] v_c and every context row sum_o G[c, o] u_o, all at the rows as
+loaded (the CPU's ns_window_deltas step, with word2vec.c's sigmoid tables), added with float32
+atomics. Two windows of a launch that
+share a row both land (atomics, not plain stores), at rows each loaded before the other's change:
+Hogwild's staleness, as on the CPU.
+
+sentence_kernel draws the subsampling, windows and negatives on the device, a block a sentence at a
+time as a CPU thread does; window_kernel trains windows drawn elsewhere. Nothing here is wired to
+`--engine gpu` yet: streaming the corpus, checkpoints and the engine are the next steps.
+
+numba.cuda is imported when this module is, so only a GPU run (or a test in the simulator,
+NUMBA_ENABLE_CUDASIM=1 set before numba is imported) imports it.
+"""
+
+import numpy as np
+from numba import cuda, float32
+
+from .sampling import _TABLE_SCALE, EXP_TABLE_SIZE, LOG_SIGMOID_TABLE, MAX_EXP, SIGMOID_TABLE
+
+PROGRESS_EVERY = 10_000  # words a block trains between publishing its count and reading the rate (as a CPU thread)
+_U8, _U12, _U25, _U27, _U32 = (np.uint64(n) for n in (8, 12, 25, 27, 32))
+_U24_MASK = np.uint64(0xFFFFFF)
+_MULT = np.uint64(0x2545F4914F6CDD1D)
+
+
+@cuda.jit(device=True)
+def _next(x):
+    """xorshift64*, as models/sampling.xorshift_next: the next state (the caller multiplies)."""
+    x ^= x >> _U12
+    x ^= x << _U25
+    x ^= x >> _U27
+    return x
+
+
+@cuda.jit(device=True)
+def _bounded(r, n):
+    """The high 32 bits of r onto [0, n), as sampling.bounded."""
+    return np.int64(((r >> _U32) * np.uint64(n)) >> _U32)
+
+
+@cuda.jit(device=True)
+def _unit(r):
+    """24 bits of r as a float32 in [0, 1), as sampling.unit_float."""
+    return float32((r >> _U8) & _U24_MASK) * float32(1.0 / (1 << 24))
+
+
+@cuda.jit(device=True)
+def _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negatives, n_neg, center, lr, t):
+    """One HogBatch window in a block (thread t; every thread calls it): contexts[:n_ctx] (shared)
+    predict center against negatives[:n_neg] (shared; those equal to center dropped), every score
+    at the rows as loaded, each change added atomically. Returns the window's loss (thread 0's)."""
+    dim = v.shape[1]
+    if t == 0:
+        outputs[0] = center
+        n = 1
+        for q in range(n_neg):
+            if negatives[q] != center:
+                outputs[n] = negatives[q]
+                n += 1
+        for q in range(n, outputs.shape[0]):
+            outputs[q] = -1
+    cuda.syncthreads()
+    n_out = 0
+    for q in range(outputs.shape[0]):
+        if outputs[q] >= 0:
+            n_out += 1
+    if t < dim:  # one thread per dimension loads every row once
+        for c in range(n_ctx):
+            v[c, t] = w_in[contexts[c], t]
+        for o in range(n_out):
+            u[o, t] = w_out[outputs[o], t]
+    cuda.syncthreads()
+    if t < n_ctx * n_out:  # one thread per (context, output) pair: its score and gradient
+        c = t // n_out
+        o = t - c * n_out
+        f = float32(0.0)
+        for k in range(dim):
+            f += v[c, k] * u[o, k]
+        label = float32(1.0) if o == 0 else float32(0.0)
+        if f > MAX_EXP:  # sampling._sigmoid_grad_loss: word2vec.c's tables, as the CPU kernels
+            g[t] = (label - float32(1.0)) * lr
+            pair_loss[t] = (float32(1.0) - label) * f
+        elif f < -MAX_EXP:
+            g[t] = label * lr
+            pair_loss[t] = -label * f
+        else:
+            idx = min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)
+            g[t] = (label - SIGMOID_TABLE[idx]) * lr
+            pair_loss[t] = (float32(1.0) - label) * f - LOG_SIGMOID_TABLE[idx]
+    cuda.syncthreads()
+    if t < dim:  # every change from the rows as loaded, added atomically
+        for o in range(n_out):
+            delta = float32(0.0)
+            for c in range(n_ctx):
+                delta += g[c * n_out + o] * v[c, t]
+            cuda.atomic.add(w_out, (outputs[o], t), delta)
+        for c in range(n_ctx):
+            delta = float32(0.0)
+            for o in range(n_out):
+                delta += g[c * n_out + o] * u[o, t]
+            cuda.atomic.add(w_in, (contexts[c], t), delta)
+    total = float32(0.0)
+    if t == 0:
+        for p in range(n_ctx * n_out):
+            total += pair_loss[p]
+    cuda.syncthreads()  # the shared rows are free again
+    return total
+
+
+def window_kernel(dim: int, max_contexts: int, max_outputs: int):
+    """The kernel for vectors of dim floats, windows of up to max_contexts context words and
+    max_outputs output rows (the center and its negatives), compiled for those sizes (shared arrays
+    have sizes fixed at compile time). Launch it as kernel[n_windows, threads](...), threads >=
+    max(dim, max_contexts * max_outputs), with
+        w_in, w_out : float32[V, d] on the device (updated in place);
+        centers : int32[n]; ctx_bounds : int64[n + 1], window b's contexts ctx_ids[ctx_bounds[b]:
+        ctx_bounds[b + 1]]; negatives : int32[n, k]; lr : float32; loss : float32[n], each window's
+        summed pair loss (written).
+    """
+    pairs = max_contexts * max_outputs
+
+    @cuda.jit
+    def train_windows(w_in, w_out, centers, ctx_bounds, ctx_ids, negatives, lr, loss):
+        v = cuda.shared.array((max_contexts, dim), float32)
+        u = cuda.shared.array((max_outputs, dim), float32)
+        g = cuda.shared.array(pairs, float32)
+        pair_loss = cuda.shared.array(pairs, float32)
+        outputs = cuda.shared.array(max_outputs, np.int32)
+        contexts = cuda.shared.array(max_contexts, np.int32)
+        negs = cuda.shared.array(max_outputs, np.int32)
+        b = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        first = ctx_bounds[b]
+        n_ctx = ctx_bounds[b + 1] - first
+        if t == 0:
+            for c in range(n_ctx):
+                contexts[c] = ctx_ids[first + c]
+            for q in range(negatives.shape[1]):
+                negs[q] = negatives[b, q]
+        cuda.syncthreads()
+        total = _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negs, negatives.shape[1],
+                             centers[b], lr, t)
+        if t == 0:
+            loss[b] = total
+
+    return train_windows
+
+
+def sentence_kernel(dim: int, window: int, negative: int):
+    """Skip-gram by HogBatch windows with the sampling on the device: block b trains sentences
+    b, b + blocks, ... of a piece of the corpus, each as a CPU thread does (models/word2vec_loops):
+    subsampled, then every kept word's reduced window and its negative shared by the window, drawn
+    by the block's xorshift64* state in the CPU kernel's order, so one block trains what one CPU
+    thread trains from the same state (to float rounding: the sums run in another order).
+    Launch as kernel[blocks, threads_per_block(dim, 2 window, negative + 1)] with
+        w_in, w_out : float32[V, d]; ids : int32[]; sent_starts : int64[S + 1]; sentences : int64[n],
+        the sentences to train, in order; keep_prob : float32[V]; noise_prob, noise_alias : the alias
+        table; windows : int64[2] (window, shrink); rng : uint64[blocks]; sched : float64[3] (start
+        rate, end rate, words of the whole run); counters : int64[1], the words done by all blocks
+        (published every PROGRESS_EVERY words, when each block also reads the rate again);
+        buffers : int32[blocks, longest sentence]; out : float64[blocks, 2], each block's loss and
+        examples (added to).
+    """
+    max_ctx, max_out = 2 * window, negative + 1
+    pairs = max_ctx * max_out
+
+    @cuda.jit
+    def train_sentences(w_in, w_out, ids, sent_starts, sentences, keep_prob, noise_prob, noise_alias, windows, rng,
+                        sched, counters, buffers, out):
+        v = cuda.shared.array((max_ctx, dim), float32)
+        u = cuda.shared.array((max_out, dim), float32)
+        g = cuda.shared.array(pairs, float32)
+        pair_loss = cuda.shared.array(pairs, float32)
+        outputs = cuda.shared.array(max_out, np.int32)
+        contexts = cuda.shared.array(max_ctx, np.int32)
+        negs = cuda.shared.array(max_out, np.int32)
+        info = cuda.shared.array(2, np.int64)  # kept words of the sentence, contexts of the window
+        rate = cuda.shared.array(1, float32)
+        b = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        sent = buffers[b]
+        n_noise = noise_prob.shape[0]
+        unpublished = 0
+        if t == 0:
+            rate[0] = max(sched[0] - (sched[0] - sched[1]) * (counters[0] / sched[2]), sched[1])
+        for q in range(b, sentences.shape[0], cuda.gridDim.x):
+            s = sentences[q]
+            if t == 0:  # subsampling, as sampling._subsample
+                r = rng[b]
+                n = 0
+                for p in range(sent_starts[s], sent_starts[s + 1]):
+                    r = _next(r)
+                    if _unit(r * _MULT) < keep_prob[ids[p]]:
+                        sent[n] = ids[p]
+                        n += 1
+                rng[b] = r
+                info[0] = n
+            cuda.syncthreads()
+            n = info[0]
+            for i in range(n):
+                if t == 0:  # the reduced window and, when it has contexts, its negatives (sampling._draw_window)
+                    r = _next(rng[b])
+                    reach = windows[0] - _bounded(r * _MULT, windows[1])
+                    n_ctx = 0
+                    for j in range(max(0, i - reach), min(n, i + reach + 1)):
+                        if j != i:
+                            contexts[n_ctx] = sent[j]
+                            n_ctx += 1
+                    if n_ctx > 0:
+                        for k in range(negative):
+                            r = _next(r)
+                            x = r * _MULT
+                            j = _bounded(x, n_noise)
+                            negs[k] = j if _unit(x) < noise_prob[j] else noise_alias[j]
+                    rng[b] = r
+                    info[1] = n_ctx
+                cuda.syncthreads()
+                n_ctx = info[1]
+                if n_ctx > 0:
+                    loss = _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negs, negative,
+                                        sent[i], rate[0], t)
+                    if t == 0:
+                        out[b, 0] += loss
+                        out[b, 1] += n_ctx
+                cuda.syncthreads()
+            if t == 0:  # the rate follows every block's progress, read at each of this block's ticks
+                unpublished += sent_starts[s + 1] - sent_starts[s]
+                if unpublished >= PROGRESS_EVERY:
+                    cuda.atomic.add(counters, 0, unpublished)
+                    unpublished = 0
+                    rate[0] = max(sched[0] - (sched[0] - sched[1]) * (counters[0] / sched[2]), sched[1])
+            cuda.syncthreads()
+        if t == 0 and unpublished > 0:
+            cuda.atomic.add(counters, 0, unpublished)
+
+    return train_sentences
+
+
+def threads_per_block(dim: int, max_contexts: int, max_outputs: int) -> int:
+    """Threads a block needs: one per dimension and one per (context, output) pair, in whole warps."""
+    need = max(dim, max_contexts * max_outputs)
+    return (need + 31) // 32 * 32
