@@ -102,6 +102,9 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     engine = options.get("engine", "threads")
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}.")
+    if engine == "gpu" and model != "sgns":
+        raise ConfigError(f"--engine gpu trains --model sgns for now (CBOW and GloVe come next); train --model {model} "
+                          "with --engine threads.")
     if engine == "sandblaster" and not glove:
         raise ConfigError(f"--engine sandblaster trains --model glove (L-BFGS on its batch objective); train "
                           f"--model {model} with --engine threads or ray.")
@@ -122,7 +125,7 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
                      checkpoint_dir=options.get("checkpoint_dir"), checkpoint_every=options.get("checkpoint_every"),
                      resume=resume, ray=ray, sandblaster=sandblaster, cache=options.get("cache", True),
                      cache_dir=options.get("cache_dir"), tmp_dir=options.get("tmp_dir"),
-                     save_model=options.get("save_model"))
+                     save_model=options.get("save_model"), gpu=engine == "gpu")
     if options.get("init") is not None:  # read first: --dim defaults to the source's
         if options.get("init_vocab", "extend") not in INIT_VOCAB:
             raise ConfigError(f"init_vocab must be one of {', '.join(INIT_VOCAB)}, got {options['init_vocab']!r}.")

@@ -169,7 +169,7 @@ class Word2VecConfig:
             raise ConfigError(f"--bucket must be below 2^31 (fastText's files hold it as int32), got {self.bucket}.")
 
 
-ENGINES = ("threads", "ray", "sandblaster")
+ENGINES = ("threads", "ray", "sandblaster", "gpu")
 PS_OPTIMIZERS = ("sgd", "adagrad")
 
 

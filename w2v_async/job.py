@@ -51,6 +51,7 @@ class RunOptions:
     init: Optional[InitSource] = None  # --init: the trained model to start from (data/init.load_init)
     init_vocab: str = "extend"
     lock_factor: Optional[float] = None  # --init: the source rows' update factor (--lock-init: 0)
+    gpu: bool = False  # --engine gpu (engines/gpu.py)
 
 
 DEFAULT_CHECKPOINT_MINUTES = 10.0
@@ -86,7 +87,8 @@ class _Job:
                                                          "lock_factor": options.lock_factor}
         if options.lock_factor is not None and not 0.0 <= options.lock_factor <= 1.0:
             raise ConfigError(f"--lock-factor must be in [0, 1] (0: frozen, as --lock-init), got {options.lock_factor}.")
-        self.engine = "threads" if options.ray is None else "sandblaster" if options.sandblaster else "ray"
+        self.engine = ("gpu" if options.gpu else "threads") if options.ray is None else \
+            "sandblaster" if options.sandblaster else "ray"
         self.pass_name = "iteration" if self.engine == "sandblaster" else "epoch"  # what a checkpoint counts
         if checkpoint_every is not None and checkpoint_every < 0:
             raise ConfigError(
@@ -288,6 +290,10 @@ def train_from_corpus(
 
         ray.validate()
         import_ray()
+    if options.gpu:
+        from .engines.gpu import cuda_or_error, train_word2vec_gpu  # numba.cuda: imported only with --engine gpu
+
+        cuda_or_error()  # before the corpus is read
     job = _Job(cfg.model, output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
     reading = (source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads, _cache_dir(options, output))
@@ -313,10 +319,14 @@ def train_from_corpus(
         job.lockf = job.start.lockf
     run = (lambda ckpt: train_word2vec(encoded, vocab, cfg, progress=progress, checkpointing=ckpt)) if ray is None \
         else (lambda ckpt: train_word2vec_ray(encoded, vocab, cfg, ray, progress=progress, checkpointing=ckpt))
+    if options.gpu:
+        run = lambda ckpt: train_word2vec_gpu(encoded, vocab, cfg, progress, ckpt)  # noqa: E731
     result, final, config_path, write_s = job.train_and_write(
         run, vocab.counts, encoded.n_words * cfg.epochs, lambda res: res.w_in, fmt, ("--alpha", cfg.start_alpha))
     store()
     extra = {"engine": "ray", "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
+    if options.gpu:
+        extra = {"engine": "gpu", "gpu": result.downpour}
     composed = None if not cfg.subwords else lambda: fasttext_keyed_vectors(
         vocab.words, vocab.counts, cfg, result.params, result.ngram_buckets, final)
     return JobOutcome(vocab.words, final, keyed_vectors=composed, summary={

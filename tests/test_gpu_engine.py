@@ -1,0 +1,60 @@
+"""--engine gpu end to end in numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1: no GPU needed, one
+block at a time and slow, so the corpora are tiny), and its one-line error where no GPU is."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from gensim.models import KeyedVectors
+
+from conftest import group_margin, planted_corpus
+
+TINY = ["--dim", "8", "--window", "2", "--negative", "2", "--min-count", "1", "-q"]
+
+
+def _w2v(*args, simulate=True, **env):
+    environ = dict(os.environ, **env)
+    if simulate:
+        environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    return subprocess.run([sys.executable, "-m", "w2v_async.cli", "train", *map(str, args)], env=environ,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_without_a_gpu_the_engine_is_one_line_and_exit_2(tmp_path):
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=20)
+    done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", *TINY, simulate=False, CUDA_VISIBLE_DEVICES="")
+    assert done.returncode == 2 and done.stderr.startswith("Error: --engine gpu needs an NVIDIA GPU with CUDA; none "
+                                                           "was found (") and len(done.stderr.splitlines()) == 1
+    assert not os.path.exists(tmp_path / "v.txt")
+
+
+def test_planted_groups_are_learned_on_the_simulated_gpu(tmp_path):
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=60, length=6)
+    done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", *TINY, "--epochs", "3", "--alpha", "0.1",
+                "--sample", "0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    kv = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"))
+    assert group_margin(kv.index_to_key, kv.vectors) > 0.3
+
+
+def test_a_gpu_run_resumes_bit_identical_and_the_threads_engine_continues_it(tmp_path):
+    """Its checkpoints hold every block's RNG state: a run cut after epoch 1 and resumed gives the
+    uninterrupted run's vectors; the threads engine resumes the same checkpoint (one stream of
+    sentences, as a one-thread run)."""
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=25, length=6)
+    full = _w2v(corpus, "-o", tmp_path / "full.txt", "--engine", "gpu", *TINY, "--epochs", "2", "--checkpoint-dir",
+                tmp_path / "ck")
+    assert full.returncode == 0, full.stderr[-3000:]
+    names = sorted(os.listdir(tmp_path / "ck"))
+    os.unlink(tmp_path / "ck" / names[-1])  # back to the end of epoch 1
+    resumed = _w2v(corpus, "-o", tmp_path / "resumed.txt", "--engine", "gpu", *TINY, "--resume", tmp_path / "ck")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = (KeyedVectors.load_word2vec_format(str(tmp_path / n)) for n in ("full.txt", "resumed.txt"))
+    assert a.index_to_key == b.index_to_key and np.array_equal(a.vectors, b.vectors)
+    os.unlink(tmp_path / "ck" / sorted(os.listdir(tmp_path / "ck"))[-1])
+    threads = _w2v(corpus, "-o", tmp_path / "threads.txt", *TINY, "--threads", "1", "--resume", tmp_path / "ck",
+                   simulate=False)
+    assert threads.returncode == 0, threads.stderr[-3000:]
+    c = KeyedVectors.load_word2vec_format(str(tmp_path / "threads.txt"))
+    assert np.allclose(c.vectors, a.vectors, atol=1e-4)  # the same draws and tables: equal to rounding
