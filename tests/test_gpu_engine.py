@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from gensim.models import KeyedVectors
 
 from conftest import group_margin, planted_corpus
@@ -29,10 +30,11 @@ def test_without_a_gpu_the_engine_is_one_line_and_exit_2(tmp_path):
     assert not os.path.exists(tmp_path / "v.txt")
 
 
-def test_planted_groups_are_learned_on_the_simulated_gpu(tmp_path):
-    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=60, length=6)
-    done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", *TINY, "--epochs", "3", "--alpha", "0.1",
-                "--sample", "0")
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_planted_groups_are_learned_on_the_simulated_gpu(tmp_path, model):
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=40, length=6)
+    done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", "--model", model, *TINY, "--epochs", "3",
+                "--alpha", "0.1", "--sample", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     kv = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"))
     assert group_margin(kv.index_to_key, kv.vectors) > 0.3

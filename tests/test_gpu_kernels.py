@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 WINDOWS = """
@@ -56,13 +58,13 @@ from w2v_async.models.sampling import build_alias_table
 
 path = str(planted_corpus({tmp!r} + "/c.txt", n_sentences=30, length=8))
 vocab, enc = scan_corpus(CorpusReader(path), VocabConfig(min_count=1))
-cfg = Word2VecConfig(dim=8, window=2, negative=3, sample=0.02, epochs=1, threads=1, seed=5, alpha=0.2)
+cfg = Word2VecConfig(model={model!r}, dim=8, window=2, negative=3, sample=0.02, epochs=1, threads=1, seed=5, alpha=0.2)
 cpu = train_word2vec(enc, vocab, cfg, progress=False)
 w_in, w_out = init_matrices(len(vocab), cfg.dim, cfg.seed, cfg.init_scale)
 start = w_in.copy()
 prob, alias = build_alias_table(vocab.noise_distribution(cfg.ns_exponent))
 out = np.zeros((1, 2))
-kernel = sentence_kernel(cfg.dim, cfg.window, cfg.negative)
+kernel = sentence_kernel(cfg.dim, cfg.window, cfg.negative, cbow=cfg.model == "cbow")
 kernel[1, threads_per_block(cfg.dim, 2 * cfg.window, cfg.negative + 1)](
     w_in, w_out, np.asarray(enc.ids), np.asarray(enc.sent_starts), np.arange(enc.n_sentences, dtype=np.int64),
     vocab.keep_probs(cfg.sample), prob, alias, np.array(cfg.windows, np.int64), thread_rng_states(cfg.seed, 1)[0],
@@ -90,9 +92,10 @@ def test_one_launch_of_hogbatch_windows_is_the_numpy_minibatch_step():
     assert done.returncode == 0 and done.stdout.strip().endswith("OK"), done.stderr[-3000:]
 
 
-def test_a_block_trains_sentences_as_a_cpu_thread_does(tmp_path):
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_a_block_trains_sentences_as_a_cpu_thread_does(tmp_path, model):
     """Subsampling, reduced windows and negatives drawn on the device by a block's xorshift64* state
     in the CPU kernel's order: one block trains what one CPU thread trains (the same windows and
     negatives, word2vec.c's sigmoid tables, the same updates to float rounding)."""
-    done = _simulate(SENTENCES.format(tests=TESTS, tmp=str(tmp_path)))
+    done = _simulate(SENTENCES.format(tests=TESTS, tmp=str(tmp_path), model=model))
     assert done.returncode == 0 and done.stdout.strip().startswith("OK"), done.stderr[-3000:]

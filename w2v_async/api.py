@@ -102,8 +102,8 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     engine = options.get("engine", "threads")
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}.")
-    if engine == "gpu" and model != "sgns":
-        raise ConfigError(f"--engine gpu trains --model sgns for now (CBOW and GloVe come next); train --model {model} "
+    if engine == "gpu" and glove:
+        raise ConfigError("--engine gpu trains --model sgns and cbow for now (GloVe comes next); train --model glove "
                           "with --engine threads.")
     if engine == "sandblaster" and not glove:
         raise ConfigError(f"--engine sandblaster trains --model glove (L-BFGS on its batch objective); train "

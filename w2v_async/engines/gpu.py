@@ -1,5 +1,5 @@
-"""The GPU engine (`--engine gpu`, issue 28, in progress): skip-gram by HogBatch windows on an
-NVIDIA GPU through numba.cuda (models/gpu_word2vec.py).
+"""The GPU engine (`--engine gpu`, issue 28, in progress): skip-gram by HogBatch windows and CBOW
+on an NVIDIA GPU through numba.cuda (models/gpu_word2vec.py).
 
 The matrices, the sampling tables and one xorshift64* state per block live on the device from
 start to end. The corpus goes over in pieces of PIECE_SENTENCES sentences: each piece is one launch
@@ -10,7 +10,7 @@ matrices back for a checkpoint. A run is one stream of sentences in corpus order
 a one-thread RunState (its rng holds every block's state): it resumes from any engine's
 checkpoint, and any engine resumes from its.
 
-Not yet: CBOW and GloVe, pieces copied while the last one trains (double buffering).
+Not yet: GloVe, pieces copied while the last one trains (double buffering).
 """
 
 import time
@@ -56,8 +56,8 @@ def train_word2vec_gpu(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
     """Train skip-gram (HogBatch windows) on the GPU; the same inputs and result as
     engines/threads.train_word2vec."""
     cfg.validate()
-    if cfg.model != "sgns" or cfg.update != "window" or cfg.hs or cfg.subwords:
-        raise ConfigError("--engine gpu trains skip-gram by HogBatch windows for now (CBOW, --hs, --subwords and "
+    if (cfg.model == "sgns" and cfg.update != "window") or cfg.hs or cfg.subwords:
+        raise ConfigError("--engine gpu trains skip-gram by HogBatch windows and CBOW for now (--hs, --subwords and "
                           "--batching pair come later); use --engine threads for them.")
     cuda = cuda_or_error()
     from ..models.gpu_word2vec import sentence_kernel, threads_per_block  # numba.cuda: only a GPU run compiles it
@@ -87,7 +87,7 @@ def train_word2vec_gpu(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
         ("counters", np.array([state.counters[1]], np.int64)),
         ("sched", np.array([cfg.start_alpha, cfg.min_alpha, max(corpus.n_words * cfg.epochs, 1)], np.float64)))}
     buffers = cuda.device_array((n_blocks, max(1, corpus.longest_sentence())), np.int32)
-    kernel = sentence_kernel(cfg.dim, cfg.window, cfg.negative)
+    kernel = sentence_kernel(cfg.dim, cfg.window, cfg.negative, cbow=cfg.model == "cbow")
     threads = threads_per_block(cfg.dim, 2 * cfg.window, cfg.negative + 1)
     starts = corpus.sent_starts
     params = {"w_in": w_in, "w_out": w_out}
@@ -98,7 +98,7 @@ def train_word2vec_gpu(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
         state.rng[:] = device["rng"].copy_to_host()
 
     total = corpus.n_words * cfg.epochs
-    bar = Progress(total, progress, f"sgns gpu x{n_blocks}", "w")
+    bar = Progress(total, progress, f"{cfg.model} gpu x{n_blocks}", "w")
     t0 = last_checkpoint = time.perf_counter()
     try:
         while state.epoch[0] < cfg.epochs and not state.stopped:

@@ -113,6 +113,85 @@ def _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, nega
     return total
 
 
+@cuda.jit(device=True)
+def _cbow_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negatives, n_neg, center, lr, t):
+    """One CBOW window in a block (word2vec.c's, as word2vec.cbow_update): h, the mean of
+    contexts[:n_ctx] (v[0], shared), predicts center against negatives[:n_neg] (those equal to
+    center dropped); each output row takes g h, each context row the whole sum_o g_o u_o, added
+    atomically. The CPU takes the outputs one after another, so a row drawn twice is scored the
+    second time after its first change: the scores are computed in parallel from the rows as
+    loaded, then corrected in order (u' = u + g h moves a later score by g |h|^2 and the gradient by
+    g' g h), which gives the CPU's step. Returns the window's loss (thread 0's)."""
+    dim = v.shape[1]
+    if t == 0:
+        outputs[0] = center
+        n = 1
+        for q in range(n_neg):
+            if negatives[q] != center:
+                outputs[n] = negatives[q]
+                n += 1
+        for q in range(n, outputs.shape[0]):
+            outputs[q] = -1
+    cuda.syncthreads()
+    n_out = 0
+    for q in range(outputs.shape[0]):
+        if outputs[q] >= 0:
+            n_out += 1
+    if t < dim:
+        h = float32(0.0)
+        for c in range(n_ctx):
+            h += w_in[contexts[c], t]
+        v[0, t] = h / float32(n_ctx)
+        for o in range(n_out):
+            u[o, t] = w_out[outputs[o], t]
+    cuda.syncthreads()
+    if t < n_out:  # one thread per output row: its score from the rows as loaded
+        f = float32(0.0)
+        for k in range(dim):
+            f += v[0, k] * u[t, k]
+        pair_loss[t] = f
+    cuda.syncthreads()
+    extra = pair_loss.shape[0] - 1  # a slot past the outputs' (2 window x outputs > outputs)
+    if t == 0:  # the gradients in the CPU's order: a repeated row's later scores see its earlier changes
+        hh = float32(0.0)
+        for k in range(dim):
+            hh += v[0, k] * v[0, k]
+        cross = float32(0.0)
+        for o in range(n_out):
+            earlier = float32(0.0)
+            for q in range(o):
+                if outputs[q] == outputs[o]:
+                    earlier += g[q]
+            f = pair_loss[o] + earlier * hh
+            label = float32(1.0) if o == 0 else float32(0.0)
+            if f > MAX_EXP:
+                g[o] = (label - float32(1.0)) * lr
+                pair_loss[o] = (float32(1.0) - label) * f
+            elif f < -MAX_EXP:
+                g[o] = label * lr
+                pair_loss[o] = -label * f
+            else:
+                idx = min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)
+                g[o] = (label - SIGMOID_TABLE[idx]) * lr
+                pair_loss[o] = (float32(1.0) - label) * f - LOG_SIGMOID_TABLE[idx]
+            cross += g[o] * earlier
+        pair_loss[extra] = cross
+    cuda.syncthreads()
+    if t < dim:
+        grad = pair_loss[extra] * v[0, t]
+        for o in range(n_out):
+            grad += g[o] * u[o, t]
+            cuda.atomic.add(w_out, (outputs[o], t), g[o] * v[0, t])
+        for c in range(n_ctx):
+            cuda.atomic.add(w_in, (contexts[c], t), grad)
+    total = float32(0.0)
+    if t == 0:
+        for o in range(n_out):
+            total += pair_loss[o]
+    cuda.syncthreads()
+    return total
+
+
 def window_kernel(dim: int, max_contexts: int, max_outputs: int):
     """The kernel for vectors of dim floats, windows of up to max_contexts context words and
     max_outputs output rows (the center and its negatives), compiled for those sizes (shared arrays
@@ -152,8 +231,8 @@ def window_kernel(dim: int, max_contexts: int, max_outputs: int):
     return train_windows
 
 
-def sentence_kernel(dim: int, window: int, negative: int):
-    """Skip-gram by HogBatch windows with the sampling on the device: block b trains sentences
+def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
+    """Skip-gram by HogBatch windows (or, with cbow, CBOW's) with the sampling on the device: block b trains sentences
     b, b + blocks, ... of a piece of the corpus, each as a CPU thread does (models/word2vec_loops):
     subsampled, then every kept word's reduced window and its negative shared by the window, drawn
     by the block's xorshift64* state in the CPU kernel's order, so one block trains what one CPU
@@ -169,6 +248,8 @@ def sentence_kernel(dim: int, window: int, negative: int):
     """
     max_ctx, max_out = 2 * window, negative + 1
     pairs = max_ctx * max_out
+    step = _cbow_step if cbow else _window_step  # one counts an example per window, the other per pair
+    per_pair = not cbow
 
     @cuda.jit
     def train_sentences(w_in, w_out, ids, sent_starts, sentences, keep_prob, noise_prob, noise_alias, windows, rng,
@@ -223,11 +304,11 @@ def sentence_kernel(dim: int, window: int, negative: int):
                 cuda.syncthreads()
                 n_ctx = info[1]
                 if n_ctx > 0:
-                    loss = _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negs, negative,
-                                        sent[i], rate[0], t)
+                    loss = step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negs, negative, sent[i],
+                                rate[0], t)
                     if t == 0:
                         out[b, 0] += loss
-                        out[b, 1] += n_ctx
+                        out[b, 1] += n_ctx if per_pair else 1
                 cuda.syncthreads()
             if t == 0:  # the rate follows every block's progress, read at each of this block's ticks
                 unpublished += sent_starts[s + 1] - sent_starts[s]
