@@ -30,14 +30,14 @@ def test_without_a_gpu_the_engine_is_one_line_and_exit_2(tmp_path):
     assert not os.path.exists(tmp_path / "v.txt")
 
 
-@pytest.mark.parametrize("model", ["sgns", "cbow"])
+@pytest.mark.parametrize("model", ["sgns"])  # CBOW's kernel: a CPU thread's training (test_gpu_kernels.py)
 def test_planted_groups_are_learned_on_the_simulated_gpu(tmp_path, model):
-    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=40, length=6)
-    done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", "--model", model, *TINY, "--epochs", "3",
-                "--alpha", "0.1", "--sample", "0")
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=20, length=6)
+    done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", "--model", model, *TINY, "--epochs", "2",
+                "--alpha", "0.3", "--sample", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     kv = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"))
-    assert group_margin(kv.index_to_key, kv.vectors) > 0.3
+    assert group_margin(kv.index_to_key, kv.vectors) > 0.5  # a CPU thread, the same training: 0.86-1.27 at seeds 1-4
 
 
 def test_a_gpu_run_resumes_bit_identical_and_the_threads_engine_continues_it(tmp_path):
