@@ -51,11 +51,20 @@ def _unit(r):
 
 
 @cuda.jit(device=True)
-def _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negatives, n_neg, center, lr, t):
-    """One HogBatch window in a block (thread t; every thread calls it): contexts[:n_ctx] (shared)
-    predict center against negatives[:n_neg] (shared; those equal to center dropped), every score
-    at the rows as loaded, each change added atomically. Returns the window's loss (thread 0's)."""
-    dim = v.shape[1]
+def _grad_loss(f, label, lr):
+    """sampling._sigmoid_grad_loss on the device: word2vec.c's tables, as the CPU kernels."""
+    if f > MAX_EXP:
+        return (label - float32(1.0)) * lr, (float32(1.0) - label) * f
+    if f < -MAX_EXP:
+        return label * lr, -label * f
+    idx = min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)
+    return (label - SIGMOID_TABLE[idx]) * lr, (float32(1.0) - label) * f - LOG_SIGMOID_TABLE[idx]
+
+
+@cuda.jit(device=True)
+def _outputs(outputs, center, negatives, n_neg, t):
+    """Thread 0 writes a window's output rows into outputs (shared): the center, then the negatives
+    that differ from it, then -1; every thread returns how many there are."""
     if t == 0:
         outputs[0] = center
         n = 1
@@ -70,6 +79,16 @@ def _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, nega
     for q in range(outputs.shape[0]):
         if outputs[q] >= 0:
             n_out += 1
+    return n_out
+
+
+@cuda.jit(device=True)
+def _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negatives, n_neg, center, lr, t):
+    """One HogBatch window in a block (thread t; every thread calls it): contexts[:n_ctx] (shared)
+    predict center against negatives[:n_neg] (shared; those equal to center dropped), every score
+    at the rows as loaded, each change added atomically. Returns the window's loss (thread 0's)."""
+    dim = v.shape[1]
+    n_out = _outputs(outputs, center, negatives, n_neg, t)
     if t < dim:  # one thread per dimension loads every row once
         for c in range(n_ctx):
             v[c, t] = w_in[contexts[c], t]
@@ -83,16 +102,7 @@ def _window_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, nega
         for k in range(dim):
             f += v[c, k] * u[o, k]
         label = float32(1.0) if o == 0 else float32(0.0)
-        if f > MAX_EXP:  # sampling._sigmoid_grad_loss: word2vec.c's tables, as the CPU kernels
-            g[t] = (label - float32(1.0)) * lr
-            pair_loss[t] = (float32(1.0) - label) * f
-        elif f < -MAX_EXP:
-            g[t] = label * lr
-            pair_loss[t] = -label * f
-        else:
-            idx = min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)
-            g[t] = (label - SIGMOID_TABLE[idx]) * lr
-            pair_loss[t] = (float32(1.0) - label) * f - LOG_SIGMOID_TABLE[idx]
+        g[t], pair_loss[t] = _grad_loss(f, label, lr)
     cuda.syncthreads()
     if t < dim:  # every change from the rows as loaded, added atomically
         for o in range(n_out):
@@ -123,20 +133,7 @@ def _cbow_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negati
     loaded, then corrected in order (u' = u + g h moves a later score by g |h|^2 and the gradient by
     g' g h), which gives the CPU's step. Returns the window's loss (thread 0's)."""
     dim = v.shape[1]
-    if t == 0:
-        outputs[0] = center
-        n = 1
-        for q in range(n_neg):
-            if negatives[q] != center:
-                outputs[n] = negatives[q]
-                n += 1
-        for q in range(n, outputs.shape[0]):
-            outputs[q] = -1
-    cuda.syncthreads()
-    n_out = 0
-    for q in range(outputs.shape[0]):
-        if outputs[q] >= 0:
-            n_out += 1
+    n_out = _outputs(outputs, center, negatives, n_neg, t)
     if t < dim:
         h = float32(0.0)
         for c in range(n_ctx):
@@ -164,16 +161,7 @@ def _cbow_step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negati
                     earlier += g[q]
             f = pair_loss[o] + earlier * hh
             label = float32(1.0) if o == 0 else float32(0.0)
-            if f > MAX_EXP:
-                g[o] = (label - float32(1.0)) * lr
-                pair_loss[o] = (float32(1.0) - label) * f
-            elif f < -MAX_EXP:
-                g[o] = label * lr
-                pair_loss[o] = -label * f
-            else:
-                idx = min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)
-                g[o] = (label - SIGMOID_TABLE[idx]) * lr
-                pair_loss[o] = (float32(1.0) - label) * f - LOG_SIGMOID_TABLE[idx]
+            g[o], pair_loss[o] = _grad_loss(f, label, lr)
             cross += g[o] * earlier
         pair_loss[extra] = cross
     cuda.syncthreads()
