@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from ..config import RayConfig, Word2VecConfig
 from ..data.init import StartFrom
+from ..data.shuffle import shuffled_entries
 from ..errors import ConfigError, DivergedError, InputError
 from ..models.common import RUN
 
@@ -247,6 +248,27 @@ def resumed_arrays(arrays: Optional[Dict[str, np.ndarray]], names, shapes) -> Op
                              "start again without --resume.")
         out.append(np.array(a, dtype=np.float32, order="C"))
     return out
+
+
+def glove_start(cooc, cfg, ckpt: "Checkpointing", spill_dir: Optional[str]):
+    """GloVe's shuffled entries (data/shuffle.py, within cfg.memory_gb: every engine sees the same
+    order) and its eight arrays (GLOVE_ARRAY_NAMES): a checkpoint's when resuming, else the
+    parameters uniform(-0.5, 0.5) / dim and AdaGrad's sums at 1, with --init's rows where given."""
+    if cooc.nnz == 0:
+        raise InputError("the co-occurrence matrix is empty; count it from a larger corpus or lower --min-count.")
+    rng = np.random.default_rng(cfg.seed)
+    coo = shuffled_entries(cooc, rng, cfg.memory_gb, spill_dir)
+    n_words = len(cooc.vocab)
+    shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)]
+    resumed = resumed_arrays(ckpt.resume, GLOVE_ARRAY_NAMES, shapes * 2)
+    if resumed is not None:
+        return coo, resumed
+    scale = np.float32(1.0 / cfg.dim)
+    arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale) for shape in shapes]
+    arrays += [np.ones_like(a) for a in arrays]
+    if ckpt.init is not None:  # --init: the source's rows for its words
+        ckpt.init.fill(dict(zip(GLOVE_ARRAY_NAMES, arrays)))
+    return coo, arrays
 
 
 def resumed_state(arrays: Dict[str, np.ndarray], n_threads: int, positions: Callable[[int], List[int]],

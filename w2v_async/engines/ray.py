@@ -13,12 +13,11 @@ import numpy as np
 
 from ..config import RayConfig, Word2VecConfig
 from ..data.encoded import EncodedCorpus
-from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError
 from ..models.sampling import build_alias_table
 from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, connect,
-                   init_matrices, stop_asked, thread_rng_states)
+                   glove_start, init_matrices, stop_asked, thread_rng_states)
 from .ray_actors import GloveReplica, ParamShard, Replica
 
 @dataclass
@@ -366,24 +365,14 @@ def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpoin
     ckpt = checkpointing or Checkpointing()
     ray = connect(rcfg)
     n_words = len(cooc.vocab)
-    rng = np.random.default_rng(cfg.seed)
-    coo = shuffled_entries(cooc, rng, cfg.memory_gb, spill_dir)  # the threaded engine's shuffle and initialisation
-    shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)]
+    coo, arrays = glove_start(cooc, cfg, ckpt, spill_dir)  # the threaded engine's shuffle and initialisation
     state = RunState.new(1, cfg.epochs)
+    start = (0, 0, 0)
     if ckpt.resume is not None:
-        arrays = [np.array(ckpt.resume[name], np.float32) for name in GLOVE_ARRAY_NAMES]
         saved = RunState.from_arrays(ckpt.resume)
         start = resume_point(ckpt.resume, cooc.nnz)
         state.loss[0], state.examples[0], state.seconds = saved.loss.sum(0), saved.examples.sum(0), saved.seconds
         state.counters[1] = start[2]
-    else:
-        scale = np.float32(1.0 / cfg.dim)
-        arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
-                  for shape in shapes]
-        arrays += [np.ones_like(a) for a in arrays]
-        if ckpt.init is not None:
-            ckpt.init.fill(dict(zip(GLOVE_ARRAY_NAMES, arrays)))
-        start = (0, 0, 0)
     params = dict(zip(GLOVE_ARRAY_NAMES, arrays))
     jobs = make_glove_jobs(cooc.nnz, cfg.epochs, rcfg.job_words, *start)
     total = cooc.nnz * cfg.epochs

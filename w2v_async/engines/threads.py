@@ -9,13 +9,12 @@ import numpy as np
 
 from ..config import GloveConfig, Word2VecConfig
 from ..data.encoded import EncodedCorpus
-from ..data.shuffle import shuffled_entries
 from ..data.vocab import Vocab
-from ..errors import ConfigError, DivergedError, InputError
+from ..errors import ConfigError, DivergedError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
 from ..testhooks import HOLD, hold
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
-                   StopSignal, TrainResult, composed_vectors, init_matrices, resumed_arrays, resumed_state, stop_asked,
+                   StopSignal, TrainResult, composed_vectors, glove_start, init_matrices, resumed_arrays, resumed_state, stop_asked,
                    subword_scratch, thread_rng_states, thread_scratch, word2vec_arrays)
 
 # How run_hogwild's flag (counters[0]) may move, always under its lock: RUN and PAUSE alternate (a
@@ -334,29 +333,16 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Op
     from ..models.glove import train_glove_epoch  # GloVe's kernels: compiled only by a GloVe run
 
     ckpt = checkpointing or Checkpointing()
-    if cooc.nnz == 0:
-        raise InputError("the co-occurrence matrix is empty; count it from a larger corpus or lower --min-count.")
-    n_words = len(cooc.vocab)
-    rng = np.random.default_rng(cfg.seed)
-    coo = shuffled_entries(cooc, rng, cfg.memory_gb, spill_dir)
+    coo, arrays = glove_start(cooc, cfg, ckpt, spill_dir)
     n_threads = min(cfg.threads, cooc.nnz)
-    shapes = [(n_words, cfg.dim), (n_words, cfg.dim), (n_words,), (n_words,)] * 2
-    resumed = resumed_arrays(ckpt.resume, GLOVE_ARRAY_NAMES, shapes)
     cuts = np.linspace(0, cooc.nnz, n_threads + 1).astype(np.int64)
-    if resumed is not None:
-        arrays = resumed
+    if ckpt.resume is not None:
         state = resumed_state(ckpt.resume, n_threads,
                                lambda done: [int(np.clip(done - cuts[t], 0, cuts[t + 1] - cuts[t]))
                                              for t in range(n_threads)],
                                [np.zeros(1, np.uint64)] * n_threads,
                                lambda saved: np.diff(np.linspace(0, cooc.nnz, saved + 1).astype(np.int64)).tolist())
     else:
-        scale = np.float32(1.0 / cfg.dim)
-        arrays = [np.ascontiguousarray((rng.random(shape, dtype=np.float32) - np.float32(0.5)) * scale)
-                  for shape in shapes[:4]]
-        arrays += [np.ones_like(p) for p in arrays]
-        if ckpt.init is not None:  # --init: the source's rows for its words
-            ckpt.init.fill(dict(zip(GLOVE_ARRAY_NAMES, arrays)))
         state = RunState.new(n_threads, cfg.epochs)
     params, gradsq = tuple(arrays[:4]), tuple(arrays[4:])
     hyper = np.array([cfg.x_max, cfg.alpha, cfg.eta, cfg.grad_clip], np.float64)
