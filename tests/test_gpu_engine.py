@@ -60,3 +60,28 @@ def test_a_gpu_run_resumes_bit_identical_and_the_threads_engine_continues_it(tmp
     assert threads.returncode == 0, threads.stderr[-3000:]
     c = KeyedVectors.load_word2vec_format(str(tmp_path / "threads.txt"))
     assert np.allclose(c.vectors, a.vectors, atol=1e-4)  # the same draws and tables: equal to rounding
+
+
+GLOVE = ["--model", "glove", "--dim", "8", "--window", "3", "--min-count", "1", "--x-max", "10", "-q"]
+
+
+def test_gpu_glove_trains_as_one_cpu_thread_resumes_and_hands_over_to_the_threads_engine(tmp_path):
+    """The simulator has one block of one warp: the shuffled entries in order, as one CPU thread
+    trains them (to the dot products' rounding). A run cut after epoch 2 resumes bit-identical, on
+    the GPU or, from the same checkpoint, on the threads engine."""
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=40, length=6, mix=0.1)
+    cpu = _w2v(corpus, "-o", tmp_path / "cpu.txt", *GLOVE, "--epochs", "3", "--threads", "1", simulate=False)
+    gpu = _w2v(corpus, "-o", tmp_path / "gpu.txt", "--engine", "gpu", *GLOVE, "--epochs", "3", "--checkpoint-dir",
+               tmp_path / "ck")
+    assert cpu.returncode == 0 and gpu.returncode == 0, cpu.stderr[-2000:] + gpu.stderr[-3000:]
+    a, b = (KeyedVectors.load_word2vec_format(str(tmp_path / n)) for n in ("cpu.txt", "gpu.txt"))
+    assert a.index_to_key == b.index_to_key and np.abs(a.vectors).max() > 0.05
+    assert np.allclose(a.vectors, b.vectors, rtol=1e-4, atol=1e-5), np.abs(a.vectors - b.vectors).max()
+    os.unlink(tmp_path / "ck" / sorted(os.listdir(tmp_path / "ck"))[-1])  # back to the end of epoch 2
+    resumed = _w2v(corpus, "-o", tmp_path / "resumed.txt", "--engine", "gpu", *GLOVE, "--resume", tmp_path / "ck")
+    threads = _w2v(corpus, "-o", tmp_path / "threads.txt", *GLOVE, "--threads", "1", "--resume", tmp_path / "ck",
+                   simulate=False)
+    assert resumed.returncode == 0 and threads.returncode == 0, resumed.stderr[-3000:] + threads.stderr[-2000:]
+    c, d = (KeyedVectors.load_word2vec_format(str(tmp_path / n)) for n in ("resumed.txt", "threads.txt"))
+    assert np.array_equal(c.vectors, b.vectors)
+    assert np.allclose(d.vectors, b.vectors, rtol=1e-4, atol=1e-5)

@@ -99,3 +99,52 @@ def test_a_block_trains_sentences_as_a_cpu_thread_does(tmp_path, model):
     negatives, word2vec.c's sigmoid tables, the same updates to float rounding)."""
     done = _simulate(SENTENCES.format(tests=TESTS, tmp=str(tmp_path), model=model))
     assert done.returncode == 0 and done.stdout.strip().startswith("OK"), done.stderr[-3000:]
+
+
+GLOVE = """
+import numpy as np
+from w2v_async.models.glove import train_glove_epoch
+from w2v_async.models.gpu_glove import glove_kernel, threads_per_block
+
+rng = np.random.default_rng(3)
+V, d = 24, 40  # d over 32: lanes 0-7 hold two dimensions each
+hyper = np.array([10.0, 0.75, 0.05, 100.0])
+
+
+def fresh():
+    params = [(rng.random((V, d), dtype=np.float32) - 0.5) / 2 for _ in range(2)]  # steps the AdaGrad sums show
+    params += [(rng.random(V, dtype=np.float32) - 0.5) / d for _ in range(2)]
+    return params, [np.ones_like(p) + rng.random(p.shape, dtype=np.float32) for p in params]
+
+
+def check(n_blocks, warps, rows, cols):
+    values = rng.random(rows.shape[0], dtype=np.float32) * 20 + 0.5  # some past x_max
+    params, gradsq = fresh()
+    start = [a.copy() for a in params + gradsq]
+    cpu = [a.copy() for a in params], [a.copy() for a in gradsq]
+    counters = np.zeros(2, np.int64)
+    cost, done = train_glove_epoch(tuple(cpu[0]), tuple(cpu[1]), (rows, cols, values), hyper, counters, 0)
+    out = np.zeros((n_blocks * warps, 2))
+    glove_kernel(warps)[n_blocks, threads_per_block(warps)](*params, *gradsq, rows, cols, values, hyper, out)
+    for got, want in zip(params + gradsq, cpu[0] + cpu[1]):  # the lanes' partial dots add in another order
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-6), np.abs(got - want).max()
+        assert np.abs(got - want).max() < 1e-3 * np.abs(want - start.pop(0)).max()  # to rounding, of a step
+    assert out[:, 1].sum() == done == rows.shape[0] and np.isclose(out[:, 0].sum(), cost, rtol=1e-5), (out, cost)
+
+
+# one warp: the entries in order, as one CPU thread (rows repeat, so each step sees the last one's change)
+check(1, 1, rng.integers(0, 6, 60).astype(np.int32), rng.integers(0, 6, 60).astype(np.int32))
+# 2 blocks of 2 warps: entry e goes to warp slot e % 4, each slot on rows of its own, so any
+# interleaving of the slots is the CPU's order
+slot = np.arange(80) % 4
+check(2, 2, (slot * 6 + rng.integers(0, 6, 80)).astype(np.int32), (slot * 6 + rng.integers(0, 6, 80)).astype(np.int32))
+print("OK")
+"""
+
+
+def test_gpu_glove_warps_take_glove_cs_adagrad_steps_in_order():
+    """One warp trains its entries in order with glove.c's step (models/glove.train_glove_epoch's,
+    on one CPU thread, to the dot product's rounding): parameters, AdaGrad sums, cost and count;
+    several blocks and warps stride over the entries, each slot in order."""
+    done = _simulate(GLOVE)
+    assert done.returncode == 0 and done.stdout.strip().endswith("OK"), done.stderr[-3000:]

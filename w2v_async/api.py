@@ -102,9 +102,6 @@ def run(corpus: Optional[Corpus], output: Optional[str] = None, **options) -> Jo
     engine = options.get("engine", "threads")
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}.")
-    if engine == "gpu" and glove:
-        raise ConfigError("--engine gpu trains --model sgns and cbow for now (GloVe comes next); train --model glove "
-                          "with --engine threads.")
     if engine == "sandblaster" and not glove:
         raise ConfigError(f"--engine sandblaster trains --model glove (L-BFGS on its batch objective); train "
                           f"--model {model} with --engine threads or ray.")

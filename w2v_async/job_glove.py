@@ -62,6 +62,10 @@ def train_glove_from_corpus(
         if ray.ps_optimizer != "sgd":
             raise ConfigError("GloVe on Ray runs its own AdaGrad in the replicas; use --ps-optimizer sgd.")
         import_ray()
+    if options.gpu:
+        from .engines.gpu import cuda_or_error, train_glove_gpu  # numba.cuda: imported only with --engine gpu
+
+        cuda_or_error()  # before the co-occurrences are counted
     job = _Job("glove", output, vocab_cfg, cfg, options)
     if options.init is not None:
         check_init(options.init, cfg.dim)
@@ -107,7 +111,9 @@ def train_glove_from_corpus(
     prepare_s = time.perf_counter() - t0
     spill = spill_directory(output)
     passes = cfg.epochs
-    if ray is None:
+    if options.gpu:
+        run = lambda ckpt: train_glove_gpu(cooc, cfg, progress, ckpt, spill)  # noqa: E731
+    elif ray is None:
         run = lambda ckpt: train_glove(cooc, cfg, progress=progress, checkpointing=ckpt, spill_dir=spill)  # noqa: E731
     elif sandblaster is None:
         run = lambda ckpt: train_glove_ray(cooc, cfg, ray, progress=progress, checkpointing=ckpt,  # noqa: E731
@@ -119,6 +125,8 @@ def train_glove_from_corpus(
         run, cooc.vocab.counts, cooc.nnz * passes, lambda res: res.vectors(cfg.vectors), fmt, ("--eta", cfg.eta))
     store()
     extra = {"engine": job.engine, "ray": dataclasses.asdict(ray), "downpour": result.downpour} if ray else {}
+    if options.gpu:
+        extra = {"engine": "gpu", "gpu": result.downpour}
     if sandblaster is not None:
         extra["sandblaster"] = dataclasses.asdict(sandblaster)
     return JobOutcome(cooc.vocab.words, final, {

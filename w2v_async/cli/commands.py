@@ -204,7 +204,7 @@ def vocab(corpus, output, min_count, max_vocab_size, max_final_vocab, lowercase,
               help="threads: Hogwild threads in this process. ray: Downpour SGD (parameter-server shards and "
                    "asynchronous replicas) on Ray, local or a cluster. sandblaster (glove): L-BFGS on the exact "
                    "batch gradient, computed by replicas on Ray. ray and sandblaster need pip install 'w2v-async[ray]'. "
-                   "gpu (sgns for now): HogBatch windows on an NVIDIA GPU, pip install 'w2v-async[gpu]'.")
+                   "gpu: sgns (HogBatch windows), cbow and glove on an NVIDIA GPU, pip install 'w2v-async[gpu]'.")
 @click.option("--max-iter", default=100, show_default=True, type=int,
               help="sandblaster: L-BFGS iterations at most (it also stops once the loss changes by under 1e-9).")
 @click.option("--lbfgs-history", default=10, show_default=True, type=int, help="sandblaster: L-BFGS history pairs.")
