@@ -12,6 +12,7 @@
 #   make bench-engines   threads vs Downpour SGD on Ray, and a scaling estimate (scripts/bench_engines.py)
 #   make bench-engines-glove  GloVe by Hogwild AdaGrad, Downpour and Sandblaster L-BFGS (scripts/bench_engines.py)
 #   make bench-checkpoint  what a checkpoint costs, in time and size (scripts/bench_checkpoint.py)
+#   make device-prep     wheels and the corpus for the lent GPU machine's scripts/device_gpu.sh (issue 28's checks)
 #   make bench-scaling   every mode's words/s against threads beside gensim, JSON + PNG (scripts/bench_scaling.py)
 #   make experiment      every update scheme (locks, Hogwild, HogBatch, Downpour) on the benchmark corpus, a report
 #                        with plots in $(DATA)/experiment (w2v-async experiment; MODEL=glove adds Sandblaster)
@@ -34,7 +35,7 @@ COOC_FLAGS ?= --window 10 --memory 1
 GLOVE_FLAGS ?= --dim 100 --epochs 15 --x-max 10
 PHRASES_FLAGS ?= --scoring word2phrase --passes 2 --threshold 200,100
 
-.PHONY: all demo test test-cores bench-web bench-subwords bench bench-finetune bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki phrases bench-phrases clean
+.PHONY: all demo test test-cores device-prep bench-web bench-subwords bench bench-finetune bench-glove bench-engines bench-engines-glove bench-checkpoint bench-scaling experiment eval text8 wiki phrases bench-phrases clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -163,3 +164,13 @@ $(DATA)/text8:
 
 clean:
 	rm -rf $(DATA)/*.bin $(DATA)/*.json $(DATA)/*.tsv $(DATA)/*.npz
+
+# The lent GPU machine (../shared/device/RECIPE.md) has no network and no gensim: its wheels (Python
+# 3.12, x86-64) and the benchmark corpus, git-ignored, for the device tool to carry to scripts/device_gpu.sh
+DEVICE_WHEELS ?= gensim==4.4.0 smart_open==7.3.1 pytest==8.3.5 pluggy==1.5.0 iniconfig==2.1.0 packaging==24.2
+device-prep:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl $(DEVICE_WHEELS)
+	mkdir -p .bench-data && cp $(REGISTRY) .bench-data/
+	du -sh .whl .bench-data

@@ -1,13 +1,13 @@
 """--engine gpu against the threads engine on the lent GPU machine, in one run (issue 28).
 
-Prepared here, run there (../shared/device/RECIPE.md: the image has numba-cuda and CUDA; gensim,
-for the scores, comes from the carried wheels). For each --dims value: skip-gram on the corpus with
---engine gpu and with --engine threads at --threads, the same settings, each its own process;
-words/s of the training, and analogy / WS353 of both (with --eval). Also the device-to-device copy
-bandwidth, measured in the same run, and the bytes a word moves at least (every row its windows
-read and write), so the words/s it would take to be bandwidth-bound. Results go to stdout and, as
-they come, to --json-out. Keep it under 8 minutes on the H200 (5 epochs of the 8.6M-word corpus:
-a few seconds a run on the GPU, 10-60 s at 16 threads).
+Prepared here, run there by scripts/device_gpu.sh (../shared/device/RECIPE.md: the image has
+numba-cuda and CUDA; gensim, for the scores, comes from the carried wheels). For each of --models
+(sgns, cbow) and each --dims value: the corpus trained with --engine gpu and with --engine threads
+at --threads, the same settings, each its own process; words/s of the training and, with --eval,
+analogy / WS353 of both. GloVe (in --models): the co-occurrences counted once, then trained on
+both engines; entries/s. Also the device-to-device copy bandwidth, measured in the same run, and
+the bytes a word (an entry) moves at least, so the rate it would take to be bandwidth-bound.
+Results go to stdout and, as they come, to --json-out. Keep it under 8 minutes on the H200.
 
     python scripts/bench_gpu.py --corpus registry-en.txt --dims 100,300 --threads 16 --epochs 5 --eval
 
@@ -48,23 +48,39 @@ def bytes_per_word(dim: int, window: int, negative: int) -> float:
     return rows * dim * 4 * 2
 
 
-def run(cmd, out=None):
+def glove_bytes_per_entry(dim: int) -> float:
+    """What a GloVe entry reads and writes at least: two rows and their AdaGrad sums, read and
+    written (dim float32 each), the two biases and their sums, and the entry's 12 bytes."""
+    return 4 * 2 * (dim + 1) * 2 * 2 + 12
+
+
+def scores(report: dict) -> dict:
+    """Analogy accuracy (percent) and each similarity set's Spearman from `w2v-async eval --json`."""
+    out = {"analogy": 100 * report["analogies"][0]["accuracy"]}
+    out.update({s["dataset"].split(".")[0]: s["spearman"] for s in report["similarities"]})
+    return out
+
+
+def run(cmd):
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         print(done.stderr[-2000:], file=sys.stderr)
         return {"failed": " ".join(cmd)}
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"train_s": summary["seconds"]["train"], "wall_s": time.perf_counter() - t0,
-            "words_per_sec": summary["words_per_sec"], "epoch_loss": summary["epoch_loss"], "gpu": summary.get("gpu")}
+    rate = summary.get("words_per_sec", summary.get("entries_per_sec"))
+    return {"train_s": summary["seconds"]["train"], "wall_s": time.perf_counter() - t0, "per_sec": rate,
+            "epoch_loss": summary.get("epoch_loss", summary.get("epoch_cost")), "gpu": summary.get("gpu")}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
+    p.add_argument("--models", default="sgns,cbow,glove")
     p.add_argument("--dims", default="100,300")
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--glove-epochs", type=int, default=15)
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--negative", type=int, default=5)
     p.add_argument("--min-count", type=int, default=5)
@@ -76,32 +92,50 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     results = {"bandwidth_gbs": bandwidth_gbs(), "runs": []}
     print(f"device-to-device copy: {results['bandwidth_gbs']:.0f} GB/s", flush=True)
-    for dim in [int(d) for d in args.dims.split(",")]:
-        for engine in ("gpu", "threads"):
-            out = os.path.join(args.workdir, f"{engine}-{dim}.bin")
-            cmd = [w2v, "train", args.corpus, "-o", out, "--engine", engine, "--dim", str(dim), "--epochs",
-                   str(args.epochs), "--window", str(args.window), "--negative", str(args.negative), "--min-count",
-                   str(args.min_count), "--threads", str(args.threads), "--json", "-q", "--no-cache"]
-            row = {"engine": engine, "dim": dim, **run(cmd)}
-            if args.eval and "failed" not in row:
-                done = subprocess.run([w2v, "eval", out, "--json"], capture_output=True, text=True)
-                row["eval"] = json.loads(done.stdout) if done.returncode == 0 else done.stderr[-500:]
-            if engine == "gpu" and "words_per_sec" in row:
-                need = bytes_per_word(dim, args.window, args.negative)
-                row["bytes_per_word"] = need
-                row["bandwidth_bound_words_per_sec"] = results["bandwidth_gbs"] * 1e9 / need
-            results["runs"].append(row)
-            print(json.dumps(row), flush=True)
-            if args.json_out:
-                with open(args.json_out, "w") as f:
-                    json.dump(results, f, indent=1)
-    by = {(r["engine"], r["dim"]): r for r in results["runs"]}
-    for dim in [int(d) for d in args.dims.split(",")]:
-        g, t = by.get(("gpu", dim), {}), by.get(("threads", dim), {})
-        if "words_per_sec" in g and "words_per_sec" in t:
-            print(f"dim {dim}: gpu {g['words_per_sec'] / 1e6:.2f}M words/s, threads x{args.threads} "
-                  f"{t['words_per_sec'] / 1e6:.2f}M words/s: {g['words_per_sec'] / t['words_per_sec']:.1f}x; "
-                  f"bandwidth-bound at {g['bandwidth_bound_words_per_sec'] / 1e6:.0f}M words/s")
+    dims = [int(d) for d in args.dims.split(",")]
+    models = args.models.split(",")
+    common = ["--threads", str(args.threads), "--json", "-q"]
+    cooc = os.path.join(args.workdir, "cooc.npz")
+    if "glove" in models:
+        t0 = time.perf_counter()
+        subprocess.run([w2v, "cooccur", args.corpus, "-o", cooc, "--window", "10", "--min-count", str(args.min_count),
+                        "--threads", str(args.threads), "-q"], check=True)
+        print(f"co-occurrences counted in {time.perf_counter() - t0:.1f} s", flush=True)
+    for dim in dims:  # dim 100 of every model first: what a timed-out run still brings back
+        for model in models:
+            for engine in ("gpu", "threads"):
+                out = os.path.join(args.workdir, f"{model}-{engine}-{dim}.bin")
+                if model == "glove":
+                    cmd = [w2v, "train", "--cooccur", cooc, "--model", "glove", "--epochs", str(args.glove_epochs)]
+                    need = glove_bytes_per_entry(dim)
+                else:
+                    cmd = [w2v, "train", args.corpus, "--model", model, "--epochs", str(args.epochs), "--window",
+                           str(args.window), "--negative", str(args.negative), "--min-count", str(args.min_count),
+                           "--no-cache"]
+                    need = bytes_per_word(dim, args.window, args.negative)
+                cmd += ["-o", out, "--engine", engine, "--dim", str(dim), *common]
+                row = {"model": model, "engine": engine, "dim": dim, **run(cmd)}
+                if args.eval and "failed" not in row:
+                    done = subprocess.run([w2v, "eval", out, "--json"], capture_output=True, text=True)
+                    row["eval"] = scores(json.loads(done.stdout)) if done.returncode == 0 else done.stderr[-500:]
+                if engine == "gpu" and "per_sec" in row:
+                    row["bytes_per_item"] = need
+                    row["bandwidth_bound_per_sec"] = results["bandwidth_gbs"] * 1e9 / need
+                results["runs"].append(row)
+                print(json.dumps(row), flush=True)
+                if args.json_out:
+                    with open(args.json_out, "w") as f:
+                        json.dump(results, f, indent=1)
+    by = {(r["model"], r["engine"], r["dim"]): r for r in results["runs"]}
+    for model in models:
+        for dim in dims:
+            g, t = by.get((model, "gpu", dim), {}), by.get((model, "threads", dim), {})
+            if "per_sec" in g and "per_sec" in t:
+                unit = "entries" if model == "glove" else "words"
+                print(f"{model} dim {dim}: gpu {g['per_sec'] / 1e6:.2f}M {unit}/s, threads x{args.threads} "
+                      f"{t['per_sec'] / 1e6:.2f}M {unit}/s: {g['per_sec'] / t['per_sec']:.1f}x; bandwidth-bound at "
+                      f"{g['bandwidth_bound_per_sec'] / 1e6:.0f}M {unit}/s; scores gpu {g.get('eval')}, threads "
+                      f"{t.get('eval')}", flush=True)
 
 
 if __name__ == "__main__":

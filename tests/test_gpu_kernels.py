@@ -1,5 +1,7 @@
 """The GPU kernels in numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, no GPU needed), each in a
-process of its own: the simulator must be chosen before numba is imported."""
+process of its own: the simulator must be chosen before numba is imported. With W2V_GPU_DEVICE=1
+they run on the real GPU instead (scripts/device_gpu.sh): the launches are sized so that no two
+blocks share a row, or are one block, so the same checks hold there."""
 
 import os
 import subprocess
@@ -80,7 +82,8 @@ print("OK", moved, diff)
 
 
 def _simulate(script: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    """script in numba's CUDA simulator; on the real GPU when W2V_GPU_DEVICE=1 (scripts/device_gpu.sh)."""
+    env = dict(os.environ) if os.environ.get("W2V_GPU_DEVICE") == "1" else dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
 
 

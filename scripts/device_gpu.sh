@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 28's GPU checks, one script for the lent GPU machine (../shared/device/RECIPE.md). Prepare
+# here with `make device-prep` (the wheels and the corpus, git-ignored), then call the device tool:
+#   run  command: bash scripts/device_gpu.sh   carry: [".whl", ".bench-data"]   timeout_s: 590
+# It installs without network, runs scripts/bench_gpu.py first (GPU against 16 threads, every model,
+# dim 100 and 300, scores), then the GPU kernel tests on the real GPU (the suite runs them in
+# numba's CUDA simulator). What it writes under $OUT comes back even when the call times out.
+# Here, a check that it runs: NUMBA_ENABLE_CUDASIM=1 CORPUS=tiny.txt DIMS=8 THREADS=2 EPOCHS=1 ...
+set -u
+OUT=${OUT:-$PWD/device-out}
+W=${W:-$PWD/.bench-work}
+WHEELS=${WHEELS:-.whl}
+mkdir -p "$OUT" "$W"
+export PYTHONUNBUFFERED=1
+{ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv; nproc; python3 --version; } > "$OUT/machine.txt" 2>&1
+[ -d "$W/site/gensim" ] || python3 -m pip install -q --no-index --no-deps --target "$W/site" "$WHEELS"/*.whl
+[ -x "$W/w2v/bin/w2v-async" ] || python3 -m pip install -q --no-index --no-deps --no-build-isolation --target "$W/w2v" .
+export PYTHONPATH="$W/w2v:$W/site" PATH="$W/w2v/bin:$PATH"
+CORPUS=${CORPUS:-$W/c.txt}
+[ -s "$CORPUS" ] || gunzip -c .bench-data/registry-en.txt.gz > "$CORPUS"
+python3 -c "import numba, numba.cuda as c; print('numba', numba.__version__, 'cuda available', c.is_available())" \
+    >> "$OUT/machine.txt" 2>&1
+timeout "${BENCH_TIMEOUT:-450}" python3 scripts/bench_gpu.py --corpus "$CORPUS" --dims "${DIMS:-100,300}" \
+    --threads "${THREADS:-16}" --epochs "${EPOCHS:-5}" --glove-epochs "${GLOVE_EPOCHS:-15}" \
+    --min-count "${MIN_COUNT:-5}" --eval --workdir "$W/bench" --json-out "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
+W2V_GPU_DEVICE=1 timeout "${TESTS_TIMEOUT:-100}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_kernels.py \
+    2>&1 | tail -30 | tee "$OUT/kernels.log"
