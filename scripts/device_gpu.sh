@@ -20,7 +20,7 @@ CORPUS=${CORPUS:-$W/c.txt}
 [ -s "$CORPUS" ] || gunzip -c .bench-data/registry-en.txt.gz > "$CORPUS"
 python3 -c "import numba, numba.cuda as c; print('numba', numba.__version__, 'cuda available', c.is_available())" \
     >> "$OUT/machine.txt" 2>&1
-timeout "${BENCH_TIMEOUT:-450}" python3 scripts/bench_gpu.py --corpus "$CORPUS" --dims "${DIMS:-100,300}" \
+timeout "${BENCH_TIMEOUT:-420}" python3 scripts/bench_gpu.py --corpus "$CORPUS" --dims "${DIMS:-100,300}" \
     --threads "${THREADS:-16}" --epochs "${EPOCHS:-5}" --glove-epochs "${GLOVE_EPOCHS:-15}" \
     --min-count "${MIN_COUNT:-5}" --eval --workdir "$W/bench" --json-out "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
 W2V_GPU_DEVICE=1 timeout "${TESTS_TIMEOUT:-100}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_kernels.py \

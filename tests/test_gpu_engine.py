@@ -85,3 +85,29 @@ def test_gpu_glove_trains_as_one_cpu_thread_resumes_and_hands_over_to_the_thread
     c, d = (KeyedVectors.load_word2vec_format(str(tmp_path / n)) for n in ("resumed.txt", "threads.txt"))
     assert np.array_equal(c.vectors, b.vectors)
     assert np.allclose(d.vectors, b.vectors, rtol=1e-4, atol=1e-5)
+
+
+def test_a_window_too_big_for_a_blocks_shared_memory_is_one_line_before_reading(tmp_path):
+    """A window's rows live in a block's 48 KB of static shared memory: --dim 1000 with the default
+    window and negatives needs 64 KB (ptxas agrees to the byte at other sizes), which no GPU compiles; one Error line names what to lower."""
+    corpus = planted_corpus(tmp_path / "c.txt", n_sentences=20)
+    done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", "--dim", "1000", "--min-count", "1", "-q")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("Error: --engine gpu holds a window's rows in a block's 48 KB") and \
+        "--dim 1000 --window 5 --negative 5 needs 64 KB" in done.stderr
+    assert not os.path.exists(tmp_path / "v.txt")
+
+
+def test_resuming_a_locked_fine_tuning_run_on_the_gpu_is_refused(tmp_path):
+    """The GPU kernels have no update factor: a --lock-factor run's checkpoint does not resume there
+    as if its source rows were free (one line naming the engines that keep the lock)."""
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=20, length=6)
+    source = _w2v(corpus, "-o", tmp_path / "a.txt", *TINY, "--epochs", "1", simulate=False)
+    locked = _w2v(corpus, "-o", tmp_path / "b.txt", *TINY, "--epochs", "2", "--init", tmp_path / "a.txt",
+                  "--lock-factor", "0.5", "--checkpoint-dir", tmp_path / "ck", simulate=False)
+    assert source.returncode == 0 and locked.returncode == 0, source.stderr[-2000:] + locked.stderr[-2000:]
+    os.unlink(tmp_path / "ck" / sorted(os.listdir(tmp_path / "ck"))[-1])  # back to the end of epoch 1
+    done = _w2v(corpus, "-o", tmp_path / "c.txt.out", *TINY, "--engine", "gpu", "--resume", tmp_path / "ck")
+    assert done.returncode != 0 and done.stderr.startswith("Error: this run's --lock-init / --lock-factor rows need "
+                                                           "--engine threads or ray"), done.stderr[-2000:]
+    assert len(done.stderr.splitlines()) == 1 and not os.path.exists(tmp_path / "c.txt.out")

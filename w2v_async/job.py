@@ -291,9 +291,10 @@ def train_from_corpus(
         ray.validate()
         import_ray()
     if options.gpu:
-        from .engines.gpu import cuda_or_error, train_word2vec_gpu  # numba.cuda: imported only with --engine gpu
+        from .engines.gpu import check_block, cuda_or_error, train_word2vec_gpu  # numba.cuda: only with --engine gpu
 
         cuda_or_error()  # before the corpus is read
+        check_block(cfg)
     job = _Job(cfg.model, output, vocab_cfg, cfg, options)
     t0 = time.perf_counter()
     reading = (source, vocab_cfg, vocab_path, log, spill_directory(output), cfg.threads, _cache_dir(options, output))

@@ -250,7 +250,7 @@ def resumed_arrays(arrays: Optional[Dict[str, np.ndarray]], names, shapes) -> Op
     return out
 
 
-def glove_start(cooc, cfg, ckpt: "Checkpointing", spill_dir: Optional[str]):
+def glove_setup(cooc, cfg, ckpt: "Checkpointing", spill_dir: Optional[str]):
     """GloVe's shuffled entries (data/shuffle.py, within cfg.memory_gb: every engine sees the same
     order) and its eight arrays (GLOVE_ARRAY_NAMES): a checkpoint's when resuming, else the
     parameters uniform(-0.5, 0.5) / dim and AdaGrad's sums at 1, with --init's rows where given."""

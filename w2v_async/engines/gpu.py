@@ -23,14 +23,16 @@ from ..config import GloveConfig, Word2VecConfig
 from ..data.encoded import EncodedCorpus
 from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError
-from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, glove_start,
+from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, glove_setup,
                    init_matrices, merged_state, resumed_arrays, resumed_state, stop_asked, thread_rng_states,
                    word2vec_arrays)
 
 PIECE_SENTENCES = 1 << 16  # sentences per launch: a piece of the corpus on the device at a time
 PIECE_ENTRIES = 1 << 22  # GloVe's co-occurrence entries per launch (48 MB, twice: double-buffered)
 BLOCKS_PER_SM = 8
-GLOVE_WARPS = 8  # entries in flight per GloVe block: 8 blocks of 8 warps fill an SM's 2048 threads
+GLOVE_WARPS = 8  # entries in flight per GloVe block (as many blocks an SM as its registers allow)
+SHARED_BYTES = 48 * 1024  # a block's static shared memory, CUDA's limit without opting in to more
+MAX_THREADS = 1024  # threads a block
 
 
 def cuda_or_error():
@@ -45,6 +47,20 @@ def cuda_or_error():
                           "false: check the driver, the CUDA toolkit and CUDA_VISIBLE_DEVICES), or use --engine "
                           "threads.")
     return cuda
+
+
+def check_block(cfg: Word2VecConfig) -> None:
+    """A word2vec block's threads and shared memory within CUDA's limits, or one line that says
+    which settings to lower: a window's rows live in the block's static shared memory."""
+    from ..models.gpu_word2vec import shared_bytes, threads_per_block  # numba.cuda
+
+    threads = threads_per_block(cfg.dim, 2 * cfg.window, cfg.negative + 1)
+    shared = shared_bytes(cfg.dim, 2 * cfg.window, cfg.negative + 1)
+    if threads > MAX_THREADS or shared > SHARED_BYTES:
+        raise ConfigError(f"--engine gpu holds a window's rows in a block's {SHARED_BYTES // 1024} KB of shared memory "
+                          f"and runs at most {MAX_THREADS} threads a block: --dim {cfg.dim} --window {cfg.window} "
+                          f"--negative {cfg.negative} needs {-(-shared // 1024)} KB and {threads} threads; lower "
+                          "them, or use --engine threads.")
 
 
 def _blocks(cuda) -> int:
@@ -104,10 +120,14 @@ def train_word2vec_gpu(corpus: EncodedCorpus, vocab: Vocab, cfg: Word2VecConfig,
         raise ConfigError("--engine gpu trains skip-gram by HogBatch windows and CBOW for now (--hs, --subwords and "
                           "--batching pair come later); use --engine threads for them.")
     cuda = cuda_or_error()
+    check_block(cfg)
     from ..models.gpu_word2vec import sentence_kernel, threads_per_block  # numba.cuda: only a GPU run compiles it
     from ..models.sampling import build_alias_table
 
     ckpt = checkpointing or Checkpointing()
+    if ckpt.lockf is not None and (ckpt.lockf != 1.0).any():
+        raise ConfigError("this run's --lock-init / --lock-factor rows need --engine threads or ray (the GPU kernels "
+                          "have no update factor yet); resume it there.")
     n_words, n_sent = len(vocab), corpus.n_sentences
     names, shapes = word2vec_arrays(cfg, n_words)
     resumed = resumed_arrays(ckpt.resume, names, shapes)
@@ -207,6 +227,7 @@ def _run_pieces(cuda, state: RunState, n_items: int, piece_items: int, epochs: i
                 ckpt.save(params, state)
                 last_checkpoint = t0 = time.perf_counter()
     finally:
+        feeder.stream.synchronize()  # no copy into the pinned buffers outlives the loop
         bar.close()
     state.seconds += time.perf_counter() - t0
     copy_back()
@@ -224,7 +245,7 @@ def train_glove_gpu(cooc, cfg: GloveConfig, progress: bool = True, checkpointing
     from ..models.gpu_glove import glove_kernel, threads_per_block  # numba.cuda: only a GPU run compiles it
 
     ckpt = checkpointing or Checkpointing()
-    coo, arrays = glove_start(cooc, cfg, ckpt, spill_dir)
+    coo, arrays = glove_setup(cooc, cfg, ckpt, spill_dir)
     nnz = cooc.nnz
     if ckpt.resume is not None:
         state = resumed_state(ckpt.resume, 1, lambda done: [done], [np.zeros(1, np.uint64)],

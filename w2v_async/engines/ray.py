@@ -17,7 +17,7 @@ from ..data.vocab import Vocab
 from ..errors import ConfigError, DivergedError
 from ..models.sampling import build_alias_table
 from .base import (GLOVE_ARRAY_NAMES, Checkpointing, GloveResult, Progress, RunState, TrainResult, connect,
-                   glove_start, init_matrices, stop_asked, thread_rng_states)
+                   glove_setup, init_matrices, stop_asked, thread_rng_states)
 from .ray_actors import GloveReplica, ParamShard, Replica
 
 @dataclass
@@ -365,7 +365,7 @@ def train_glove_ray(cooc, cfg, rcfg: RayConfig, progress: bool = True, checkpoin
     ckpt = checkpointing or Checkpointing()
     ray = connect(rcfg)
     n_words = len(cooc.vocab)
-    coo, arrays = glove_start(cooc, cfg, ckpt, spill_dir)  # the threaded engine's shuffle and initialisation
+    coo, arrays = glove_setup(cooc, cfg, ckpt, spill_dir)  # the threaded engine's shuffle and initialisation
     state = RunState.new(1, cfg.epochs)
     start = (0, 0, 0)
     if ckpt.resume is not None:

@@ -14,7 +14,7 @@ from ..errors import ConfigError, DivergedError
 from ..models.common import DIVERGED, PAUSE, RUN, STOP
 from ..testhooks import HOLD, hold
 from .base import (GLOVE_ARRAY_NAMES, PROGRESS_REFRESH_S, Checkpointing, GloveResult, Progress, RunState,
-                   StopSignal, TrainResult, composed_vectors, glove_start, init_matrices, resumed_arrays, resumed_state, stop_asked,
+                   StopSignal, TrainResult, composed_vectors, glove_setup, init_matrices, resumed_arrays, resumed_state, stop_asked,
                    subword_scratch, thread_rng_states, thread_scratch, word2vec_arrays)
 
 # How run_hogwild's flag (counters[0]) may move, always under its lock: RUN and PAUSE alternate (a
@@ -333,7 +333,7 @@ def train_glove(cooc, cfg: GloveConfig, progress: bool = True, checkpointing: Op
     from ..models.glove import train_glove_epoch  # GloVe's kernels: compiled only by a GloVe run
 
     ckpt = checkpointing or Checkpointing()
-    coo, arrays = glove_start(cooc, cfg, ckpt, spill_dir)
+    coo, arrays = glove_setup(cooc, cfg, ckpt, spill_dir)
     n_threads = min(cfg.threads, cooc.nnz)
     cuts = np.linspace(0, cooc.nnz, n_threads + 1).astype(np.int64)
     if ckpt.resume is not None:

@@ -67,7 +67,7 @@ def glove_kernel(warps: int):
                     diff += partial[w, q]
                 weight = float32(1.0) if x > x_max else float32((float64(x) / x_max) ** power)
                 fdiff = weight * diff
-                cost = float32(0.5) * fdiff * diff
+                cost = 0.5 * float64(fdiff) * float64(diff)  # float64, as the CPU's
                 if lane == 0:
                     cost_sum += cost
                 if math.isfinite(cost):

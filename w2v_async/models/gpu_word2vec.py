@@ -300,10 +300,10 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
                 cuda.syncthreads()
             if t == 0:  # the rate follows every block's progress, read at each of this block's ticks
                 unpublished += sent_starts[s + 1] - sent_starts[s]
-                if unpublished >= PROGRESS_EVERY:
-                    cuda.atomic.add(counters, 0, unpublished)
+                if unpublished >= PROGRESS_EVERY:  # the atomic's own value: a plain load may be a stale L1 line
+                    done = cuda.atomic.add(counters, 0, unpublished) + unpublished
                     unpublished = 0
-                    rate[0] = max(sched[0] - (sched[0] - sched[1]) * (counters[0] / sched[2]), sched[1])
+                    rate[0] = max(sched[0] - (sched[0] - sched[1]) * (done / sched[2]), sched[1])
             cuda.syncthreads()
         if t == 0 and unpublished > 0:
             cuda.atomic.add(counters, 0, unpublished)
@@ -315,3 +315,10 @@ def threads_per_block(dim: int, max_contexts: int, max_outputs: int) -> int:
     """Threads a block needs: one per dimension and one per (context, output) pair, in whole warps."""
     need = max(dim, max_contexts * max_outputs)
     return (need + 31) // 32 * 32
+
+
+def shared_bytes(dim: int, max_contexts: int, max_outputs: int) -> int:
+    """The static shared memory of a sentence_kernel block: the rows (v, u), the pairs' gradients
+    and losses, the output, context and negative ids, the sentence counts and the rate."""
+    pairs = max_contexts * max_outputs
+    return 4 * dim * (max_contexts + max_outputs) + 8 * pairs + 4 * (2 * max_outputs + max_contexts) + 16 + 4
