@@ -2,6 +2,7 @@
 block at a time and slow, so the corpora are tiny), and its one-line error where no GPU is."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -89,7 +90,9 @@ def test_gpu_glove_trains_as_one_cpu_thread_resumes_and_hands_over_to_the_thread
 
 def test_a_window_too_big_for_a_blocks_shared_memory_is_one_line_before_reading(tmp_path):
     """A window's rows live in a block's 48 KB of static shared memory: --dim 1000 with the default
-    window and negatives needs 64 KB (ptxas agrees to the byte at other sizes), which no GPU compiles; one Error line names what to lower."""
+    window and negatives needs 64 KB (models/gpu_word2vec.shared_bytes, which ptxas matched to the
+    byte at dim 300, window 10, negative 20), which no GPU compiles; one Error line names what to
+    lower."""
     corpus = planted_corpus(tmp_path / "c.txt", n_sentences=20)
     done = _w2v(corpus, "-o", tmp_path / "v.txt", "--engine", "gpu", "--dim", "1000", "--min-count", "1", "-q")
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr[-2000:]
@@ -111,3 +114,44 @@ def test_resuming_a_locked_fine_tuning_run_on_the_gpu_is_refused(tmp_path):
     assert done.returncode != 0 and done.stderr.startswith("Error: this run's --lock-init / --lock-factor rows need "
                                                            "--engine threads or ray"), done.stderr[-2000:]
     assert len(done.stderr.splitlines()) == 1 and not os.path.exists(tmp_path / "c.txt.out")
+
+
+# word2vec.c's clamped gradients diverge slowly: the threads engine takes 3 epochs at --alpha 1e30
+@pytest.mark.parametrize("args", [["--alpha", "1e30"],
+                                  ["--model", "glove", "--x-max", "10", "--eta", "10000", "--grad-clip", "1e30"]])
+def test_a_diverging_gpu_run_stops_and_leaves_the_output_alone(tmp_path, args):
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=20, length=6, mix=0.1)
+    out = tmp_path / "v.txt"
+    out.write_bytes(b"previous good vectors")
+    done = _w2v(corpus, "-o", out, "--engine", "gpu", "--dim", "8", "--min-count", "1", "-q", *args)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: training diverged in epoch ")
+    assert out.read_bytes() == b"previous good vectors"
+
+
+def test_ctrl_c_on_the_gpu_saves_partial_vectors_and_the_resumed_run_is_the_uninterrupted_one(tmp_path, hooks):
+    """SIGINT once the first checkpoint is saved (a test hook holds the run there until it comes):
+    the run stops at the next piece, writes its partial vectors and a checkpoint, exits 130; resumed
+    on the GPU it ends bit-identical to a run never stopped."""
+    corpus = planted_corpus(tmp_path / "c.txt", n_groups=2, group_size=4, n_sentences=25, length=6)
+    ck, out = tmp_path / "ck", tmp_path / "v.txt"
+    args = [corpus, "-o", out, "--engine", "gpu", *TINY, "--epochs", "3", "--checkpoint-dir", ck]
+    with open(tmp_path / "stderr", "w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "w2v_async.cli", "train", *map(str, args)],
+                                stdout=subprocess.DEVNULL, stderr=err,
+                                env=hooks.env("checkpoint-1-saved", NUMBA_ENABLE_CUDASIM="1"))
+        hooks.wait("checkpoint-1-saved", proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=600)
+        err.seek(0)
+        stderr = err.read()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith("Error: stopped by SIGINT in epoch ")
+    assert not out.exists()
+    partial = KeyedVectors.load_word2vec_format(str(tmp_path / "v.partial.txt"))
+    assert np.isfinite(partial.vectors).all()
+    resumed = _w2v(corpus, "-o", out, "--engine", "gpu", *TINY, "--resume", ck)
+    full = _w2v(corpus, "-o", tmp_path / "full.txt", "--engine", "gpu", *TINY, "--epochs", "3")
+    assert resumed.returncode == 0 and full.returncode == 0, resumed.stderr[-3000:] + full.stderr[-3000:]
+    a, b = (KeyedVectors.load_word2vec_format(str(p)) for p in (out, tmp_path / "full.txt"))
+    assert np.array_equal(a.vectors, b.vectors)

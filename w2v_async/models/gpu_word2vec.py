@@ -57,7 +57,7 @@ def _grad_loss(f, label, lr):
         return (label - float32(1.0)) * lr, (float32(1.0) - label) * f
     if f < -MAX_EXP:
         return label * lr, -label * f
-    idx = min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)
+    idx = 0 if f != f else min(max(int((f + MAX_EXP) * _TABLE_SCALE), 0), EXP_TABLE_SIZE - 1)  # NaN: its loss stays NaN
     return (label - SIGMOID_TABLE[idx]) * lr, (float32(1.0) - label) * f - LOG_SIGMOID_TABLE[idx]
 
 
