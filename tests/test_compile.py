@@ -112,12 +112,12 @@ def test_warmup_all_readies_the_hs_and_phrase_kernels():
              "from w2v_async.models import word2vec_loops as w; "
              "from w2v_async.models import subwords as s; "
              "print(json.dumps({'epoch': {n: len(k.overloads) for n, (k, _) in w.EPOCH_KERNELS.items()}, "
-             "'subwords': [len(s.all_ngrams.overloads), len(s.compose.overloads)], "
+             "'subwords': [len(k.overloads) for k in (s.all_ngrams, s.compose, s.bucket_weights, s.renumber)], "
              "'loaded': sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('w2v_async.models.'))}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"phrases", "phrases_apply"} <= set(seen["loaded"])
     ready = sorted(name for name, n in seen["epoch"].items() if n)
-    assert seen["subwords"] == [1, 1]  # the n-gram hashing and the word vectors' kernels too
+    assert seen["subwords"] == [1, 1, 1, 1]  # the n-gram hashing, its rows and the word vectors' kernels too
     assert ready == ["cbow", "cbow-hs", "cbow-sub", "pair", "pair-hs", "sgns-sub", "window", "window-hs"], seen["epoch"]

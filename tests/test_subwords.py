@@ -67,6 +67,26 @@ def test_ngram_rows_cover_the_used_buckets_heaviest_first():
     assert np.all(np.diff(weight) <= 0)  # row p is touched at least as often as row p + 1
 
 
+def test_ngram_rows_are_the_sorting_references_layout():
+    """The rows built by counting into --bucket slots are the layout np.unique's sort gives (the
+    reference, about 49 bytes an n-gram where the kernels take 4): used buckets by summed count,
+    heaviest first, ties by bucket; a word of count 0 (an --init source word) keeps its n-grams."""
+    rng = np.random.default_rng(4)
+    words = ["".join(rng.choice(list("abcdé"), rng.integers(1, 9))) for _ in range(300)]
+    words = sorted(set(words))
+    counts = rng.integers(0, 6, len(words))  # many ties, and zeros
+    sub = subword_rows(words, counts, 2, 5, 997)
+    starts, found = word_buckets(words, 2, 5, 997)
+    used, inverse = np.unique(found, return_inverse=True)
+    weight = np.bincount(inverse, weights=np.repeat(counts.astype(np.float64), np.diff(starts)))
+    order = np.lexsort((used, -weight))
+    row_of = np.empty(used.shape[0], np.int32)
+    row_of[order] = np.arange(used.shape[0])
+    assert np.array_equal(sub.starts, starts) and sub.rows.dtype == np.int32
+    assert np.array_equal(sub.rows, row_of[inverse]) and np.array_equal(sub.buckets, used[order])
+    assert (weight == 0).any() and len(sub.buckets) == len(used)  # the zero-count words' buckets are rows too
+
+
 def _setup(seed=0, n_words=6, n_rows=9, dim=5):
     rng = np.random.default_rng(seed)
     w_in = rng.normal(0, 0.3, (n_words, dim)).astype(np.float32)

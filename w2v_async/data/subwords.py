@@ -31,7 +31,7 @@ class SubwordRows:
 
 
 def word_buckets(words: List[str], minn: int, maxn: int, bucket: int):
-    """fastText's n-gram buckets of each word: (starts int64[V + 1], buckets int64[...])."""
+    """fastText's n-gram buckets of each word: (starts int64[V + 1], buckets int32[...])."""
     from ..models.subwords import all_ngrams  # the subword kernels: compiled only by a run that needs them
 
     packed = pack_words(words)
@@ -41,12 +41,22 @@ def word_buckets(words: List[str], minn: int, maxn: int, bucket: int):
 
 
 def subword_rows(words: List[str], counts: np.ndarray, minn: int, maxn: int, bucket: int) -> SubwordRows:
-    """The n-gram rows of a vocabulary (words with their counts), hottest first."""
+    """The n-gram rows of a vocabulary (words with their counts), hottest first.
+
+    Memory: the n-grams' buckets (4 bytes each, renumbered into rows in place) and three arrays of
+    --bucket entries (13 bytes each: 26 MB at fastText's 2M), nothing per n-gram beyond that; a
+    10M-word vocabulary's 300M n-grams take 1.2 GB."""
+    from ..models.subwords import bucket_weights, renumber
+
     starts, found = word_buckets(words, minn, maxn, bucket)
-    used, inverse = np.unique(found, return_inverse=True)
-    weight = np.bincount(inverse, weights=np.repeat(np.asarray(counts, np.float64), np.diff(starts)),
-                         minlength=used.shape[0])
-    order = np.lexsort((used, -weight))  # heaviest first; ties by bucket, so the layout is deterministic
-    row_of = np.empty(used.shape[0], np.int32)
-    row_of[order] = np.arange(used.shape[0], dtype=np.int32)
-    return SubwordRows(starts, row_of[inverse].astype(np.int32), used[order])
+    weight = np.zeros(bucket, np.float64)
+    used = np.zeros(bucket, np.bool_)
+    bucket_weights(starts, found, np.asarray(counts, np.float64), weight, used)
+    used_buckets = np.flatnonzero(used)
+    del used
+    order = np.lexsort((used_buckets, -weight[used_buckets]))  # heaviest first; ties by bucket: a fixed layout
+    del weight
+    row_of = np.zeros(bucket, np.int32)
+    row_of[used_buckets[order]] = np.arange(order.shape[0], dtype=np.int32)
+    renumber(found, row_of)
+    return SubwordRows(starts, found, used_buckets[order])

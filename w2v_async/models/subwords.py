@@ -83,23 +83,48 @@ def word_ngrams(pool, start, end, minn, maxn, bucket, out, at):
 @njit(**KERNEL_OPTS)
 def all_ngrams(pool, ends, minn, maxn, bucket, starts):
     """word_ngrams for every word of a packed vocabulary (word w: pool[ends[w - 1]:ends[w]]): their
-    buckets one word after another; starts (int64[V + 1]) receives where each word's begin."""
-    total = 0
+    buckets (int32: --bucket is below 2^31) one word after another; starts (int64[V + 1]) receives
+    where each word's begin. A first pass counts them into a scratch the size of the longest word's,
+    so the result is exactly 4 bytes an n-gram, whatever the vocabulary."""
+    n_words = ends.shape[0]
+    longest = 0
     prev = 0
-    sizes = max(0, maxn - minn + 1)
-    for w in range(ends.shape[0]):  # an upper bound: c + 2 characters have at most c + 2 n-grams of each size
-        total += (ends[w] - prev + 2) * sizes
+    for w in range(n_words):
+        longest = max(longest, ends[w] - prev)
         prev = ends[w]
-    out = np.empty(total, np.int64)
+    scratch = np.empty((longest + 2) * max(0, maxn - minn + 1), np.int32)  # c + 2 characters: c + 2 n-grams a size
     at = 0
     prev = 0
-    for w in range(ends.shape[0]):
+    for w in range(n_words):
         starts[w] = at
         if maxn > 0:
-            at = word_ngrams(pool, prev, ends[w], minn, maxn, bucket, out, at)
+            at += word_ngrams(pool, prev, ends[w], minn, maxn, bucket, scratch, 0)
         prev = ends[w]
-    starts[ends.shape[0]] = at
-    return out[:at]
+    starts[n_words] = at
+    out = np.empty(at, np.int32)
+    prev = 0
+    for w in range(n_words):
+        if maxn > 0:
+            word_ngrams(pool, prev, ends[w], minn, maxn, bucket, out, starts[w])
+        prev = ends[w]
+    return out
+
+
+@njit(**KERNEL_OPTS)
+def bucket_weights(starts, found, counts, weight, used):
+    """weight[b] += the count of every word holding bucket b (once per time it holds it) and
+    used[b] = True for those buckets, from the words' n-gram buckets (all_ngrams)."""
+    for w in range(starts.shape[0] - 1):
+        for j in range(starts[w], starts[w + 1]):
+            weight[found[j]] += counts[w]
+            used[found[j]] = True
+
+
+@njit(**KERNEL_OPTS)
+def renumber(found, row_of):
+    """found[j] = row_of[found[j]], in place: buckets to rows without a second array."""
+    for j in range(found.shape[0]):
+        found[j] = row_of[found[j]]
 
 
 @njit(**KERNEL_OPTS)
