@@ -162,3 +162,27 @@ def test_ctrl_c_during_cooccur_removes_temporary_runs(tmp_path, hooks):
     assert proc.returncode == 130, err
     assert "non-zero co-occurrences" not in err  # interrupted while counting, not after
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]  # no output, no run files
+
+
+def test_a_second_ctrl_c_during_cooccur_still_removes_the_runs_and_exits_130(tmp_path, hooks):
+    """The second signal lands while a counting thread is still busy (a test hook holds it, after
+    the first signal, until the second has come): it only counts, as the first did, so no
+    exception is thrown into the main thread's waits (which could leave a lock held for ever); the
+    count stops, its runs are removed, and it exits 130."""
+    block = (tmp_path / "block.txt")
+    planted_corpus(block, n_sentences=1000, length=200)
+    corpus = tmp_path / "big.txt"
+    corpus.write_text(block.read_text() * 5)
+    block.unlink()
+    cmd = [sys.executable, "-m", "w2v_async.cli", "cooccur", str(corpus), "-o", str(tmp_path / "cooc.npz"),
+           "--min-count", "1", "--memory", "0.01", "--threads", "1", "--window", "10"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=hooks.env("cooccur-spilled", "cooccur-stopping"))
+    hooks.wait("cooccur-spilled", proc)
+    proc.send_signal(signal.SIGINT)
+    hooks.wait("cooccur-stopping", proc)  # the first signal has stopped the count; a thread is still at work
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "non-zero co-occurrences" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]

@@ -13,14 +13,16 @@ class Interrupts:
     KeyboardInterrupt wherever the main thread is (run_hogwild joins its nogil threads before letting it
     out; atomic writes clean up), and later ones are ignored. Outside the main thread it does nothing."""
 
-    def __init__(self):
+    def __init__(self, insist: bool = True):
         self.signal: Optional[str] = None
         self.signals = 0  # how many came: those after the second would cut that joining or cleaning short
+        self.insist = insist  # False: the second only counts too, for a caller that polls (an exception
+        # thrown into threading's waits can leave their lock held, and the waits block for ever)
         self._saved = {}
 
     def _handle(self, signum, frame):
         self.signal, self.signals = self.signal or signal.Signals(signum).name, self.signals + 1
-        if self.signals == 2:
+        if self.signals == 2 and self.insist:
             raise KeyboardInterrupt
 
     def __enter__(self) -> "Interrupts":

@@ -12,6 +12,8 @@ module constant HOLD; none is in a numba kernel (their hooks are typed arguments
 The stages (tests/conftest.py starts a process with them):
 - ``cooccur-spilled``: a counting thread has spilled its first sorted run (data/cooccur.py); held
   until the count is stopped (Ctrl-C);
+- ``cooccur-stopping``: right after ``cooccur-spilled`` lets go, the count being stopped; held until a
+  second signal;
 - ``hogwild-epoch-E``: a threads-engine worker is about to train in epoch E (engines/threads.py);
   held until the run is stopped (a signal); the other workers go on;
 - ``checkpoint-N-saved``: a job has written its N-th checkpoint (job.py); held until a signal;

@@ -184,8 +184,9 @@ def count_cooccurrences(
                     m, in_tmp = sort_reduce(keys[:size], values[:size], tmp_keys[:size], tmp_values[:size], max_key)
                     sorted_keys, sorted_values = (tmp_keys, tmp_values) if in_tmp else (keys, values)
                     store.append(sorted_keys[:m], sorted_values[:m])
-                    if HOLD is not None:  # test hook: a run is on disk, counting goes on until stopped
-                        hold("cooccur-spilled", lambda: bool(errors))
+                    if HOLD is not None:  # test hooks: a run is on disk, counting goes on until stopped;
+                        hold("cooccur-spilled", lambda: bool(errors))  # then still busy until signalled again
+                        hold("cooccur-stopping", lambda: interrupts.signals >= 2)
 
                 for lo in range(int(cuts[t]), int(cuts[t + 1]), SENTENCE_CHUNK):
                     if errors:
@@ -208,28 +209,22 @@ def count_cooccurrences(
                 finished[t].set()
 
         # Events, not Thread.join: a join that Ctrl-C interrupts may report a running thread as
-        # stopped (CPython 3.11), and the directory would go while it still writes. The first
-        # Ctrl-C or SIGTERM only sets interrupts.signal, read here between waits: an exception
-        # thrown into Event.wait can land between its lock's acquire and the `with` block, leaving
-        # the lock held, and the workers' set() and this thread's wait then block for ever.
+        # stopped (CPython 3.11), and the directory would go while it still writes. Ctrl-C and
+        # SIGTERM, the second too (Interrupts(insist=False)), only count in interrupts.signals, read
+        # here between waits: an exception thrown into Event.wait can land between its lock's
+        # acquire and the `with` block, leaving the lock held, and the workers' set() and this
+        # thread's wait then block for ever. The workers stop at their next chunk or spill.
         finished = [threading.Event() for _ in range(threads)]
         workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
         try:
-            with Interrupts() as interrupts:
+            with Interrupts(insist=False) as interrupts:
                 for w in workers:
                     w.start()
-                try:
-                    for event in finished:
-                        while not event.wait(0.25):
-                            if interrupts.signal is not None and not errors:
-                                errors.append(KeyboardInterrupt())
-                                store.close()
-                except KeyboardInterrupt:  # a second signal, or Ctrl-C outside the main thread
-                    errors.append(KeyboardInterrupt())
-                    store.close()
-                    for event in finished:
-                        event.wait()
-                    raise
+                for event in finished:
+                    while not event.wait(0.25):
+                        if interrupts.signal is not None and not errors:
+                            errors.append(KeyboardInterrupt())
+                            store.close()
             if errors:
                 raise errors[0]
             segments = store.finish()
