@@ -58,7 +58,7 @@ from w2v_async.engines.threads import train_word2vec
 from w2v_async.models.gpu_word2vec import sentence_kernel, threads_per_block
 from w2v_async.models.sampling import build_alias_table
 
-path = str(planted_corpus({tmp!r} + "/c.txt", n_sentences=30, length=8))
+path = str(planted_corpus({tmp!r} + "/c.txt", n_sentences={n_sentences}, length={length}))
 vocab, enc = scan_corpus(CorpusReader(path), VocabConfig(min_count=1))
 cfg = Word2VecConfig(model={model!r}, dim=8, window=2, negative=3, sample=0.02, epochs=1, threads=1, seed=5, alpha=0.2)
 cpu = train_word2vec(enc, vocab, cfg, progress=False)
@@ -95,12 +95,14 @@ def test_one_launch_of_hogbatch_windows_is_the_numpy_minibatch_step():
     assert done.returncode == 0 and done.stdout.strip().endswith("OK"), done.stderr[-3000:]
 
 
-@pytest.mark.parametrize("model", ["sgns", "cbow"])
-def test_a_block_trains_sentences_as_a_cpu_thread_does(tmp_path, model):
+# 8-word sentences: one subsampling chunk each; 75-word ones: three chunks of the block's 32 threads
+@pytest.mark.parametrize("model, n_sentences, length", [("sgns", 30, 8), ("cbow", 30, 8), ("sgns", 4, 75)])
+def test_a_block_trains_sentences_as_a_cpu_thread_does(tmp_path, model, n_sentences, length):
     """Subsampling, reduced windows and negatives drawn on the device by a block's xorshift64* state
     in the CPU kernel's order: one block trains what one CPU thread trains (the same windows and
     negatives, word2vec.c's sigmoid tables, the same updates to float rounding)."""
-    done = _simulate(SENTENCES.format(tests=TESTS, tmp=str(tmp_path), model=model))
+    done = _simulate(SENTENCES.format(tests=TESTS, tmp=str(tmp_path), model=model, n_sentences=n_sentences,
+                                      length=length))
     assert done.returncode == 0 and done.stdout.strip().startswith("OK"), done.stderr[-3000:]
 
 

@@ -225,6 +225,13 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
     subsampled, then every kept word's reduced window and its negative shared by the window, drawn
     by the block's xorshift64* state in the CPU kernel's order, so one block trains what one CPU
     thread trains from the same state (to float rounding: the sums run in another order).
+
+    Only the draws are sequential (thread 0 steps the generator: a few ALU operations a draw); what
+    they index is looked up by many threads at once, so no thread waits on a chain of global loads:
+    a sentence is subsampled a block's width at a time (its ids and keep probabilities read in
+    parallel, then kept in order), a window's contexts are gathered one thread each, and its
+    negatives' alias-table lookups run one thread a negative.
+
     Launch as kernel[blocks, threads_per_block(dim, 2 window, negative + 1)] with
         w_in, w_out : float32[V, d]; ids : int32[]; sent_starts : int64[S + 1]; sentences : int64[n],
         the sentences to train, in order; keep_prob : float32[V]; noise_prob, noise_alias : the alias
@@ -236,6 +243,7 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
     """
     max_ctx, max_out = 2 * window, negative + 1
     pairs = max_ctx * max_out
+    width = threads_per_block(dim, max_ctx, max_out)  # the launch's threads: a subsampling chunk's words
     step = _cbow_step if cbow else _window_step  # one counts an example per window, the other per pair
     per_pair = not cbow
 
@@ -249,7 +257,9 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
         outputs = cuda.shared.array(max_out, np.int32)
         contexts = cuda.shared.array(max_ctx, np.int32)
         negs = cuda.shared.array(max_out, np.int32)
-        info = cuda.shared.array(2, np.int64)  # kept words of the sentence, contexts of the window
+        draws = cuda.shared.array(width, np.uint64)  # a chunk's subsampling draws, or a window's negatives'
+        kept = cuda.shared.array(width, np.int32)  # a chunk's words, -1 where subsampling drops them
+        info = cuda.shared.array(3, np.int64)  # kept words of the sentence, the window's reach
         rate = cuda.shared.array(1, float32)
         b = cuda.blockIdx.x
         t = cuda.threadIdx.x
@@ -258,39 +268,54 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
         unpublished = 0
         if t == 0:
             rate[0] = max(sched[0] - (sched[0] - sched[1]) * (counters[0] / sched[2]), sched[1])
+            info[0] = 0
+        cuda.syncthreads()
         for q in range(b, sentences.shape[0], cuda.gridDim.x):
             s = sentences[q]
-            if t == 0:  # subsampling, as sampling._subsample
-                r = rng[b]
-                n = 0
-                for p in range(sent_starts[s], sent_starts[s + 1]):
-                    r = _next(r)
-                    if _unit(r * _MULT) < keep_prob[ids[p]]:
-                        sent[n] = ids[p]
-                        n += 1
-                rng[b] = r
-                info[0] = n
-            cuda.syncthreads()
+            first, last = sent_starts[s], sent_starts[s + 1]
+            for chunk in range(first, last, width):  # subsampling, as sampling._subsample
+                m = min(width, last - chunk)
+                if t == 0:
+                    r = rng[b]
+                    for p in range(m):
+                        r = _next(r)
+                        draws[p] = r * _MULT
+                    rng[b] = r
+                cuda.syncthreads()
+                if t < m:
+                    word = ids[chunk + t]
+                    kept[t] = word if _unit(draws[t]) < keep_prob[word] else -1
+                cuda.syncthreads()
+                if t == 0:
+                    n = info[0]
+                    for p in range(m):
+                        if kept[p] >= 0:
+                            sent[n] = kept[p]
+                            n += 1
+                    info[0] = n
+                cuda.syncthreads()
             n = info[0]
             for i in range(n):
-                if t == 0:  # the reduced window and, when it has contexts, its negatives (sampling._draw_window)
+                if t == 0:  # the reduced window; the negatives' draws (sampling._draw_window)
                     r = _next(rng[b])
                     reach = windows[0] - _bounded(r * _MULT, windows[1])
-                    n_ctx = 0
-                    for j in range(max(0, i - reach), min(n, i + reach + 1)):
-                        if j != i:
-                            contexts[n_ctx] = sent[j]
-                            n_ctx += 1
-                    if n_ctx > 0:
+                    lo, hi = max(0, i - reach), min(n, i + reach + 1)
+                    info[1], info[2] = lo, hi
+                    if hi - lo > 1:
                         for k in range(negative):
                             r = _next(r)
-                            x = r * _MULT
-                            j = _bounded(x, n_noise)
-                            negs[k] = j if _unit(x) < noise_prob[j] else noise_alias[j]
+                            draws[k] = r * _MULT
                     rng[b] = r
-                    info[1] = n_ctx
                 cuda.syncthreads()
-                n_ctx = info[1]
+                lo, hi = info[1], info[2]
+                n_ctx = hi - lo - 1
+                if t < hi - lo and lo + t != i:  # one thread a context, in the window's order
+                    contexts[t if lo + t < i else t - 1] = sent[lo + t]
+                if n_ctx > 0 and t < negative:  # one thread a negative: its alias-table lookup
+                    x = draws[t]
+                    j = _bounded(x, n_noise)
+                    negs[t] = j if _unit(x) < noise_prob[j] else noise_alias[j]
+                cuda.syncthreads()
                 if n_ctx > 0:
                     loss = step(w_in, w_out, v, u, g, pair_loss, outputs, contexts, n_ctx, negs, negative, sent[i],
                                 rate[0], t)
@@ -299,7 +324,8 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
                         out[b, 1] += n_ctx if per_pair else 1
                 cuda.syncthreads()
             if t == 0:  # the rate follows every block's progress, read at each of this block's ticks
-                unpublished += sent_starts[s + 1] - sent_starts[s]
+                info[0] = 0
+                unpublished += last - first
                 if unpublished >= PROGRESS_EVERY:  # the atomic's own value: a plain load may be a stale L1 line
                     done = cuda.atomic.add(counters, 0, unpublished) + unpublished
                     unpublished = 0
@@ -319,6 +345,9 @@ def threads_per_block(dim: int, max_contexts: int, max_outputs: int) -> int:
 
 def shared_bytes(dim: int, max_contexts: int, max_outputs: int) -> int:
     """The static shared memory of a sentence_kernel block: the rows (v, u), the pairs' gradients
-    and losses, the output, context and negative ids, the sentence counts and the rate."""
+    and losses, the output, context and negative ids, a subsampling chunk's draws and words, the
+    sentence's counts and the rate (ptxas's figure, to the byte, at sm_90)."""
     pairs = max_contexts * max_outputs
-    return 4 * dim * (max_contexts + max_outputs) + 8 * pairs + 4 * (2 * max_outputs + max_contexts) + 16 + 4
+    width = threads_per_block(dim, max_contexts, max_outputs)
+    return (4 * dim * (max_contexts + max_outputs) + 8 * pairs + 4 * (2 * max_outputs + max_contexts) + 12 * width
+            + 24 + 4)
