@@ -63,6 +63,45 @@ def scores(report: dict) -> dict:
     return out
 
 
+def glove_kernel_rates(cooc_path: str, dim: int, repeats: int = 3) -> dict:
+    """GloVe's kernel alone at each register cap (models/gpu_glove.glove_kernel's max_registers):
+    entries/s over 4M entries drawn from the matrix, by CUDA events after a warm-up launch, the
+    engine's launch shape. The simulator runs the compiler's choice only, on a one-warp block."""
+    import numpy as np
+    from numba import cuda
+
+    from w2v_async.data.cooccur import Cooccurrence
+    from w2v_async.models.gpu_glove import glove_kernel, threads_per_block
+
+    simulated = bool(os.environ.get("NUMBA_ENABLE_CUDASIM"))
+    cooc = Cooccurrence.load(cooc_path)
+    rng = np.random.default_rng(0)
+    pick = np.sort(rng.integers(0, cooc.nnz, min(cooc.nnz, 1 << 22)))
+    entries = [cuda.to_device(np.ascontiguousarray(a[pick])) for a in (cooc.rows, cooc.cols, cooc.values)]
+    n_words = len(cooc.vocab)
+    params = [(rng.random(shape, dtype=np.float32) - np.float32(0.5)) / dim for shape in [(n_words, dim)] * 2]
+    params += [np.zeros(n_words, np.float32)] * 2
+    device = [cuda.to_device(a) for a in params] + [cuda.to_device(np.ones_like(a)) for a in params]
+    hyper = cuda.to_device(np.array([10.0, 0.75, 0.05, 100.0]))
+    warps, blocks = (1, 1) if simulated else (8, cuda.get_current_device().MULTIPROCESSOR_COUNT * 8)
+    out = cuda.device_array((blocks * warps, 2))
+    rates = {}
+    for cap in [None] if simulated else [None, 64, 48]:
+        kernel = glove_kernel(warps, cap)
+        launch = kernel[blocks, threads_per_block(warps)]
+        launch(*device, *entries, hyper, out)  # compiles
+        cuda.synchronize()
+        start, end = cuda.event(), cuda.event()
+        start.record()
+        for _ in range(repeats):
+            launch(*device, *entries, hyper, out)
+        end.record()
+        end.synchronize()
+        seconds = start.elapsed_time(end) / 1e3
+        rates[f"max_registers={cap}"] = None if simulated else repeats * pick.shape[0] / seconds  # no timing there
+    return rates
+
+
 def run(cmd):
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -108,6 +147,14 @@ def main():
         print(f"co-occurrences counted in {time.perf_counter() - t0:.1f} s (exit {done.returncode})", flush=True)
         if done.returncode != 0:
             models.remove("glove")
+        else:
+            for dim in dims:
+                try:
+                    rates = glove_kernel_rates(cooc, dim)
+                except Exception as e:  # a benchmark of a knob: the runs below matter more
+                    rates = {"failed": repr(e)[:500]}
+                results.setdefault("glove_kernel", {})[dim] = rates
+                print(f"glove kernel alone, dim {dim}: {json.dumps(rates)}", flush=True)
     for dim in dims:  # dim 100 of every model first: what a timed-out run still brings back
         for model in models:
             for engine in ("gpu", "threads"):

@@ -24,8 +24,10 @@ from numba import cuda, float32, float64
 LANES = 32  # threads per entry: one warp
 
 
-def glove_kernel(warps: int):
-    """The kernel for blocks of `warps` warps. Launch as kernel[blocks, 32 warps] with
+def glove_kernel(warps: int, max_registers=None):
+    """The kernel for blocks of `warps` warps (max_registers: numba-cuda's cap per thread, None: the
+    compiler's choice, 96 at sm_90; 64 would fit twice the blocks an SM, spilling about 128 bytes a
+    thread: scripts/bench_gpu.py times both). Launch as kernel[blocks, 32 warps] with
         w_word, w_ctx : float32[V, d]; b_word, b_ctx : float32[V]; and their AdaGrad sums g_word,
         g_ctx, gb_word, gb_ctx (same shapes), all updated in place; rows, cols : int32[n];
         values : float32[n]; hyper : float64[4] (x_max, alpha, eta, grad_clip);
@@ -34,7 +36,7 @@ def glove_kernel(warps: int):
     caller sees the divergence, and it is counted, as models/glove.train_glove_epoch counts it.
     """
 
-    @cuda.jit
+    @cuda.jit(**({} if max_registers is None else {"max_registers": max_registers}))
     def train_entries(w_word, w_ctx, b_word, b_ctx, g_word, g_ctx, gb_word, gb_ctx, rows, cols, values, hyper, out):
         partial = cuda.shared.array((warps, LANES), float32)
         t = cuda.threadIdx.x
