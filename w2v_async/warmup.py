@@ -73,7 +73,7 @@ def warm_up(models=("sgns",), ray: bool = False, cooccur: bool = False, hs: bool
 
         from .models.subwords import all_ngrams, bucket_weights, compose, renumber
 
-        found = all_ngrams(np.zeros(1, np.uint8), np.ones(1, np.int64), 3, 6, 10, np.zeros(2, np.int64), -1)
+        found = all_ngrams(np.zeros(1, np.uint8), np.ones(1, np.int64), 3, 6, 10, np.zeros(2, np.int64))
         bucket_weights(np.zeros(2, np.int64), found, np.ones(1), np.zeros(10), np.zeros(10, np.bool_))
         renumber(found, np.zeros(10, np.int32))
         compose(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros(2, np.int64),

@@ -30,18 +30,13 @@ class SubwordRows:
         return int(np.max(np.diff(self.starts))) if self.starts.shape[0] > 1 else 0
 
 
-EOS = "</s>"  # fastText's end-of-line token: the one word it gives no n-grams (a .bin's vocabulary holds it)
-
-
 def word_buckets(words: List[str], minn: int, maxn: int, bucket: int):
-    """fastText's n-gram buckets of each word: (starts int64[V + 1], buckets int32[...]); "</s>" has
-    none, as in fastText."""
+    """fastText's n-gram buckets of each word: (starts int64[V + 1], buckets int32[...])."""
     from ..models.subwords import all_ngrams  # the subword kernels: compiled only by a run that needs them
 
     packed = pack_words(words)
     starts = np.zeros(len(words) + 1, np.int64)
-    eos = words.index(EOS) if EOS in words else -1
-    found = all_ngrams(packed["words_utf8"], packed["words_ends"], minn, maxn, bucket, starts, eos)
+    found = all_ngrams(packed["words_utf8"], packed["words_ends"], minn, maxn, bucket, starts)
     return starts, found
 
 

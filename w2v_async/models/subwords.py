@@ -81,12 +81,11 @@ def word_ngrams(pool, start, end, minn, maxn, bucket, out, at):
 
 
 @njit(**KERNEL_OPTS)
-def all_ngrams(pool, ends, minn, maxn, bucket, starts, eos=-1):
+def all_ngrams(pool, ends, minn, maxn, bucket, starts):
     """word_ngrams for every word of a packed vocabulary (word w: pool[ends[w - 1]:ends[w]]): their
     buckets (int32: --bucket is below 2^31) one word after another; starts (int64[V + 1]) receives
-    where each word's begin. Word eos (fastText's "</s>", -1: none) has none, as in fastText's
-    initNgrams. A first pass counts them into a scratch the size of the longest word's, so the
-    result is exactly 4 bytes an n-gram, whatever the vocabulary."""
+    where each word's begin. A first pass counts them into a scratch the size of the longest word's,
+    so the result is exactly 4 bytes an n-gram, whatever the vocabulary."""
     n_words = ends.shape[0]
     longest = 0
     prev = 0
@@ -98,14 +97,14 @@ def all_ngrams(pool, ends, minn, maxn, bucket, starts, eos=-1):
     prev = 0
     for w in range(n_words):
         starts[w] = at
-        if maxn > 0 and w != eos:
+        if maxn > 0:
             at += word_ngrams(pool, prev, ends[w], minn, maxn, bucket, scratch, 0)
         prev = ends[w]
     starts[n_words] = at
     out = np.empty(at, np.int32)
     prev = 0
     for w in range(n_words):
-        if maxn > 0 and w != eos:
+        if maxn > 0:
             word_ngrams(pool, prev, ends[w], minn, maxn, bucket, out, starts[w])
         prev = ends[w]
     return out
