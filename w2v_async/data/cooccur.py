@@ -225,6 +225,8 @@ def count_cooccurrences(
                         if interrupts.signal is not None and not errors:
                             errors.append(KeyboardInterrupt())
                             store.close()
+                if interrupts.signal is not None and not errors:  # one that came in the last wait that ended
+                    errors.append(KeyboardInterrupt())
             if errors:
                 raise errors[0]
             segments = store.finish()

@@ -232,7 +232,7 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
     parallel, then kept in order), a window's contexts are gathered one thread each, and its
     negatives' alias-table lookups run one thread a negative.
 
-    Launch as kernel[blocks, threads_per_block(dim, 2 window, negative + 1)] with
+    Launch as kernel[blocks, threads_per_block(dim, 2 window, negative + 1)] (exactly: a chunk is that many words) with
         w_in, w_out : float32[V, d]; ids : int32[]; sent_starts : int64[S + 1]; sentences : int64[n],
         the sentences to train, in order; keep_prob : float32[V]; noise_prob, noise_alias : the alias
         table; windows : int64[2] (window, shrink); rng : uint64[blocks]; sched : float64[3] (start
@@ -243,7 +243,9 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
     """
     max_ctx, max_out = 2 * window, negative + 1
     pairs = max_ctx * max_out
-    width = threads_per_block(dim, max_ctx, max_out)  # the launch's threads: a subsampling chunk's words
+    width = threads_per_block(dim, max_ctx, max_out)  # the launch's threads, exactly: a subsampling chunk's words
+    if width < max(max_ctx + 1, negative):  # a thread per window position and per negative
+        raise ValueError(f"a block of {width} threads cannot gather a window of {max_ctx + 1} or {negative} negatives")
     step = _cbow_step if cbow else _window_step  # one counts an example per window, the other per pair
     per_pair = not cbow
 
@@ -268,9 +270,10 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
         unpublished = 0
         if t == 0:
             rate[0] = max(sched[0] - (sched[0] - sched[1]) * (counters[0] / sched[2]), sched[1])
-            info[0] = 0
-        cuda.syncthreads()
         for q in range(b, sentences.shape[0], cuda.gridDim.x):
+            if t == 0:  # every thread read the last sentence's count before the barrier that ended it
+                info[0] = 0
+            cuda.syncthreads()
             s = sentences[q]
             first, last = sent_starts[s], sent_starts[s + 1]
             for chunk in range(first, last, width):  # subsampling, as sampling._subsample
@@ -324,7 +327,6 @@ def sentence_kernel(dim: int, window: int, negative: int, cbow: bool = False):
                         out[b, 1] += n_ctx if per_pair else 1
                 cuda.syncthreads()
             if t == 0:  # the rate follows every block's progress, read at each of this block's ticks
-                info[0] = 0
                 unpublished += last - first
                 if unpublished >= PROGRESS_EVERY:  # the atomic's own value: a plain load may be a stale L1 line
                     done = cuda.atomic.add(counters, 0, unpublished) + unpublished
@@ -349,5 +351,5 @@ def shared_bytes(dim: int, max_contexts: int, max_outputs: int) -> int:
     sentence's counts and the rate (ptxas's figure, to the byte, at sm_90)."""
     pairs = max_contexts * max_outputs
     width = threads_per_block(dim, max_contexts, max_outputs)
-    return (4 * dim * (max_contexts + max_outputs) + 8 * pairs + 4 * (2 * max_outputs + max_contexts) + 12 * width
-            + 24 + 4)
+    floats = 4 * dim * (max_contexts + max_outputs) + 8 * pairs + 4 * (2 * max_outputs + max_contexts)
+    return -(-floats // 8) * 8 + 12 * width + 24 + 4  # the uint64 draws aligned to 8
