@@ -4,7 +4,8 @@
 #   run  command: bash scripts/device_gpu.sh   carry: [".whl", ".bench-data"]   timeout_s: 590
 # It installs without network, runs scripts/bench_gpu.py first (GPU against 16 threads, every model,
 # dim 100 and 300, scores), then the GPU kernel tests on the real GPU (the suite runs them in
-# numba's CUDA simulator). What it writes under $OUT comes back even when the call times out.
+# numba's CUDA simulator), then scripts/gpu_sanitize.py under compute-sanitizer's racecheck and
+# memcheck. What it writes under $OUT (6 files) comes back even when the call times out.
 # Here, a check that it runs: NUMBA_ENABLE_CUDASIM=1 CORPUS=tiny.txt DIMS=8 THREADS=2 EPOCHS=1 ...
 set -u
 OUT=${OUT:-$PWD/device-out}
@@ -20,8 +21,20 @@ CORPUS=${CORPUS:-$W/c.txt}
 [ -s "$CORPUS" ] || gunzip -c .bench-data/registry-en.txt.gz > "$CORPUS"
 python3 -c "import numba, numba.cuda as c; print('numba', numba.__version__, 'cuda available', c.is_available())" \
     >> "$OUT/machine.txt" 2>&1
-timeout "${BENCH_TIMEOUT:-420}" python3 scripts/bench_gpu.py --corpus "$CORPUS" --dims "${DIMS:-100,300}" \
+timeout "${BENCH_TIMEOUT:-380}" python3 scripts/bench_gpu.py --corpus "$CORPUS" --dims "${DIMS:-100,300}" \
     --threads "${THREADS:-16}" --epochs "${EPOCHS:-5}" --glove-epochs "${GLOVE_EPOCHS:-15}" \
     --min-count "${MIN_COUNT:-5}" --eval --workdir "$W/bench" --json-out "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
-W2V_GPU_DEVICE=1 timeout "${TESTS_TIMEOUT:-100}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_kernels.py \
+W2V_GPU_DEVICE=1 timeout "${TESTS_TIMEOUT:-80}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_kernels.py \
     2>&1 | tail -30 | tee "$OUT/kernels.log"
+# shared-memory hazards between a block's threads and out-of-bounds accesses, on tiny launches
+SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
+    /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2> /dev/null | head -1)
+if [ -n "$SANITIZER" ]; then
+    for tool in racecheck memcheck; do
+        timeout "${SANITIZER_TIMEOUT:-45}" "$SANITIZER" --tool "$tool" --error-exitcode 9 python3 \
+            scripts/gpu_sanitize.py > "$OUT/sanitizer-$tool.log" 2>&1
+        echo "exit $?" | tee -a "$OUT/sanitizer-$tool.log"
+    done
+else
+    echo "no compute-sanitizer found" | tee "$OUT/sanitizer.log"
+fi
