@@ -167,7 +167,7 @@ clean:
 
 # The lent GPU machine (../shared/device/RECIPE.md) has no network and no gensim: its wheels (Python
 # 3.12, x86-64) and the benchmark corpus, git-ignored, for the device tool to carry to scripts/device_gpu.sh
-DEVICE_WHEELS ?= gensim==4.4.0 smart_open==7.3.1 pytest==8.3.5 pluggy==1.5.0 iniconfig==2.1.0 packaging==24.2
+DEVICE_WHEELS ?= gensim==4.4.0 smart_open==7.3.1 wrapt==1.17.2 pytest==8.3.5 pluggy==1.5.0 iniconfig==2.1.0 packaging==24.2
 device-prep:
 	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
