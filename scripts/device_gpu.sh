@@ -5,7 +5,8 @@
 # It installs the carried wheels without network (the checkout runs as it is), runs
 # scripts/bench_gpu.py first (GPU against 16 threads, every model, dim 100 and 300, scores), then
 # the GPU kernel tests on the real GPU (the suite runs them in numba's CUDA simulator), then
-# scripts/gpu_sanitize.py under compute-sanitizer's racecheck and memcheck. What it writes under $OUT (6 files) comes back even when the call times out.
+# scripts/gpu_sanitize.py under compute-sanitizer's racecheck and memcheck. What it writes under
+# $OUT (6 files) comes back even when the call times out.
 # Here, a check that it runs: NUMBA_ENABLE_CUDASIM=1 CORPUS=tiny.txt DIMS=8 THREADS=2 EPOCHS=1 ...
 set -u
 OUT=${OUT:-$PWD/device-out}
